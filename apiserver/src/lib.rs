@@ -1,1 +1,426 @@
-//! stub
+//! Rudder's Kubernetes API server.
+//!
+//! It owns the cluster PKI, TLS serving, authentication, the health, version and metrics
+//! endpoints, and the request pipeline in front of the storage engine. It is a library with
+//! one entry point, [`run`] (or [`start`] for callers that need the bound address first); the
+//! `rudder` binary composes it with the other components. Nothing in here depends on the
+//! reconcilers, noded or netd: they are clients of this server like any other.
+
+pub mod authn;
+mod files;
+pub mod health;
+pub mod http;
+pub mod kubeconfig;
+pub mod metrics;
+pub mod pki;
+pub mod request_info;
+pub mod status;
+pub mod tls;
+pub mod version;
+
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rudder_storage::{StorageError, Store};
+use thiserror::Error;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tower_service::Service;
+
+use crate::authn::Authenticator;
+use crate::health::HealthEndpoint;
+use crate::metrics::Metrics;
+use crate::pki::{LeafSpec, Pki};
+
+/// The first address of the service CIDR: the `kubernetes` Service's ClusterIP.
+pub const KUBERNETES_SERVICE_IP: &str = "10.96.0.1";
+/// The cluster's DNS domain.
+pub const CLUSTER_DOMAIN: &str = "cluster.local";
+
+/// How the API server is run.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Where the database, PKI, token file and kubeconfig live.
+    pub data_dir: PathBuf,
+    /// The address to listen on.
+    pub bind_address: IpAddr,
+    /// The HTTPS port (0 picks a free one).
+    pub secure_port: u16,
+    /// Where to write the admin kubeconfig (default `DATA_DIR/kubeconfig.yaml`).
+    pub kubeconfig: Option<PathBuf>,
+    /// Extra subject alternative names for the serving certificate.
+    pub tls_sans: Vec<String>,
+    /// This machine's node name (its client certificate is `system:node:NAME`).
+    pub node_name: String,
+    /// Storage tuning.
+    pub storage: rudder_storage::Options,
+    /// How long open connections may take to finish at shutdown.
+    pub shutdown_timeout: Duration,
+}
+
+impl Config {
+    /// A configuration with defaults for everything but the data directory.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Config {
+            data_dir: data_dir.into(),
+            bind_address: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            secure_port: 6443,
+            kubeconfig: None,
+            tls_sans: Vec::new(),
+            node_name: default_node_name(),
+            storage: rudder_storage::Options::default(),
+            shutdown_timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// Where the admin kubeconfig is written.
+    pub fn kubeconfig_path(&self) -> PathBuf {
+        self.kubeconfig
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("kubeconfig.yaml"))
+    }
+}
+
+/// This machine's host name in lower case, the default node name.
+pub fn default_node_name() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|name| name.into_string().ok())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned())
+        .to_ascii_lowercase()
+}
+
+/// Why the API server could not start or stopped with an error.
+#[derive(Debug, Error)]
+pub enum Error {
+    /// The data directory cannot be created or written.
+    #[error("data dir {path} is not writable: {error}")]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// The failure.
+        error: std::io::Error,
+    },
+    /// The PKI could not be created or loaded.
+    #[error(transparent)]
+    Pki(#[from] pki::PkiError),
+    /// The TLS configuration is invalid.
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+    /// The token file is invalid.
+    #[error(transparent)]
+    Tokens(#[from] authn::TokenFileError),
+    /// The database could not be opened.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// The listening socket could not be bound.
+    #[error("cannot listen on {address}: {error}{hint}")]
+    Bind {
+        /// The address.
+        address: SocketAddr,
+        /// The failure.
+        error: std::io::Error,
+        /// A hint for the common case of a port in use.
+        hint: &'static str,
+    },
+    /// A file could not be written.
+    #[error("writing {path}: {error}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The failure.
+        error: std::io::Error,
+    },
+    /// The server task failed.
+    #[error("API server task failed: {0}")]
+    Task(String),
+}
+
+/// State shared by every request.
+pub struct Shared {
+    store: Store,
+    authn: Authenticator,
+    metrics: Arc<Metrics>,
+    healthz: HealthEndpoint,
+    livez: HealthEndpoint,
+    readyz: HealthEndpoint,
+}
+
+/// A started API server.
+#[derive(Debug)]
+pub struct Running {
+    address: SocketAddr,
+    kubeconfig: PathBuf,
+    shutdown: CancellationToken,
+    task: JoinHandle<()>,
+    store: Store,
+}
+
+impl Running {
+    /// The address the server listens on.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// The admin kubeconfig written at start.
+    pub fn kubeconfig(&self) -> &Path {
+        &self.kubeconfig
+    }
+
+    /// The storage engine (for components that run in the same process and tests).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Starts a graceful shutdown; [`Running::wait`] returns when it is complete.
+    pub fn shutdown(&self) {
+        self.shutdown.cancel();
+    }
+
+    /// Waits until the server has shut down: connections drained, storage closed.
+    pub async fn wait(self) -> Result<(), Error> {
+        let result = self.task.await.map_err(|err| Error::Task(err.to_string()));
+        self.store.close();
+        tracing::info!("API server stopped");
+        result
+    }
+}
+
+/// Runs the API server until `shutdown` completes, then shuts down gracefully.
+pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
+    let running = start(config).await?;
+    shutdown.await;
+    running.shutdown();
+    running.wait().await
+}
+
+/// Starts the API server: data directory, PKI, storage, kubeconfig, listener.
+pub async fn start(config: Config) -> Result<Running, Error> {
+    prepare_data_dir(&config.data_dir)?;
+    let specs = certificate_specs(&config);
+    let pki_dir = config.data_dir.join("pki");
+    let pki = tokio::task::spawn_blocking(move || Pki::ensure(&pki_dir, &specs))
+        .await
+        .map_err(|err| Error::Task(err.to_string()))??;
+    let token_file = ensure_token_file(&config.data_dir)?;
+    let authn = Authenticator::with_token_file(&token_file)?;
+
+    let metrics = Arc::new(Metrics::new());
+    let mut storage_options = config.storage.clone();
+    storage_options.observer = Some(metrics.clone());
+    let db_path = config.data_dir.join("state.redb");
+    let store = tokio::task::spawn_blocking(move || Store::open(db_path, storage_options))
+        .await
+        .map_err(|err| Error::Task(err.to_string()))??;
+
+    let address = SocketAddr::new(config.bind_address, config.secure_port);
+    let listener = TcpListener::bind(address).await.map_err(|error| Error::Bind {
+        address,
+        hint: if error.kind() == std::io::ErrorKind::AddrInUse {
+            " (is another rudder or kube-apiserver running?)"
+        } else {
+            ""
+        },
+        error,
+    })?;
+    let address = listener.local_addr().map_err(|error| Error::Bind {
+        address,
+        error,
+        hint: "",
+    })?;
+
+    let serving = pki
+        .leaf("apiserver")
+        .ok_or_else(|| Error::Task("no serving certificate".into()))?;
+    let tls = Arc::new(tls::server_config(
+        &serving.cert_pem,
+        &serving.key_pem,
+        &pki.ca.cert_pem,
+    )?);
+    let kubeconfig = config.kubeconfig_path();
+    write_admin_kubeconfig(&pki, &kubeconfig, address)?;
+
+    let shutdown = CancellationToken::new();
+    let shared = Arc::new(Shared {
+        healthz: base_health("healthz", &store),
+        livez: base_health("livez", &store),
+        readyz: base_health("readyz", &store).with_check("shutdown", {
+            let shutdown = shutdown.clone();
+            Arc::new(move || {
+                if shutdown.is_cancelled() {
+                    Err("the server is shutting down".to_owned())
+                } else {
+                    Ok(())
+                }
+            })
+        }),
+        store: store.clone(),
+        authn,
+        metrics,
+    });
+    let service = warp::service(http::filter(shared));
+    let handler: tls::Handler = Arc::new(move |request| {
+        let mut service = service.clone();
+        Box::pin(async move {
+            match service.call(request).await {
+                Ok(response) => response,
+                Err(never) => match never {},
+            }
+        })
+    });
+    let task = tokio::spawn(tls::serve(
+        listener,
+        tls,
+        handler,
+        shutdown.clone(),
+        config.shutdown_timeout,
+    ));
+    tracing::info!(%address, data_dir = %config.data_dir.display(), revision = store.current_revision(), "API server listening");
+    Ok(Running {
+        address,
+        kubeconfig,
+        shutdown,
+        task,
+        store,
+    })
+}
+
+fn base_health(name: &'static str, store: &Store) -> HealthEndpoint {
+    let store = store.clone();
+    HealthEndpoint::new(name)
+        .with_check("ping", Arc::new(|| Ok(())))
+        .with_check(
+            "storage",
+            Arc::new(move || store.check().map_err(|err| err.to_string())),
+        )
+}
+
+/// Creates the data directory and proves it writable.
+fn prepare_data_dir(dir: &Path) -> Result<(), Error> {
+    let err = |error| Error::DataDir {
+        path: dir.to_path_buf(),
+        error,
+    };
+    files::create_private_dir(dir).map_err(err)?;
+    let probe = dir.join(".write-test");
+    std::fs::write(&probe, b"").map_err(err)?;
+    std::fs::remove_file(&probe).map_err(err)
+}
+
+/// The certificates every start makes sure of.
+fn certificate_specs(config: &Config) -> Vec<LeafSpec> {
+    let node = &config.node_name;
+    vec![
+        LeafSpec::server("apiserver", "kube-apiserver", serving_sans(config)),
+        LeafSpec::client("admin", "admin", &["system:masters"]),
+        LeafSpec::client("controller-manager", "system:kube-controller-manager", &[]),
+        LeafSpec::client("scheduler", "system:kube-scheduler", &[]),
+        LeafSpec::client("kube-proxy", "system:kube-proxy", &[]),
+        LeafSpec::client(
+            &format!("node-{node}"),
+            &format!("system:node:{node}"),
+            &["system:nodes"],
+        ),
+    ]
+}
+
+/// Names and addresses the serving certificate must cover.
+fn serving_sans(config: &Config) -> Vec<String> {
+    let mut sans: Vec<String> = vec![
+        "localhost".into(),
+        "127.0.0.1".into(),
+        "::1".into(),
+        "kubernetes".into(),
+        "kubernetes.default".into(),
+        "kubernetes.default.svc".into(),
+        format!("kubernetes.default.svc.{CLUSTER_DOMAIN}"),
+        KUBERNETES_SERVICE_IP.into(),
+        config.node_name.clone(),
+    ];
+    if !config.bind_address.is_unspecified() {
+        sans.push(config.bind_address.to_string());
+    }
+    sans.extend(host_addresses().into_iter().map(|ip| ip.to_string()));
+    sans.extend(config.tls_sans.iter().cloned());
+    let mut seen = std::collections::HashSet::new();
+    sans.retain(|san| seen.insert(san.clone()));
+    sans
+}
+
+/// The host's non-loopback, non-link-local interface addresses.
+fn host_addresses() -> Vec<IpAddr> {
+    let Ok(interfaces) = nix::ifaddrs::getifaddrs() else {
+        return Vec::new();
+    };
+    let mut addresses = Vec::new();
+    for interface in interfaces {
+        let Some(address) = interface.address else {
+            continue;
+        };
+        let ip = if let Some(v4) = address.as_sockaddr_in() {
+            IpAddr::V4(v4.ip())
+        } else if let Some(v6) = address.as_sockaddr_in6() {
+            IpAddr::V6(v6.ip())
+        } else {
+            continue;
+        };
+        let link_local = match ip {
+            IpAddr::V4(v4) => v4.is_link_local(),
+            IpAddr::V6(v6) => v6.is_unicast_link_local(),
+        };
+        if !ip.is_loopback() && !link_local && !addresses.contains(&ip) {
+            addresses.push(ip);
+        }
+    }
+    addresses
+}
+
+/// The static token file; created with one admin token on first start.
+fn ensure_token_file(data_dir: &Path) -> Result<PathBuf, Error> {
+    let path = data_dir.join("tokens.csv");
+    if path.exists() {
+        return Ok(path);
+    }
+    let mut bytes = [0u8; 24];
+    rustls::crypto::ring::default_provider()
+        .secure_random
+        .fill(&mut bytes)
+        .map_err(|_| Error::Task("no secure random source".into()))?;
+    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let contents = format!("{token},admin,admin,\"system:masters\"\n");
+    files::write_atomic(&path, contents.as_bytes(), 0o600).map_err(|error| Error::Write {
+        path: path.clone(),
+        error,
+    })?;
+    Ok(path)
+}
+
+fn write_admin_kubeconfig(pki: &Pki, path: &Path, address: SocketAddr) -> Result<(), Error> {
+    let admin = pki
+        .leaf("admin")
+        .ok_or_else(|| Error::Task("no admin certificate".into()))?;
+    let host = match address.ip() {
+        ip if ip.is_unspecified() => "127.0.0.1".to_owned(),
+        IpAddr::V6(v6) => format!("[{v6}]"),
+        ip => ip.to_string(),
+    };
+    let server = format!("https://{host}:{}", address.port());
+    kubeconfig::Kubeconfig {
+        name: "rudder",
+        server: &server,
+        ca_pem: &pki.ca.cert_pem,
+        user: "admin",
+        cert_pem: &admin.cert_pem,
+        key_pem: &admin.key_pem,
+    }
+    .write(path)
+    .map_err(|error| Error::Write {
+        path: path.to_path_buf(),
+        error,
+    })
+}

@@ -303,6 +303,8 @@ impl Store {
             other => corrupt(other.to_string()),
         })?;
         let (revision, compacted) = if is_new {
+            // The database holds secrets: only its owner may read it.
+            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
             initialize(&db)?
         } else {
             read_meta(&db, &display)?
@@ -352,6 +354,23 @@ impl Store {
     /// The compaction point: history after this revision is available.
     pub fn compacted_revision(&self) -> u64 {
         self.inner.compacted.load(Ordering::Acquire)
+    }
+
+    /// Checks that the database answers reads and that the committer is running.
+    pub fn check(&self) -> Result<()> {
+        let running = self
+            .inner
+            .committer
+            .lock()
+            .map_err(|_| StorageError::Closed)?
+            .as_ref()
+            .is_some_and(|handle| !handle.is_finished());
+        if !running {
+            return Err(StorageError::Closed);
+        }
+        let txn = self.inner.db.begin_read()?;
+        txn.open_table(META)?;
+        Ok(())
     }
 
     /// How many watches are open.

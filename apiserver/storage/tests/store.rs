@@ -211,3 +211,12 @@ fn foreign_and_corrupt_files_are_refused_and_left_untouched() {
     let err = Store::open(&path, Options::default()).unwrap_err();
     assert!(matches!(err, StorageError::Corrupt { .. }), "{err}");
 }
+
+#[tokio::test]
+async fn check_reports_a_closed_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    store.check().unwrap();
+    store.close();
+    assert!(matches!(store.check(), Err(StorageError::Closed)));
+}

@@ -1,0 +1,5 @@
+#!/usr/bin/env bash
+# Runs every benchmark and prints its numbers.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo bench --locked -p rudder-storage --bench storage
