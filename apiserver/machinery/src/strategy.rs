@@ -1,0 +1,183 @@
+//! The typed per-kind strategy of a built-in kind, and the pipelines that run it over JSON.
+//!
+//! A [`KindStrategy`] is upstream's registry strategy plus scheme defaulting for one type:
+//! defaults, preparation for create and update (status reset, generation), validation and
+//! selectable fields. The generic store never sees the types: it calls the [`KindOps`] of a
+//! kind, which decode the JSON once, run the strategy and encode the result. Decoding into the
+//! type also drops fields the type does not know, as upstream's decoder does.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::field::ErrorList;
+
+/// Per-kind behaviour. Every method has the behaviour of a kind without special rules.
+pub trait KindStrategy: Serialize + DeserializeOwned + Sized + 'static {
+    /// Scheme defaulting (upstream's `defaults.go`), applied to every object decoded from a
+    /// request: create, update, and the result of a patch.
+    fn apply_defaults(&mut self) {}
+
+    /// Prepares a new object: clears status, sets `metadata.generation` for kinds that track
+    /// it, drops fields of disabled features.
+    fn prepare_for_create(&mut self) {}
+
+    /// Prepares an update of the main resource: keeps fields the main resource may not change
+    /// (status, for kinds with a status subresource) and bumps the generation on spec changes.
+    fn prepare_for_update(&mut self, _old: &Self) {}
+
+    /// Prepares an update through the status subresource: keeps everything but status (and
+    /// whatever else upstream lets that endpoint change).
+    fn prepare_for_status_update(&mut self, _old: &Self) {}
+
+    /// Validates a new object (kind-specific rules, including name format).
+    fn validate(&self) -> ErrorList {
+        ErrorList::new()
+    }
+
+    /// Validates an update of the main resource (including immutable fields).
+    fn validate_update(&self, _old: &Self) -> ErrorList {
+        ErrorList::new()
+    }
+
+    /// Validates an update through the status subresource.
+    fn validate_status_update(&self, _old: &Self) -> ErrorList {
+        ErrorList::new()
+    }
+
+    /// Warnings to return with a successful create or update.
+    fn warnings(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// Values of the kind-specific selectable fields (beyond `metadata.name` and
+    /// `metadata.namespace`), for field selectors.
+    fn selectable_fields(&self) -> Vec<(&'static str, String)> {
+        Vec::new()
+    }
+
+    /// Names of the kind-specific selectable fields.
+    const SELECTABLE_FIELDS: &'static [&'static str] = &[];
+
+    /// Whether an update of a missing object creates it.
+    const ALLOW_CREATE_ON_UPDATE: bool = false;
+
+    /// Whether an update without `metadata.resourceVersion` is allowed.
+    const ALLOW_UNCONDITIONAL_UPDATE: bool = true;
+}
+
+/// Why a pipeline failed.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PipelineError {
+    /// The JSON does not fit the type (upstream: 400 BadRequest).
+    Decode(String),
+    /// Validation failed (upstream: 422 Invalid).
+    Invalid(ErrorList),
+}
+
+/// Which endpoint an update came through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UpdateTarget {
+    /// The resource itself.
+    Main,
+    /// The `status` subresource.
+    Status,
+}
+
+/// The strategy of one kind, with the type erased.
+#[derive(Clone, Copy)]
+pub struct KindOps {
+    /// Decode, default, prepare for create, validate, encode.
+    pub create: fn(Value) -> Result<Value, PipelineError>,
+    /// Decode new and old, default new, prepare for update, validate the update, encode.
+    pub update: fn(Value, &Value, UpdateTarget) -> Result<Value, PipelineError>,
+    /// Decode, default, encode: the object as the server would store it.
+    pub normalize: fn(Value) -> Result<Value, PipelineError>,
+    /// Values of the kind-specific selectable fields.
+    pub selectable_fields: fn(&Value) -> Vec<(&'static str, String)>,
+    /// Warnings for an object about to be written.
+    pub warnings: fn(&Value) -> Vec<String>,
+    /// Names of the kind-specific selectable fields.
+    pub supported_fields: &'static [&'static str],
+    /// Whether an update of a missing object creates it.
+    pub allow_create_on_update: bool,
+    /// Whether an update without a resourceVersion is allowed.
+    pub allow_unconditional_update: bool,
+}
+
+impl std::fmt::Debug for KindOps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KindOps")
+            .field("supported_fields", &self.supported_fields)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KindOps {
+    /// The operations of `T`.
+    pub fn of<T: KindStrategy>() -> KindOps {
+        KindOps {
+            create: create::<T>,
+            update: update::<T>,
+            normalize: normalize::<T>,
+            selectable_fields: |value| {
+                decode::<T>(value.clone())
+                    .map(|t| t.selectable_fields())
+                    .unwrap_or_default()
+            },
+            warnings: |value| {
+                decode::<T>(value.clone())
+                    .map(|t| t.warnings())
+                    .unwrap_or_default()
+            },
+            supported_fields: T::SELECTABLE_FIELDS,
+            allow_create_on_update: T::ALLOW_CREATE_ON_UPDATE,
+            allow_unconditional_update: T::ALLOW_UNCONDITIONAL_UPDATE,
+        }
+    }
+}
+
+fn decode<T: DeserializeOwned>(value: Value) -> Result<T, PipelineError> {
+    serde_json::from_value(value).map_err(|err| PipelineError::Decode(err.to_string()))
+}
+
+fn encode<T: Serialize>(object: &T) -> Result<Value, PipelineError> {
+    serde_json::to_value(object).map_err(|err| PipelineError::Decode(err.to_string()))
+}
+
+fn create<T: KindStrategy>(value: Value) -> Result<Value, PipelineError> {
+    let mut object: T = decode(value)?;
+    object.apply_defaults();
+    object.prepare_for_create();
+    let errors = object.validate();
+    if !errors.is_empty() {
+        return Err(PipelineError::Invalid(errors));
+    }
+    encode(&object)
+}
+
+fn update<T: KindStrategy>(value: Value, old: &Value, target: UpdateTarget) -> Result<Value, PipelineError> {
+    let mut object: T = decode(value)?;
+    let old: T = decode(old.clone())?;
+    object.apply_defaults();
+    let errors = match target {
+        UpdateTarget::Main => {
+            object.prepare_for_update(&old);
+            object.validate_update(&old)
+        }
+        UpdateTarget::Status => {
+            object.prepare_for_status_update(&old);
+            object.validate_status_update(&old)
+        }
+    };
+    if !errors.is_empty() {
+        return Err(PipelineError::Invalid(errors));
+    }
+    encode(&object)
+}
+
+fn normalize<T: KindStrategy>(value: Value) -> Result<Value, PipelineError> {
+    let mut object: T = decode(value)?;
+    object.apply_defaults();
+    encode(&object)
+}

@@ -1,0 +1,1 @@
+//! Validation primitives shared by the kinds: names, labels, annotations, object metadata.
