@@ -174,7 +174,7 @@ async fn route(shared: &Shared, request: ApiRequest) -> Response {
             );
             response
         }
-        ("api" | "apis", _) => ApiError::path_not_found().into_response(),
+        ("api" | "apis", _) => crate::api::serve(&shared.api, request).await,
         _ => text(StatusCode::NOT_FOUND, "404 page not found\n".to_owned()),
     }
 }

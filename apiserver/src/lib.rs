@@ -6,16 +6,25 @@
 //! `rudder` binary composes it with the other components. Nothing in here depends on the
 //! reconcilers, noded or netd: they are clients of this server like any other.
 
+pub mod admission;
+pub mod api;
 pub mod authn;
+pub mod bootstrap;
+mod convert;
 mod files;
 pub mod health;
 pub mod http;
 pub mod kubeconfig;
+mod meta_validation;
 pub mod metrics;
+pub mod object;
 pub mod pki;
+pub mod registry;
 pub mod request_info;
 pub mod status;
+pub mod store;
 pub mod tls;
+mod util;
 pub mod version;
 
 use std::future::Future;
@@ -60,6 +69,15 @@ pub struct Config {
     pub storage: rudder_storage::Options,
     /// How long open connections may take to finish at shutdown.
     pub shutdown_timeout: Duration,
+    /// The address the `kubernetes` Service points at (default: the bind address, or the
+    /// host's first address).
+    pub advertise_address: Option<IpAddr>,
+    /// The service CIDR.
+    pub service_cidr: String,
+    /// How often idle watches that allow bookmarks get one.
+    pub bookmark_interval: Duration,
+    /// The shortest server-chosen watch timeout.
+    pub min_request_timeout: Duration,
 }
 
 impl Config {
@@ -74,6 +92,10 @@ impl Config {
             node_name: default_node_name(),
             storage: rudder_storage::Options::default(),
             shutdown_timeout: Duration::from_secs(10),
+            advertise_address: None,
+            service_cidr: "10.96.0.0/16".to_owned(),
+            bookmark_interval: Duration::from_secs(60),
+            min_request_timeout: Duration::from_secs(1800),
         }
     }
 
@@ -144,7 +166,8 @@ pub enum Error {
 /// State shared by every request.
 pub struct Shared {
     store: Store,
-    authn: Authenticator,
+    api: api::Api,
+    authn: Arc<Authenticator>,
     metrics: Arc<Metrics>,
     healthz: HealthEndpoint,
     livez: HealthEndpoint,
@@ -208,7 +231,7 @@ pub async fn start(config: Config) -> Result<Running, Error> {
         .await
         .map_err(|err| Error::Task(err.to_string()))??;
     let token_file = ensure_token_file(&config.data_dir)?;
-    let authn = Authenticator::with_token_file(&token_file)?;
+    let authn = Arc::new(Authenticator::with_token_file(&token_file)?);
 
     let metrics = Arc::new(Metrics::new());
     let mut storage_options = config.storage.clone();
@@ -245,8 +268,36 @@ pub async fn start(config: Config) -> Result<Running, Error> {
     let kubeconfig = config.kubeconfig_path();
     write_admin_kubeconfig(&pki, &kubeconfig, address)?;
 
+    let registry = Arc::new(registry::Registry::builtin());
+    let objects = store::GenericStore::new(store.clone(), admission::Admission::default_plugins());
+    let advertise = config
+        .advertise_address
+        .or_else(|| (!config.bind_address.is_unspecified()).then_some(config.bind_address))
+        .or_else(|| host_addresses().into_iter().find(IpAddr::is_ipv4))
+        .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    let endpoint = bootstrap::Endpoint {
+        address: advertise,
+        port: address.port(),
+        service_ip: KUBERNETES_SERVICE_IP
+            .parse()
+            .unwrap_or(IpAddr::V4(Ipv4Addr::new(10, 96, 0, 1))),
+        service_cidr: config.service_cidr.clone(),
+    };
+    bootstrap::ensure(&objects, &registry, &endpoint)
+        .await
+        .map_err(|err| Error::Task(format!("creating the initial objects: {}", err.message)))?;
+    let api = api::Api {
+        registry,
+        store: objects,
+        authn: authn.clone(),
+        server_address: SocketAddr::new(advertise, address.port()).to_string(),
+        bookmark_interval: config.bookmark_interval,
+        min_request_timeout: config.min_request_timeout,
+    };
+
     let shutdown = CancellationToken::new();
     let shared = Arc::new(Shared {
+        api,
         healthz: base_health("healthz", &store),
         livez: base_health("livez", &store),
         readyz: base_health("readyz", &store).with_check("shutdown", {

@@ -11,6 +11,7 @@
 #[rustfmt::skip]
 mod generated;
 
+pub mod convert;
 pub mod field;
 pub mod kinds;
 pub mod patch;

@@ -45,6 +45,14 @@ pub trait KindStrategy: Serialize + DeserializeOwned + Sized + 'static {
         ErrorList::new()
     }
 
+    /// Upstream's `BeforeDelete` for kinds with their own deletion rules (graceful pod
+    /// deletion, namespace termination). May change the object (e.g. set a phase); the store
+    /// writes it when the plan is not [`DeletePlan::Now`]. `requested` is the grace period
+    /// the client asked for.
+    fn before_delete(&mut self, _requested: Option<i64>) -> DeletePlan {
+        DeletePlan::Now
+    }
+
     /// Warnings to return with a successful create or update.
     fn warnings(&self) -> Vec<String> {
         Vec::new()
@@ -64,6 +72,19 @@ pub trait KindStrategy: Serialize + DeserializeOwned + Sized + 'static {
 
     /// Whether an update without `metadata.resourceVersion` is allowed.
     const ALLOW_UNCONDITIONAL_UPDATE: bool = true;
+}
+
+/// How a delete request proceeds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeletePlan {
+    /// Delete now (unless metadata finalizers are pending).
+    Now,
+    /// Set `deletionTimestamp` this many seconds ahead and wait for the owner of the object
+    /// (the kubelet) to delete it with a zero grace period.
+    Graceful(i64),
+    /// Set `deletionTimestamp` and keep the object until its own finalization is done (a
+    /// namespace with `spec.finalizers`), even without metadata finalizers.
+    Finalize,
 }
 
 /// Why a pipeline failed.
@@ -93,6 +114,8 @@ pub struct KindOps {
     pub update: fn(Value, &Value, UpdateTarget) -> Result<Value, PipelineError>,
     /// Decode, default, encode: the object as the server would store it.
     pub normalize: fn(Value) -> Result<Value, PipelineError>,
+    /// Runs the kind's `before_delete` on an object; returns the plan and the object to write.
+    pub before_delete: fn(Value, Option<i64>) -> Result<(DeletePlan, Value), PipelineError>,
     /// Values of the kind-specific selectable fields.
     pub selectable_fields: fn(&Value) -> Vec<(&'static str, String)>,
     /// Warnings for an object about to be written.
@@ -120,6 +143,7 @@ impl KindOps {
             create: create::<T>,
             update: update::<T>,
             normalize: normalize::<T>,
+            before_delete: before_delete::<T>,
             selectable_fields: |value| {
                 decode::<T>(value.clone())
                     .map(|t| t.selectable_fields())
@@ -174,6 +198,15 @@ fn update<T: KindStrategy>(value: Value, old: &Value, target: UpdateTarget) -> R
         return Err(PipelineError::Invalid(errors));
     }
     encode(&object)
+}
+
+fn before_delete<T: KindStrategy>(
+    value: Value,
+    requested: Option<i64>,
+) -> Result<(DeletePlan, Value), PipelineError> {
+    let mut object: T = decode(value)?;
+    let plan = object.before_delete(requested);
+    Ok((plan, encode(&object)?))
 }
 
 fn normalize<T: KindStrategy>(value: Value) -> Result<Value, PipelineError> {

@@ -351,6 +351,14 @@ impl Store {
         *self.inner.head.borrow()
     }
 
+    /// Waits until `revision` is committed, up to `timeout`; returns whether it is.
+    pub async fn wait_for_revision(&self, revision: u64, timeout: Duration) -> bool {
+        let mut head = self.inner.head.clone();
+        tokio::time::timeout(timeout, head.wait_for(|current| *current >= revision))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+
     /// The compaction point: history after this revision is available.
     pub fn compacted_revision(&self) -> u64 {
         self.inner.compacted.load(Ordering::Acquire)

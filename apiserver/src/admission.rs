@@ -1,0 +1,173 @@
+//! The admission chain: mutating plugins run after decoding and defaulting, validating
+//! plugins after the strategy, as in kube-apiserver's default plugin set.
+//!
+//! A plugin sees the resource, the operation, the new object and the old one, and may read
+//! other objects through the store. Each plugin is one small type; the chain knows nothing of
+//! particular kinds.
+
+use serde_json::Value;
+
+use crate::object;
+use crate::registry::Resource;
+use crate::status::{ApiError, GroupResource};
+use crate::store::GenericStore;
+
+/// What a request does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Operation {
+    /// A create.
+    Create,
+    /// An update or patch.
+    Update,
+    /// A delete.
+    Delete,
+}
+
+/// One admission plugin.
+pub trait Plugin: Send + Sync {
+    /// The plugin's name.
+    fn name(&self) -> &'static str;
+
+    /// Changes the object before the strategy validates it.
+    fn mutate(
+        &self,
+        _store: &GenericStore,
+        _resource: &Resource,
+        _operation: Operation,
+        _object: &mut Value,
+        _old: Option<&Value>,
+    ) -> Result<(), ApiError> {
+        Ok(())
+    }
+
+    /// Accepts or refuses the final object.
+    fn validate(
+        &self,
+        _store: &GenericStore,
+        _resource: &Resource,
+        _operation: Operation,
+        _object: &Value,
+        _old: Option<&Value>,
+    ) -> Result<(), ApiError> {
+        Ok(())
+    }
+}
+
+/// The chain of plugins.
+#[derive(Default)]
+pub struct Admission {
+    plugins: Vec<Box<dyn Plugin>>,
+}
+
+impl Admission {
+    /// The default plugins of kube-apiserver that Rudder implements.
+    pub fn default_plugins() -> Admission {
+        Admission {
+            plugins: vec![Box::new(NamespaceLifecycle)],
+        }
+    }
+
+    /// Runs every mutating plugin.
+    pub fn mutate(
+        &self,
+        store: &GenericStore,
+        resource: &Resource,
+        operation: Operation,
+        object: &mut Value,
+        old: Option<&Value>,
+    ) -> Result<(), ApiError> {
+        for plugin in &self.plugins {
+            plugin.mutate(store, resource, operation, object, old)?;
+        }
+        Ok(())
+    }
+
+    /// Runs every validating plugin.
+    pub fn validate(
+        &self,
+        store: &GenericStore,
+        resource: &Resource,
+        operation: Operation,
+        object: &Value,
+        old: Option<&Value>,
+    ) -> Result<(), ApiError> {
+        for plugin in &self.plugins {
+            plugin.validate(store, resource, operation, object, old)?;
+        }
+        Ok(())
+    }
+}
+
+/// Namespaces that can never be deleted.
+pub const IMMORTAL_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public"];
+
+/// `NamespaceLifecycle`: objects may only be created in namespaces that exist and are not
+/// terminating; the system namespaces cannot be deleted.
+struct NamespaceLifecycle;
+
+impl Plugin for NamespaceLifecycle {
+    fn name(&self) -> &'static str {
+        "NamespaceLifecycle"
+    }
+
+    fn validate(
+        &self,
+        store: &GenericStore,
+        resource: &Resource,
+        operation: Operation,
+        object: &Value,
+        _old: Option<&Value>,
+    ) -> Result<(), ApiError> {
+        let is_namespace = resource.group.is_empty() && resource.resource == "namespaces";
+        if is_namespace
+            && operation == Operation::Delete
+            && IMMORTAL_NAMESPACES.contains(&object::name(object))
+        {
+            return Err(ApiError::forbidden(
+                resource.group_resource(),
+                object::name(object),
+                "this namespace may not be deleted",
+            ));
+        }
+        if operation != Operation::Create || !resource.namespaced {
+            return Ok(());
+        }
+        let namespace = object::namespace(object);
+        let namespaces = GroupResource {
+            group: "",
+            resource: "namespaces",
+        };
+        let key = format!("/core/namespaces/{namespace}");
+        let stored = store.storage().get(&key).map_err(ApiError::internal)?;
+        let Some(stored) = stored else {
+            return Err(ApiError::not_found(namespaces, namespace));
+        };
+        let phase = serde_json::from_slice::<Value>(&stored.value)
+            .ok()
+            .and_then(|ns| {
+                ns.pointer("/status/phase")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            });
+        if phase.as_deref() == Some("Terminating") {
+            let mut error = ApiError::forbidden(
+                resource.group_resource(),
+                object::name(object),
+                &format!(
+                    "unable to create new content in namespace {namespace} because it is being terminated"
+                ),
+            );
+            if let Some(details) = error.details.as_mut() {
+                details.causes = Some(vec![
+                    k8s_openapi::apimachinery::pkg::apis::meta::v1::StatusCause {
+                        reason: Some("NamespaceTerminating".into()),
+                        message: Some(format!("namespace {namespace} is being terminated")),
+                        field: Some("metadata.namespace".into()),
+                    },
+                ]);
+            }
+            return Err(error);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,481 @@
+//! The Kubernetes REST API: discovery and every verb of every registered resource, over the
+//! generic store. Routing is by the request's [`RequestInfo`]; nothing here names a
+//! particular resource except the subresources upstream implements specially.
+//!
+//! [`RequestInfo`]: crate::request_info::RequestInfo
+
+mod body;
+mod discovery;
+pub mod negotiation;
+mod output;
+pub mod query;
+mod subresources;
+mod virtual_resources;
+mod watch;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{HeaderMap, StatusCode, header};
+use rudder_machinery::schema::Schema;
+use rudder_machinery::strategy::UpdateTarget;
+use serde_json::Value;
+use warp::reply::Response;
+
+use crate::http::ApiRequest;
+use crate::object;
+use crate::registry::{Backing, Registry, Resource};
+use crate::status::ApiError;
+use crate::store::{Deleted, GenericStore, ListQuery, WatchQuery, WriteOptions};
+use negotiation::{Output, PatchFormat};
+use query::Query;
+
+/// What the API handlers share.
+pub struct Api {
+    /// Every served resource.
+    pub registry: Arc<Registry>,
+    /// The generic store.
+    pub store: GenericStore,
+    /// Authenticates the tokens of TokenReviews.
+    pub authn: Arc<crate::authn::Authenticator>,
+    /// `host:port` clients reach the server at (discovery's `serverAddressByClientCIDRs`).
+    pub server_address: String,
+    /// How often idle watches that allow bookmarks get one.
+    pub bookmark_interval: Duration,
+    /// The shortest server-chosen watch timeout (upstream's `--min-request-timeout`).
+    pub min_request_timeout: Duration,
+}
+
+/// Serves a request under `/api` or `/apis`.
+pub async fn serve(api: &Api, request: ApiRequest) -> Response {
+    match handle(api, request).await {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    }
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: header::HeaderName) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// A request routed to one resource.
+struct Target<'a> {
+    api: &'a Api,
+    resource: Arc<Resource>,
+    namespace: String,
+    name: String,
+    query: Query,
+    output: Output,
+    headers: HeaderMap,
+}
+
+async fn handle(api: &Api, request: ApiRequest) -> Result<Response, ApiError> {
+    let query = Query::parse(&request.query);
+    let pretty = query::pretty(&query, header_str(&request.headers, header::USER_AGENT));
+    let info = &request.info;
+    if !info.is_resource_request {
+        if request.method != http::Method::GET && request.method != http::Method::HEAD {
+            return Err(ApiError::method_not_allowed());
+        }
+        let output = negotiation::negotiate_output(header_str(&request.headers, header::ACCEPT), pretty)?;
+        let segments: Vec<&str> = info.path.split('/').filter(|s| !s.is_empty()).collect();
+        return discovery::serve(
+            &api.registry,
+            &segments,
+            &request.headers,
+            &output,
+            &api.server_address,
+        )
+        .unwrap_or_else(|| Err(ApiError::path_not_found()));
+    }
+    let output = negotiation::negotiate_output(header_str(&request.headers, header::ACCEPT), pretty)?;
+    if !api.registry.serves(&info.api_group, &info.api_version) {
+        return Err(ApiError::path_not_found());
+    }
+    let resource = api
+        .registry
+        .find(&info.api_group, &info.api_version, &info.resource)
+        .ok_or_else(ApiError::path_not_found)?;
+    let is_namespace_resource = resource.group.is_empty() && resource.resource == "namespaces";
+    if !resource.namespaced && !info.namespace.is_empty() && !is_namespace_resource {
+        return Err(ApiError::path_not_found());
+    }
+    if resource.namespaced && info.namespace.is_empty() {
+        if !info.name.is_empty() {
+            return Err(ApiError::path_not_found());
+        }
+        if info.verb != "list" && info.verb != "watch" {
+            return Err(ApiError::method_not_allowed());
+        }
+    }
+    let namespace = if resource.namespaced {
+        info.namespace.clone()
+    } else {
+        String::new()
+    };
+    let target = Target {
+        api,
+        resource: resource.clone(),
+        namespace,
+        name: info.name.clone(),
+        query,
+        output,
+        headers: request.headers.clone(),
+    };
+    if !info.subresource.is_empty() {
+        let Some(sub) = resource.subresource(&info.subresource).cloned() else {
+            return Err(ApiError::path_not_found());
+        };
+        if !sub.verbs.iter().any(|v| *v == info.verb) {
+            return Err(ApiError::method_not_allowed());
+        }
+        return subresources::serve(&target, &sub, &info.verb, request.body).await;
+    }
+    if !resource.has_verb(&info.verb) {
+        return Err(ApiError::method_not_allowed());
+    }
+    if matches!(resource.backing, Backing::Virtual) {
+        return virtual_resources::serve(&target, &info.verb, &request.user, request.body).await;
+    }
+    match info.verb.as_str() {
+        "get" => get(&target).await,
+        "list" => list(&target).await,
+        "watch" => watch(&target).await,
+        "create" => create(&target, request.body).await,
+        "update" => update(&target, UpdateTarget::Main, request.body).await,
+        "patch" => patch(&target, UpdateTarget::Main, request.body).await,
+        "delete" => delete(&target, request.body).await,
+        "deletecollection" => delete_collection(&target, request.body).await,
+        _ => Err(ApiError::method_not_allowed()),
+    }
+}
+
+impl Target<'_> {
+    fn respond(&self, status: StatusCode, object: Value) -> Response {
+        output::respond(status, &output::object(object, &self.output), &self.output)
+    }
+
+    fn content_type(&self) -> Option<&str> {
+        header_str(&self.headers, header::CONTENT_TYPE)
+    }
+
+    fn write_options(&self, kind: &str) -> Result<WriteOptions, ApiError> {
+        Ok(WriteOptions {
+            dry_run: query::dry_run(&self.query, kind)?,
+        })
+    }
+
+    /// Reads and decodes the body as an object of `api_version`/`kind`.
+    async fn object_body(
+        &self,
+        body: crate::http::BodyStream,
+        api_version: &str,
+        kind: &str,
+    ) -> Result<Value, ApiError> {
+        let format = negotiation::negotiate_input(self.content_type())?;
+        let bytes = body::read(body).await?;
+        body::decode_object(&bytes, format, api_version, kind)
+    }
+
+    fn list_query(&self, params: &query::ListParams) -> Result<ListQuery, ApiError> {
+        Ok(ListQuery {
+            resource_version: params.resource_version.clone(),
+            resource_version_match: params.resource_version_match.clone(),
+            limit: params.limit,
+            continue_token: params.continue_token.clone(),
+            filter: query::filter(&self.resource, &params.label_selector, &params.field_selector)?,
+        })
+    }
+
+    fn list_namespace(&self) -> Option<&str> {
+        (!self.namespace.is_empty()).then_some(self.namespace.as_str())
+    }
+}
+
+async fn get(target: &Target<'_>) -> Result<Response, ApiError> {
+    let object = target
+        .api
+        .store
+        .get_with_version(
+            &target.resource,
+            &target.namespace,
+            &target.name,
+            target.query.get("resourceVersion"),
+        )
+        .await?;
+    Ok(target.respond(StatusCode::OK, object))
+}
+
+async fn list(target: &Target<'_>) -> Result<Response, ApiError> {
+    let params = query::list_params(&target.query, false)?;
+    if params.watch {
+        return watch(target).await;
+    }
+    let result = target
+        .api
+        .store
+        .list(
+            &target.resource,
+            target.list_namespace(),
+            &target.list_query(&params)?,
+        )
+        .await?;
+    let list = output::list(
+        result,
+        &target.resource.api_version(),
+        &target.resource.list_kind(),
+        &target.output,
+    );
+    Ok(output::respond(StatusCode::OK, &list, &target.output))
+}
+
+async fn watch(target: &Target<'_>) -> Result<Response, ApiError> {
+    let params = query::list_params(&target.query, true)?;
+    let filter = query::filter(&target.resource, &params.label_selector, &params.field_selector)?;
+    let watch_query = WatchQuery {
+        resource_version: params.resource_version.clone(),
+        filter,
+        allow_bookmarks: params.allow_bookmarks,
+        send_initial_events: params.send_initial_events,
+        bookmark_interval: Some(target.api.bookmark_interval),
+    };
+    let stream = target
+        .api
+        .store
+        .watch(target.resource.clone(), target.list_namespace(), watch_query)
+        .await?;
+    let timeout = params
+        .timeout
+        .unwrap_or_else(|| watch::server_timeout(target.api.min_request_timeout));
+    Ok(watch::respond(
+        stream,
+        target.resource.api_version(),
+        target.resource.kind.clone(),
+        target.output,
+        timeout,
+    ))
+}
+
+async fn create(target: &Target<'_>, body: crate::http::BodyStream) -> Result<Response, ApiError> {
+    let resource = &target.resource;
+    let object = target
+        .object_body(body, &resource.api_version(), &resource.kind)
+        .await?;
+    let options = target.write_options("CreateOptions")?;
+    let created = target
+        .api
+        .store
+        .create(resource, &target.namespace, object, &options)
+        .await?;
+    Ok(target.respond(StatusCode::CREATED, created))
+}
+
+async fn update(
+    target: &Target<'_>,
+    update_target: UpdateTarget,
+    body: crate::http::BodyStream,
+) -> Result<Response, ApiError> {
+    let resource = &target.resource;
+    let object = target
+        .object_body(body, &resource.api_version(), &resource.kind)
+        .await?;
+    let options = target.write_options("UpdateOptions")?;
+    let (updated, created) = target
+        .api
+        .store
+        .update(
+            resource,
+            &target.namespace,
+            &target.name,
+            object,
+            update_target,
+            &options,
+        )
+        .await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok(target.respond(status, updated))
+}
+
+/// Reads a PATCH body and returns its format and document.
+async fn patch_body(
+    target: &Target<'_>,
+    body: crate::http::BodyStream,
+) -> Result<(PatchFormat, Value), ApiError> {
+    let format = negotiation::negotiate_patch(target.content_type())?;
+    if format == PatchFormat::Apply {
+        return Err(ApiError::unsupported_media_type(
+            "application/apply-patch+yaml",
+            &negotiation::SUPPORTED_PATCH[..3],
+        ));
+    }
+    let bytes = body::read(body).await?;
+    let document: Value =
+        serde_json::from_slice(&bytes).map_err(|err| ApiError::bad_request(err.to_string()))?;
+    Ok((format, document))
+}
+
+/// Applies a patch document to `current` (an object of `resource`'s group/version/kind).
+pub(crate) fn apply_patch(
+    resource: &Resource,
+    kind_group: &str,
+    kind_version: &str,
+    kind: &str,
+    format: PatchFormat,
+    document: &Value,
+    current: &Value,
+) -> Result<Value, ApiError> {
+    use rudder_machinery::patch::{self, PatchError};
+    let map_error = |err: PatchError| {
+        let code = StatusCode::from_u16(err.code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        ApiError::new(code, err.reason(), err.message())
+    };
+    let _ = resource;
+    match format {
+        PatchFormat::Json => patch::apply_json_patch(current, document).map_err(map_error),
+        PatchFormat::Merge => Ok(patch::apply_merge_patch(current, document)),
+        PatchFormat::Strategic => {
+            let schema = Schema::builtin();
+            let definition = schema
+                .kind_definition(kind_group, kind_version, kind)
+                .ok_or_else(|| {
+                    ApiError::unsupported_media_type(
+                        "application/strategic-merge-patch+json",
+                        &["application/json-patch+json", "application/merge-patch+json"],
+                    )
+                })?;
+            patch::apply_strategic_merge_patch(current, document, schema, definition).map_err(map_error)
+        }
+        PatchFormat::Apply => Err(ApiError::unsupported_media_type(
+            "application/apply-patch+yaml",
+            &negotiation::SUPPORTED_PATCH[..3],
+        )),
+    }
+}
+
+/// Checks that a patch left the object's identity alone.
+pub(crate) fn check_patched_identity(patched: &Value, name: &str, namespace: &str) -> Result<(), ApiError> {
+    if object::name(patched) != name {
+        return Err(ApiError::bad_request(format!(
+            "the name of the object ({}) does not match the name on the URL ({name})",
+            object::name(patched)
+        )));
+    }
+    if !namespace.is_empty()
+        && !object::namespace(patched).is_empty()
+        && object::namespace(patched) != namespace
+    {
+        return Err(ApiError::bad_request(format!(
+            "the namespace of the object ({}) does not match the namespace on the URL ({namespace})",
+            object::namespace(patched)
+        )));
+    }
+    Ok(())
+}
+
+async fn patch(
+    target: &Target<'_>,
+    update_target: UpdateTarget,
+    body: crate::http::BodyStream,
+) -> Result<Response, ApiError> {
+    let (format, document) = patch_body(target, body).await?;
+    let options = target.write_options("PatchOptions")?;
+    let resource = &target.resource;
+    let patched = target
+        .api
+        .store
+        .update_with(
+            resource,
+            &target.namespace,
+            &target.name,
+            update_target,
+            &options,
+            |current| {
+                let patched = apply_patch(
+                    resource,
+                    &resource.group,
+                    &resource.version,
+                    &resource.kind,
+                    format,
+                    &document,
+                    current,
+                )?;
+                check_patched_identity(&patched, &target.name, &target.namespace)?;
+                Ok(patched)
+            },
+        )
+        .await?;
+    Ok(target.respond(StatusCode::OK, patched))
+}
+
+async fn delete_body(target: &Target<'_>, body: crate::http::BodyStream) -> Result<Option<Value>, ApiError> {
+    let bytes = body::read(body).await?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let format = negotiation::negotiate_input(target.content_type())?;
+    body::decode(&bytes, format).map(Some)
+}
+
+async fn delete(target: &Target<'_>, body: crate::http::BodyStream) -> Result<Response, ApiError> {
+    let body = delete_body(target, body).await?;
+    let options = query::delete_options(&target.query, body.as_ref())?;
+    let resource = &target.resource;
+    let outcome = target
+        .api
+        .store
+        .delete(resource, &target.namespace, &target.name, &options)
+        .await?;
+    match outcome {
+        Deleted::Gone(object) if !resource.returns_deleted_object() => {
+            let status = output::success_status(
+                &resource.group,
+                &resource.resource,
+                &target.name,
+                object::uid(&object),
+            );
+            Ok(output::respond(StatusCode::OK, &status, &target.output))
+        }
+        Deleted::Gone(object) => Ok(target.respond(StatusCode::OK, object)),
+        Deleted::Pending(object) => {
+            let status = if options.orphan_dependents == Some(false) {
+                StatusCode::ACCEPTED
+            } else {
+                StatusCode::OK
+            };
+            Ok(target.respond(status, object))
+        }
+    }
+}
+
+async fn delete_collection(target: &Target<'_>, body: crate::http::BodyStream) -> Result<Response, ApiError> {
+    let body = delete_body(target, body).await?;
+    let options = query::delete_options(&target.query, body.as_ref())?;
+    let params = query::list_params(&target.query, false)?;
+    let deleted = target
+        .api
+        .store
+        .delete_collection(
+            &target.resource,
+            target.list_namespace(),
+            &target.list_query(&params)?,
+            &options,
+        )
+        .await?;
+    let result = crate::store::ListResult {
+        items: deleted,
+        resource_version: target.api.store.storage().current_revision(),
+        continue_token: None,
+        remaining: None,
+    };
+    let list = output::list(
+        result,
+        &target.resource.api_version(),
+        &target.resource.list_kind(),
+        &target.output,
+    );
+    Ok(output::respond(StatusCode::OK, &list, &target.output))
+}

@@ -1,0 +1,198 @@
+//! Response bodies: objects, lists, statuses and watch events, encoded as negotiated.
+
+use http::{HeaderValue, StatusCode, header};
+use serde_json::{Map, Value, json};
+use warp::reply::Response;
+
+use crate::api::negotiation::{Encoding, Output, Transform};
+use crate::status::ApiError;
+use crate::store::{ListResult, WatchEvent};
+
+/// Serializes `value` as negotiated.
+pub fn encode(value: &Value, output: &Output) -> Result<Vec<u8>, ApiError> {
+    match output.encoding {
+        Encoding::Json { pretty: false } => serde_json::to_vec(value).map_err(ApiError::internal),
+        Encoding::Json { pretty: true } => {
+            let mut out = serde_json::to_vec_pretty(value).map_err(ApiError::internal)?;
+            out.push(b'\n');
+            Ok(out)
+        }
+        Encoding::Yaml => serde_saphyr::to_string(value)
+            .map(String::into_bytes)
+            .map_err(ApiError::internal),
+    }
+}
+
+/// A response with `status` and `value` encoded as negotiated.
+pub fn respond(status: StatusCode, value: &Value, output: &Output) -> Response {
+    match encode(value, output) {
+        Ok(body) => {
+            let mut response = Response::new(body.into());
+            *response.status_mut() = status;
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(output.content_type()),
+            );
+            response
+        }
+        Err(err) => err.into_response(),
+    }
+}
+
+/// One object as the client asked for it.
+pub fn object(value: Value, output: &Output) -> Value {
+    match output.transform {
+        Transform::None => value,
+        Transform::PartialMetadata { beta } => partial(&value, beta),
+    }
+}
+
+fn partial(value: &Value, beta: bool) -> Value {
+    let metadata = value
+        .get("metadata")
+        .cloned()
+        .unwrap_or_else(|| Value::Object(Map::new()));
+    json!({
+        "kind": "PartialObjectMetadata",
+        "apiVersion": if beta { "meta.k8s.io/v1beta1" } else { "meta.k8s.io/v1" },
+        "metadata": metadata,
+    })
+}
+
+/// A list as the client asked for it. Items of built-in lists carry no apiVersion or kind.
+pub fn list(result: ListResult, api_version: &str, list_kind: &str, output: &Output) -> Value {
+    let mut metadata = Map::new();
+    metadata.insert(
+        "resourceVersion".into(),
+        Value::String(result.resource_version.to_string()),
+    );
+    if let Some(token) = result.continue_token {
+        metadata.insert("continue".into(), Value::String(token));
+    }
+    if let Some(remaining) = result.remaining {
+        metadata.insert("remainingItemCount".into(), Value::from(remaining));
+    }
+    let (api_version, list_kind, items): (&str, &str, Vec<Value>) = match output.transform {
+        Transform::None => (
+            api_version,
+            list_kind,
+            result
+                .items
+                .into_iter()
+                .map(|mut item| {
+                    if let Some(map) = item.as_object_mut() {
+                        map.remove("apiVersion");
+                        map.remove("kind");
+                    }
+                    item
+                })
+                .collect(),
+        ),
+        Transform::PartialMetadata { beta } => (
+            if beta {
+                "meta.k8s.io/v1beta1"
+            } else {
+                "meta.k8s.io/v1"
+            },
+            "PartialObjectMetadataList",
+            result.items.iter().map(|item| partial(item, beta)).collect(),
+        ),
+    };
+    json!({
+        "kind": list_kind,
+        "apiVersion": api_version,
+        "metadata": metadata,
+        "items": items,
+    })
+}
+
+/// A watch event as a JSON value (`{"type": ..., "object": ...}`).
+pub fn watch_event(event: WatchEvent, api_version: &str, kind: &str, output: &Output) -> Value {
+    let (kind_name, object) = match event {
+        WatchEvent::Added(o) => ("ADDED", object(o, output)),
+        WatchEvent::Modified(o) => ("MODIFIED", object(o, output)),
+        WatchEvent::Deleted(o) => ("DELETED", object(o, output)),
+        WatchEvent::Bookmark {
+            resource_version,
+            initial_events_end,
+        } => {
+            let mut metadata =
+                json!({"resourceVersion": resource_version.to_string(), "creationTimestamp": null});
+            if initial_events_end {
+                metadata["annotations"] = json!({"k8s.io/initial-events-end": "true"});
+            }
+            let (api_version, kind) = match output.transform {
+                Transform::None => (api_version, kind),
+                Transform::PartialMetadata { beta: false } => ("meta.k8s.io/v1", "PartialObjectMetadata"),
+                Transform::PartialMetadata { beta: true } => ("meta.k8s.io/v1beta1", "PartialObjectMetadata"),
+            };
+            (
+                "BOOKMARK",
+                json!({"kind": kind, "apiVersion": api_version, "metadata": metadata}),
+            )
+        }
+        WatchEvent::Error(error) => (
+            "ERROR",
+            serde_json::to_value(error.status()).unwrap_or(Value::Null),
+        ),
+    };
+    json!({"type": kind_name, "object": object})
+}
+
+/// `Status` of a successful delete that returns no object.
+pub fn success_status(group: &str, resource: &str, name: &str, uid: &str) -> Value {
+    let mut details = Map::new();
+    details.insert("name".into(), Value::String(name.to_owned()));
+    if !group.is_empty() {
+        details.insert("group".into(), Value::String(group.to_owned()));
+    }
+    details.insert("kind".into(), Value::String(resource.to_owned()));
+    if !uid.is_empty() {
+        details.insert("uid".into(), Value::String(uid.to_owned()));
+    }
+    json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn json_output() -> Output {
+        Output {
+            encoding: Encoding::Json { pretty: false },
+            transform: Transform::None,
+        }
+    }
+
+    #[test]
+    fn lists_strip_item_type_meta_and_carry_list_meta() {
+        let result = ListResult {
+            items: vec![json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "a"}})],
+            resource_version: 12,
+            continue_token: Some("tok".into()),
+            remaining: Some(3),
+        };
+        let list = list(result, "v1", "PodList", &json_output());
+        assert_eq!(
+            list,
+            json!({"kind": "PodList", "apiVersion": "v1", "metadata": {"resourceVersion": "12", "continue": "tok", "remainingItemCount": 3}, "items": [{"metadata": {"name": "a"}}]})
+        );
+    }
+
+    #[test]
+    fn bookmarks_look_like_upstream() {
+        let event = watch_event(
+            WatchEvent::Bookmark {
+                resource_version: 7,
+                initial_events_end: true,
+            },
+            "apps/v1",
+            "Deployment",
+            &json_output(),
+        );
+        assert_eq!(
+            event,
+            json!({"type": "BOOKMARK", "object": {"kind": "Deployment", "apiVersion": "apps/v1", "metadata": {"resourceVersion": "7", "creationTimestamp": null, "annotations": {"k8s.io/initial-events-end": "true"}}}})
+        );
+    }
+}

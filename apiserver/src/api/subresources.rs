@@ -1,0 +1,570 @@
+//! Subresources: `status` through the kind's status strategy, `scale` as autoscaling/v1 Scale,
+//! `binding` and `eviction` of pods, namespace `finalize`, CSR `approval`, pod
+//! `ephemeralcontainers` and `resize`. Streaming subresources answer 503 until their
+//! components exist.
+
+use std::collections::BTreeMap;
+
+use http::StatusCode;
+use rudder_machinery::selectors::labels;
+use rudder_machinery::strategy::UpdateTarget;
+use serde_json::{Value, json};
+use warp::reply::Response;
+
+use super::{Target, apply_patch, check_patched_identity, output, patch, patch_body, query, update};
+use crate::http::BodyStream;
+use crate::object;
+use crate::registry::Subresource;
+use crate::status::{ApiError, GroupResource};
+use crate::store::{DeleteOptions, Deleted, WriteOptions};
+use crate::util;
+
+pub(super) async fn serve(
+    target: &Target<'_>,
+    sub: &Subresource,
+    verb: &str,
+    body: BodyStream,
+) -> Result<Response, ApiError> {
+    match (sub.name.as_str(), verb) {
+        ("status", "get") => super::get(target).await,
+        ("status", "update") => update(target, UpdateTarget::Status, body).await,
+        ("status", "patch") => patch(target, UpdateTarget::Status, body).await,
+        ("scale", _) => scale(target, verb, body).await,
+        ("binding", "create") => {
+            let binding = target.object_body(body, "v1", "Binding").await?;
+            bind(target, &target.name, &binding).await
+        }
+        ("eviction", "create") => evict(target, body).await,
+        ("finalize", "update") => finalize(target, body).await,
+        ("approval", "update") => field_update(target, body, &["status", "conditions"]).await,
+        ("ephemeralcontainers", "update") => {
+            field_update(target, body, &["spec", "ephemeralContainers"]).await
+        }
+        ("resize", "get") => super::get(target).await,
+        ("resize", "update") => field_update(target, body, &["spec", "containers"]).await,
+        ("ephemeralcontainers", "get") => super::get(target).await,
+        ("ephemeralcontainers" | "resize" | "approval", "patch") => {
+            let path: &[&str] = match sub.name.as_str() {
+                "ephemeralcontainers" => &["spec", "ephemeralContainers"],
+                "resize" => &["spec", "containers"],
+                _ => &["status", "conditions"],
+            };
+            field_patch(target, body, path).await
+        }
+        (name, _) => Err(ApiError::service_unavailable(format!(
+            "the {name} subresource of {} is not available: no component serves it yet",
+            target.resource.resource
+        ))),
+    }
+}
+
+/// The autoscaling/v1 Scale of an object with `spec.replicas`.
+fn scale_of(target: &Target<'_>, object: &Value) -> Value {
+    let resource = &target.resource;
+    let selector = if resource.resource == "replicationcontrollers" {
+        let set: BTreeMap<String, String> = object
+            .pointer("/spec/selector")
+            .and_then(Value::as_object)
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        labels::Selector::from_set(&set).to_string()
+    } else {
+        object
+            .pointer("/spec/selector")
+            .and_then(|s| serde_json::from_value(s.clone()).ok())
+            .map(|s| labels::format_label_selector(&s))
+            .unwrap_or_default()
+    };
+    let meta = object::meta(object).cloned().unwrap_or_default();
+    let mut metadata = serde_json::Map::new();
+    for field in ["name", "namespace", "uid", "resourceVersion", "creationTimestamp"] {
+        if let Some(value) = meta.get(field) {
+            metadata.insert(field.to_owned(), value.clone());
+        }
+    }
+    let mut status =
+        json!({"replicas": object.pointer("/status/replicas").and_then(Value::as_i64).unwrap_or(0)});
+    if !selector.is_empty() {
+        status["selector"] = Value::String(selector);
+    }
+    json!({
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": metadata,
+        "spec": {"replicas": object.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(0)},
+        "status": status,
+    })
+}
+
+async fn scale(target: &Target<'_>, verb: &str, body: BodyStream) -> Result<Response, ApiError> {
+    let store = &target.api.store;
+    let resource = &target.resource;
+    if verb == "get" {
+        let object = store.get(resource, &target.namespace, &target.name)?;
+        return Ok(target.respond(StatusCode::OK, scale_of(target, &object)));
+    }
+    let options = WriteOptions {
+        dry_run: query::dry_run(
+            &target.query,
+            if verb == "patch" {
+                "PatchOptions"
+            } else {
+                "UpdateOptions"
+            },
+        )?,
+    };
+    let (desired_scale, patch_doc) = match verb {
+        "update" => (
+            Some(target.object_body(body, "autoscaling/v1", "Scale").await?),
+            None,
+        ),
+        _ => (None, Some(patch_body(target, body).await?)),
+    };
+    let updated = store
+        .update_with(
+            resource,
+            &target.namespace,
+            &target.name,
+            UpdateTarget::Main,
+            &options,
+            |current| {
+                let current_scale = scale_of(target, current);
+                let scale = match (&desired_scale, &patch_doc) {
+                    (Some(scale), _) => scale.clone(),
+                    (None, Some((format, document))) => {
+                        let patched = apply_patch(
+                            resource,
+                            "autoscaling",
+                            "v1",
+                            "Scale",
+                            *format,
+                            document,
+                            &current_scale,
+                        )?;
+                        check_patched_identity(&patched, &target.name, &target.namespace)?;
+                        patched
+                    }
+                    (None, None) => current_scale.clone(),
+                };
+                let replicas = scale
+                    .pointer("/spec/replicas")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(0);
+                if replicas < 0 {
+                    let error = rudder_machinery::field::FieldError::invalid(
+                        &rudder_machinery::field::Path::new("spec").child("replicas"),
+                        replicas,
+                        "must be greater than or equal to 0",
+                    );
+                    return Err(ApiError::invalid("autoscaling", "Scale", &target.name, &[error]));
+                }
+                let mut next = current.clone();
+                next["spec"]["replicas"] = Value::from(replicas);
+                // The Scale's resourceVersion is a precondition on the object.
+                let pinned = object::resource_version(&scale);
+                if pinned.is_empty() {
+                    object::remove_meta(&mut next, "resourceVersion");
+                } else {
+                    object::set_meta_str(&mut next, "resourceVersion", pinned);
+                }
+                Ok(next)
+            },
+        )
+        .await?;
+    Ok(target.respond(StatusCode::OK, scale_of(target, &updated)))
+}
+
+/// Assigns a pod to a node (upstream's BindingREST: storage-level, conditional on the pod
+/// not being assigned yet).
+pub(super) async fn bind(target: &Target<'_>, pod_name: &str, binding: &Value) -> Result<Response, ApiError> {
+    let node = binding
+        .pointer("/target/name")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if node.is_empty() {
+        let error = rudder_machinery::field::FieldError::required(
+            &rudder_machinery::field::Path::new("target").child("name"),
+            "",
+        );
+        return Err(ApiError::invalid("", "Binding", pod_name, &[error]));
+    }
+    let pods = target
+        .api
+        .registry
+        .find("", "v1", "pods")
+        .ok_or_else(|| ApiError::internal("pods are not registered"))?;
+    if query::dry_run(&target.query, "CreateOptions")? {
+        target.api.store.get(&pods, &target.namespace, pod_name)?;
+        return Ok(output::respond(
+            StatusCode::CREATED,
+            &success(201),
+            &target.output,
+        ));
+    }
+    let annotations = binding
+        .pointer("/metadata/annotations")
+        .and_then(Value::as_object)
+        .cloned();
+    let uid_precondition = binding
+        .pointer("/metadata/uid")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    target
+        .api
+        .store
+        .update_raw(&pods, &target.namespace, pod_name, |current| {
+            if object::deletion_timestamp(current).is_some() {
+                return Err(ApiError::conflict(
+                    GroupResource {
+                        group: "",
+                        resource: "pods",
+                    },
+                    pod_name,
+                    "pod is being deleted, cannot be assigned to a host",
+                ));
+            }
+            if let Some(uid) = &uid_precondition
+                && !uid.is_empty()
+                && uid != object::uid(current)
+            {
+                return Err(ApiError::conflict(
+                    GroupResource {
+                        group: "",
+                        resource: "pods",
+                    },
+                    pod_name,
+                    &format!(
+                        "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                        object::uid(current)
+                    ),
+                ));
+            }
+            if let Some(assigned) = current
+                .pointer("/spec/nodeName")
+                .and_then(Value::as_str)
+                .filter(|n| !n.is_empty())
+            {
+                return Err(ApiError::conflict(
+                    GroupResource {
+                        group: "",
+                        resource: "pods",
+                    },
+                    pod_name,
+                    &format!("pod {pod_name} is already assigned to node {assigned:?}"),
+                ));
+            }
+            let mut pod = current.clone();
+            pod["spec"]["nodeName"] = Value::String(node.to_owned());
+            if let Some(annotations) = &annotations
+                && let Some(meta) = object::meta_mut(&mut pod)
+            {
+                let entry = meta.entry("annotations").or_insert_with(|| json!({}));
+                if let Some(map) = entry.as_object_mut() {
+                    for (k, v) in annotations {
+                        map.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            set_pod_condition(&mut pod, "PodScheduled", "True");
+            Ok(Some(pod))
+        })
+        .await?;
+    Ok(output::respond(
+        StatusCode::CREATED,
+        &success(201),
+        &target.output,
+    ))
+}
+
+fn success(code: u16) -> Value {
+    json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": code})
+}
+
+/// Sets (or adds) a pod condition, updating its transition time when the status changes.
+fn set_pod_condition(pod: &mut Value, condition: &str, status: &str) {
+    let now = util::now_rfc3339();
+    let conditions = pod
+        .as_object_mut()
+        .map(|o| o.entry("status").or_insert_with(|| json!({})))
+        .and_then(|s| s.as_object_mut())
+        .map(|s| s.entry("conditions").or_insert_with(|| json!([])));
+    let Some(Value::Array(conditions)) = conditions else {
+        return;
+    };
+    if let Some(existing) = conditions.iter_mut().find(|c| c["type"] == condition) {
+        if existing["status"] != status {
+            existing["status"] = Value::String(status.to_owned());
+            existing["lastTransitionTime"] = Value::String(now);
+        }
+        return;
+    }
+    conditions
+        .push(json!({"type": condition, "status": status, "lastProbeTime": null, "lastTransitionTime": now}));
+}
+
+/// Evicts a pod, honouring the PodDisruptionBudget that selects it (upstream's EvictionREST).
+async fn evict(target: &Target<'_>, body: BodyStream) -> Result<Response, ApiError> {
+    let eviction = target.object_body(body, "policy/v1", "Eviction").await?;
+    if !object::name(&eviction).is_empty() && object::name(&eviction) != target.name {
+        return Err(ApiError::bad_request(format!(
+            "name in URL does not match name in Eviction object: {} vs {}",
+            target.name,
+            object::name(&eviction)
+        )));
+    }
+    let store = &target.api.store;
+    let pods = target.resource.clone();
+    let pod = store.get(&pods, &target.namespace, &target.name)?;
+    let mut options = match eviction.get("deleteOptions").filter(|d| d.is_object()) {
+        Some(delete_options) => query::delete_options(&query::Query::default(), Some(delete_options))?,
+        None => DeleteOptions::default(),
+    };
+    if query::dry_run(&target.query, "CreateOptions")? {
+        options.dry_run = true;
+    }
+    let phase = pod.pointer("/status/phase").and_then(Value::as_str).unwrap_or("");
+    let terminal = matches!(phase, "Succeeded" | "Failed");
+    if !terminal && object::deletion_timestamp(&pod).is_none() {
+        check_disruption_budget(target, &pod, options.dry_run).await?;
+    }
+    match store
+        .delete(&pods, &target.namespace, &target.name, &options)
+        .await?
+    {
+        Deleted::Gone(_) | Deleted::Pending(_) => {}
+    }
+    Ok(output::respond(
+        StatusCode::CREATED,
+        &success(201),
+        &target.output,
+    ))
+}
+
+async fn check_disruption_budget(target: &Target<'_>, pod: &Value, dry_run: bool) -> Result<(), ApiError> {
+    let store = &target.api.store;
+    let pdbs = target
+        .api
+        .registry
+        .find("policy", "v1", "poddisruptionbudgets")
+        .ok_or_else(|| ApiError::internal("poddisruptionbudgets are not registered"))?;
+    let budgets = store
+        .list(
+            &pdbs,
+            Some(&target.namespace),
+            &crate::store::ListQuery::default(),
+        )
+        .await?
+        .items;
+    let pod_labels = object::labels(pod);
+    let matching: Vec<&Value> = budgets
+        .iter()
+        .filter(|pdb| {
+            let selector = pdb
+                .pointer("/spec/selector")
+                .and_then(|s| serde_json::from_value(s.clone()).ok())
+                .and_then(|s| labels::Selector::from_label_selector(&s).ok());
+            // A budget without a selector selects nothing.
+            selector.is_some_and(|s| !s.is_empty() && s.matches(&pod_labels))
+        })
+        .collect();
+    let budget = match matching.as_slice() {
+        [] => return Ok(()),
+        [one] => *one,
+        _ => {
+            return Err(ApiError::internal(
+                "This pod has more than one PodDisruptionBudget, which the eviction subresource does not support.",
+            ));
+        }
+    };
+    let budget_name = object::name(budget).to_owned();
+    let too_many = |detail: String| {
+        let mut error = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TooManyRequests",
+            "Cannot evict pod as it would violate the pod's disruption budget.",
+        );
+        error.retry_after = Some(10);
+        error.details = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::StatusDetails {
+            causes: Some(vec![
+                k8s_openapi::apimachinery::pkg::apis::meta::v1::StatusCause {
+                    reason: Some("DisruptionBudget".into()),
+                    message: Some(detail),
+                    field: None,
+                },
+            ]),
+            retry_after_seconds: Some(10),
+            ..Default::default()
+        });
+        error
+    };
+    let generation = budget
+        .pointer("/metadata/generation")
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
+    let observed = budget
+        .pointer("/status/observedGeneration")
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
+    if observed < generation {
+        return Err(too_many(format!(
+            "The disruption budget {budget_name} is still being processed by the server."
+        )));
+    }
+    let allowed = budget
+        .pointer("/status/disruptionsAllowed")
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
+    if allowed <= 0 {
+        let desired = budget
+            .pointer("/status/desiredHealthy")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
+        let current = budget
+            .pointer("/status/currentHealthy")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
+        return Err(too_many(format!(
+            "The disruption budget {budget_name} needs {desired} healthy pods and has {current} currently"
+        )));
+    }
+    if dry_run {
+        return Ok(());
+    }
+    let pod_name = object::name(pod).to_owned();
+    store
+        .update_raw(&pdbs, &target.namespace, &budget_name, |current| {
+            let allowed = current
+                .pointer("/status/disruptionsAllowed")
+                .and_then(Value::as_i64)
+                .unwrap_or(0);
+            if allowed <= 0 {
+                return Err(too_many(format!(
+                    "The disruption budget {budget_name} does not allow more disruptions"
+                )));
+            }
+            let mut next = current.clone();
+            next["status"]["disruptionsAllowed"] = Value::from(allowed - 1);
+            let disrupted = next["status"]
+                .as_object_mut()
+                .map(|s| s.entry("disruptedPods").or_insert_with(|| json!({})));
+            if let Some(Value::Object(map)) = disrupted {
+                map.insert(pod_name.clone(), Value::String(util::now_rfc3339()));
+            }
+            Ok(Some(next))
+        })
+        .await?;
+    Ok(())
+}
+
+/// `namespaces/{name}/finalize`: only `spec.finalizers` changes.
+async fn finalize(target: &Target<'_>, body: BodyStream) -> Result<Response, ApiError> {
+    field_update(target, body, &["spec", "finalizers"]).await
+}
+
+/// An update through a subresource that may change only the field at `path`.
+async fn field_update(target: &Target<'_>, body: BodyStream, path: &[&str]) -> Result<Response, ApiError> {
+    let resource = &target.resource;
+    let desired = target
+        .object_body(body, &resource.api_version(), &resource.kind)
+        .await?;
+    if !object::name(&desired).is_empty() && object::name(&desired) != target.name {
+        return Err(ApiError::bad_request(format!(
+            "the name of the object ({}) does not match the name on the URL ({})",
+            object::name(&desired),
+            target.name
+        )));
+    }
+    let pinned = object::resource_version(&desired).to_owned();
+    let value = object::get_path(&desired, path).cloned();
+    let updated = copy_field(target, path, value, &pinned).await?;
+    Ok(target.respond(StatusCode::OK, updated))
+}
+
+/// A patch through a subresource that may change only the field at `path`.
+async fn field_patch(target: &Target<'_>, body: BodyStream, path: &[&str]) -> Result<Response, ApiError> {
+    let resource = &target.resource;
+    let (format, document) = patch_body(target, body).await?;
+    let current = target.api.store.get(resource, &target.namespace, &target.name)?;
+    let patched = apply_patch(
+        resource,
+        &resource.group,
+        &resource.version,
+        &resource.kind,
+        format,
+        &document,
+        &current,
+    )?;
+    check_patched_identity(&patched, &target.name, &target.namespace)?;
+    let pinned = object::resource_version(&patched).to_owned();
+    let value = object::get_path(&patched, path).cloned();
+    let updated = copy_field(target, path, value, &pinned).await?;
+    Ok(target.respond(StatusCode::OK, updated))
+}
+
+async fn copy_field(
+    target: &Target<'_>,
+    path: &[&str],
+    value: Option<Value>,
+    pinned: &str,
+) -> Result<Value, ApiError> {
+    let resource = &target.resource;
+    target
+        .api
+        .store
+        .update_raw(resource, &target.namespace, &target.name, |current| {
+            if !pinned.is_empty() && pinned != object::resource_version(current) {
+                return Err(ApiError::stale(resource.group_resource(), &target.name));
+            }
+            let mut next = current.clone();
+            set_path(&mut next, path, value.clone());
+            Ok(Some(next))
+        })
+        .await
+}
+
+fn set_path(object: &mut Value, path: &[&str], value: Option<Value>) {
+    let Some((last, parents)) = path.split_last() else {
+        return;
+    };
+    let mut node = object;
+    for key in parents {
+        if !node.get(*key).is_some_and(Value::is_object) {
+            node[*key] = json!({});
+        }
+        node = &mut node[*key];
+    }
+    match value {
+        Some(value) => node[*last] = value,
+        None => {
+            if let Some(map) = node.as_object_mut() {
+                map.remove(*last);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_path_creates_parents_and_removes() {
+        let mut object = json!({"metadata": {"name": "x"}});
+        set_path(&mut object, &["spec", "finalizers"], Some(json!(["kubernetes"])));
+        assert_eq!(object["spec"]["finalizers"], json!(["kubernetes"]));
+        set_path(&mut object, &["spec", "finalizers"], None);
+        assert_eq!(object["spec"], json!({}));
+    }
+
+    #[test]
+    fn pod_conditions() {
+        let mut pod = json!({"status": {}});
+        set_pod_condition(&mut pod, "PodScheduled", "True");
+        assert_eq!(pod["status"]["conditions"][0]["type"], "PodScheduled");
+        assert_eq!(pod["status"]["conditions"][0]["status"], "True");
+    }
+}
