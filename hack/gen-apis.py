@@ -5,6 +5,7 @@ Reads, from the k8s.io/kubernetes module of the pinned release (fetched from the
 proxy into a cache):
   - api/discovery/*.json          the discovery documents of a real API server
   - api/openapi-spec/swagger.json the OpenAPI v2 spec
+  - api/openapi-spec/v3/*.json    the OpenAPI v3 documents, one per path
 and, from the k8s-openapi crate the workspace depends on, which Rust type implements each
 definition. Writes, under apiserver/machinery/src/generated/:
   - resources.rs  every served group/version/resource: kind, scope, verbs, short names,
@@ -13,11 +14,16 @@ definition. Writes, under apiserver/machinery/src/generated/:
   - schema.json   per definition: property shapes, patch strategies, merge keys, list and
                   map types (the facts strategic merge patch and apply need); and the
                   definition of every group/version/kind
+  - openapi/      the OpenAPI documents served at /openapi/v2 (v2.json.gz) and /openapi/v3/<path>
+                  (one <path with / as __>.json.gz each), minified and gzip-compressed, and
+                  documents.rs, their table (path, SHA-512 hash, embedded bytes)
 
 Only the versions a default v1.35 API server enables are generated: the GA ones.
 Usage: hack/gen-apis.py   (then cargo fmt is not needed: the output is formatted)
 """
 
+import gzip
+import hashlib
 import io
 import json
 import os
@@ -30,6 +36,11 @@ import zipfile
 KUBERNETES_VERSION = "v1.35.4"
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "apiserver", "machinery", "src", "generated")
+OPENAPI_OUT = os.path.join(OUT, "openapi")
+# Non-API paths whose OpenAPI documents are served besides api, apis and their groups and
+# versions. Upstream also documents /logs, /.well-known/openid-configuration and
+# /openid/v1/jwks; Rudder does not serve those (yet), so their documents are left out.
+OPENAPI_OTHER_PATHS = ["version"]
 CACHE = os.path.join(os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "rudder-gen")
 PROXY = os.environ.get("GOPROXY", "https://proxy.golang.org").split(",")[0]
 
@@ -158,6 +169,115 @@ def schema_facts(swagger):
     return out
 
 
+def openapi_root(path):
+    """The v3 document path ("api/v1", "apis/apps", "version") a v2 path belongs to."""
+    parts = path.strip("/").split("/")
+    if parts[0] == "api":
+        return "/".join(parts[:2])
+    if parts[0] == "apis":
+        return "/".join(parts[:3])
+    return parts[0]
+
+
+def json_refs(value, out):
+    """Collects every "$ref" in a JSON value."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key == "$ref" and isinstance(item, str):
+                out.add(item)
+            else:
+                json_refs(item, out)
+    elif isinstance(value, list):
+        for item in value:
+            json_refs(item, out)
+    return out
+
+
+def filter_swagger(swagger, served):
+    """The v2 spec with only the paths of served documents and the parameters and
+    definitions they use (transitively)."""
+    paths = {p: item for p, item in swagger["paths"].items() if openapi_root(p) in served}
+    sections = {"definitions": set(), "parameters": set()}
+    pending = list(json_refs(paths, set()))
+    while pending:
+        ref = pending.pop()
+        section, name = ref[2:].split("/", 1)  # "#/definitions/NAME"
+        if name in sections[section]:
+            continue
+        sections[section].add(name)
+        pending.extend(json_refs(swagger[section][name], set()))
+    out = {}
+    for key, value in swagger.items():
+        if key == "paths":
+            value = paths
+        elif key in sections:
+            value = {name: item for name, item in value.items() if name in sections[key]}
+        out[key] = value
+    return out
+
+
+def minify(document):
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def write_openapi(archive, swagger, groups):
+    """Writes the served OpenAPI documents (see the module doc)."""
+    served = ["api", "apis"] + list(OPENAPI_OTHER_PATHS)
+    for group, versions in groups:
+        prefix = "api" if group == "" else f"apis/{group}"
+        if group != "":
+            served.append(prefix)
+        served.extend(f"{prefix}/{version}" for version in versions)
+    # Upstream's index is a JSON object marshalled from a Go map: its keys are sorted.
+    served.sort()
+
+    prefix = f"k8s.io/kubernetes@{KUBERNETES_VERSION}/api/openapi-spec/v3/"
+    upstream = sorted(n[len(prefix):-len("_openapi.json")].replace("__", "/")
+                      for n in archive.namelist() if n.startswith(prefix) and n.endswith("_openapi.json"))
+    missing = sorted(set(served) - set(upstream))
+    if missing:
+        sys.exit(f"no upstream OpenAPI v3 document for {missing}")
+
+    os.makedirs(OPENAPI_OUT, exist_ok=True)
+    documents = []
+    for path in served:
+        name = path.replace("/", "__")
+        document = read_json(archive, f"api/openapi-spec/v3/{name}_openapi.json")
+        documents.append((path, f"{name}.json.gz", minify(document)))
+    documents.append(("", "v2.json.gz", minify(filter_swagger(swagger, set(served)))))
+
+    written = set()
+    for _, file, data in documents:
+        with open(os.path.join(OPENAPI_OUT, file), "wb") as out:
+            out.write(gzip.compress(data, compresslevel=9, mtime=0))
+        written.add(file)
+    for file in os.listdir(OPENAPI_OUT):
+        if file.endswith(".json.gz") and file not in written:
+            os.remove(os.path.join(OPENAPI_OUT, file))
+
+    def entry(path, file, data, indent):
+        return (f"Embedded::new(\n{indent}    {rust_str(path)},\n"
+                f"{indent}    {rust_str(hashlib.sha512(data).hexdigest().upper())},\n"
+                f"{indent}    {len(data)},\n"
+                f"{indent}    include_bytes!({rust_str(file)}),\n{indent})")
+
+    with open(os.path.join(OPENAPI_OUT, "documents.rs"), "w", encoding="utf-8") as out:
+        out.write("//! Generated by hack/gen-apis.py from the OpenAPI documents of Kubernetes "
+                  f"{KUBERNETES_VERSION}. Do not edit.\n\n")
+        out.write("use super::Embedded;\n\n")
+        out.write("/// The v3 documents (path, SHA-512 of the JSON, its length, gzip), in upstream's index order.\n")
+        out.write(f"pub(super) static V3: [Embedded; {len(documents) - 1}] = [\n")
+        for path, file, data in documents[:-1]:
+            out.write("    " + entry(path, file, data, "    ") + ",\n")
+        out.write("];\n\n")
+        out.write("/// The v2 document.\n")
+        out.write("pub(super) static V2: Embedded = " + entry(*documents[-1], "") + ";\n")
+
+    total = sum(os.path.getsize(os.path.join(OPENAPI_OUT, f)) for f in written)
+    print(f"{len(documents) - 1} OpenAPI v3 documents and the v2 document, {total} bytes compressed",
+          file=sys.stderr)
+
+
 def main():
     archive = module_zip()
     aggregated = read_json(archive, "api/discovery/aggregated_v2.json")
@@ -255,6 +375,8 @@ def main():
     with open(os.path.join(OUT, "schema.json"), "w", encoding="utf-8") as out:
         json.dump(facts, out, separators=(",", ":"), sort_keys=True)
         out.write("\n")
+
+    write_openapi(archive, swagger, groups)
 
     print(f"{len(groups)} groups, {len(resources)} resources, {len(kinds) - len(missing)} typed kinds",
           file=sys.stderr)

@@ -152,6 +152,14 @@ async fn route(shared: &Shared, request: ApiRequest) -> Response {
     if !PUBLIC_ROOTS.contains(&root) && request.user.is_anonymous() {
         return ApiError::unauthorized().into_response();
     }
+    if let Some(response) = crate::openapi::serve(
+        &request.method,
+        &request.info.path,
+        &request.query,
+        &request.headers,
+    ) {
+        return response;
+    }
     match (root, rest) {
         ("version", None) => json(&crate::version::info()),
         ("healthz" | "livez" | "readyz", check) => {

@@ -18,9 +18,11 @@ pub mod kubeconfig;
 mod meta_validation;
 pub mod metrics;
 pub mod object;
+pub mod openapi;
 pub mod pki;
 pub mod registry;
 pub mod request_info;
+pub mod services;
 pub mod status;
 pub mod store;
 pub mod tls;
@@ -269,10 +271,16 @@ pub async fn start(config: Config) -> Result<Running, Error> {
     write_admin_kubeconfig(&pki, &kubeconfig, address)?;
 
     let registry = Arc::new(registry::Registry::builtin());
-    let objects = store::GenericStore::new(store.clone(), admission::Admission::default_plugins());
+    let service_hooks = Arc::new(
+        services::ServiceHooks::new(&config.service_cidr).map_err(|err| Error::Task(err.to_string()))?,
+    );
+    let objects = store::GenericStore::new(store.clone(), admission::Admission::default_plugins())
+        .with_hooks("", "services", service_hooks.clone());
+    // Like kube-apiserver's --advertise-address: pods must be able to reach it, so a loopback
+    // bind address is not advertised; the host's first address is.
     let advertise = config
         .advertise_address
-        .or_else(|| (!config.bind_address.is_unspecified()).then_some(config.bind_address))
+        .or_else(|| Some(config.bind_address).filter(|ip| !ip.is_unspecified() && !ip.is_loopback()))
         .or_else(|| host_addresses().into_iter().find(IpAddr::is_ipv4))
         .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
     let endpoint = bootstrap::Endpoint {
@@ -286,6 +294,10 @@ pub async fn start(config: Config) -> Result<Running, Error> {
     bootstrap::ensure(&objects, &registry, &endpoint)
         .await
         .map_err(|err| Error::Task(format!("creating the initial objects: {}", err.message)))?;
+    service_hooks
+        .repair(&objects, &registry)
+        .await
+        .map_err(|err| Error::Task(format!("repairing service allocations: {}", err.message)))?;
     let api = api::Api {
         registry,
         store: objects,

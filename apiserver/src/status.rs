@@ -34,19 +34,19 @@ pub struct ApiError {
     pub reason: &'static str,
     /// The human-readable message.
     pub message: String,
-    /// Details: the object concerned and the causes.
-    pub details: Option<StatusDetails>,
+    /// Details: the object concerned and the causes (boxed: errors travel in `Result`s).
+    pub details: Option<Box<StatusDetails>>,
     /// Seconds after which the client may retry (`Retry-After`).
     pub retry_after: Option<u32>,
 }
 
-fn details(group: &str, kind: &str, name: &str) -> Option<StatusDetails> {
-    Some(StatusDetails {
+fn details(group: &str, kind: &str, name: &str) -> Option<Box<StatusDetails>> {
+    Some(Box::new(StatusDetails {
         group: (!group.is_empty()).then(|| group.to_owned()),
         kind: (!kind.is_empty()).then(|| kind.to_owned()),
         name: (!name.is_empty()).then(|| name.to_owned()),
         ..Default::default()
-    })
+    }))
 }
 
 impl ApiError {
@@ -61,7 +61,7 @@ impl ApiError {
         }
     }
 
-    fn with_details(mut self, details: Option<StatusDetails>) -> Self {
+    fn with_details(mut self, details: Option<Box<StatusDetails>>) -> Self {
         self.details = details;
         self
     }
@@ -78,14 +78,14 @@ impl ApiError {
             "NotFound",
             "the server could not find the requested resource",
         )
-        .with_details(Some(StatusDetails {
+        .with_details(Some(Box::new(StatusDetails {
             causes: Some(vec![StatusCause {
                 reason: Some("UnexpectedServerResponse".to_owned()),
                 message: Some("404 page not found".to_owned()),
                 field: None,
             }]),
             ..Default::default()
-        }))
+        })))
     }
 
     /// 404: the object does not exist.
@@ -163,10 +163,12 @@ impl ApiError {
                 field: Some(error.field.clone()),
             })
             .collect();
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "Invalid", message).with_details(Some(StatusDetails {
-            causes: Some(causes),
-            ..details(group, kind, name).unwrap_or_default()
-        }))
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "Invalid", message).with_details(Some(Box::new(
+            StatusDetails {
+                causes: Some(causes),
+                ..*details(group, kind, name).unwrap_or_default()
+            },
+        )))
     }
 
     /// 400 with `message`.
@@ -220,14 +222,14 @@ impl ApiError {
                 supported.join(", ")
             ),
         )
-        .with_details(Some(StatusDetails {
+        .with_details(Some(Box::new(StatusDetails {
             causes: Some(vec![StatusCause {
                 reason: Some("UnexpectedServerResponse".into()),
                 message: Some(format!("unsupported media type {content_type:?}")),
                 field: None,
             }]),
             ..Default::default()
-        }))
+        })))
     }
 
     /// 406: nothing the client accepts can be produced.
@@ -249,13 +251,13 @@ impl ApiError {
             "InternalError",
             format!("Internal error occurred: {err}"),
         )
-        .with_details(Some(StatusDetails {
+        .with_details(Some(Box::new(StatusDetails {
             causes: Some(vec![StatusCause {
                 message: Some(err.to_string()),
                 ..Default::default()
             }]),
             ..Default::default()
-        }))
+        })))
     }
 
     /// 503 while the server cannot serve the request yet (or any more).
@@ -267,10 +269,10 @@ impl ApiError {
     pub fn timeout(message: impl Into<String>, retry_after: u32) -> Self {
         let mut error = Self::new(StatusCode::GATEWAY_TIMEOUT, "Timeout", message);
         error.retry_after = Some(retry_after);
-        error.details = Some(StatusDetails {
+        error.details = Some(Box::new(StatusDetails {
             retry_after_seconds: Some(i32::try_from(retry_after).unwrap_or(i32::MAX)),
             ..Default::default()
-        });
+        }));
         error
     }
 
@@ -278,7 +280,7 @@ impl ApiError {
     pub fn status(&self) -> Status {
         Status {
             code: Some(i32::from(self.code.as_u16())),
-            details: self.details.clone(),
+            details: self.details.as_deref().cloned(),
             message: Some(self.message.clone()),
             metadata: ListMeta::default(),
             reason: (!self.reason.is_empty()).then(|| self.reason.to_owned()),

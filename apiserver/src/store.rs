@@ -1134,15 +1134,12 @@ fn keep_system_metadata(new: &mut Value, old: &Value) {
 }
 
 fn validate_meta(resource: &Resource, object: &Value) -> ErrorList {
-    let meta = object::meta(object)
-        .cloned()
-        .map(Value::Object)
-        .unwrap_or(Value::Null);
+    let meta = object::meta(object).cloned().map_or(Value::Null, Value::Object);
     crate::meta_validation::validate_object_meta(&meta, resource.namespaced)
 }
 
 fn validate_meta_update(resource: &Resource, new: &Value, old: &Value) -> ErrorList {
-    let meta = |o: &Value| object::meta(o).cloned().map(Value::Object).unwrap_or(Value::Null);
+    let meta = |o: &Value| object::meta(o).cloned().map_or(Value::Null, Value::Object);
     crate::meta_validation::validate_object_meta_update(&meta(new), &meta(old), resource.namespaced)
 }
 

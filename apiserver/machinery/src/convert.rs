@@ -12,9 +12,13 @@
 //! - `Event` between `v1` (core, the stored version) and `events.k8s.io/v1`
 //!   (upstream's `pkg/apis/events/v1/conversion.go`).
 //!
-//! Metadata passes through verbatim (only the round-trip annotations change). Absent optional
-//! fields stay absent: like the rest of Rudder the output never spells a zero timestamp as
-//! `null`. Quantities are carried as written (upstream would re-emit them in canonical form).
+//! Metadata passes through verbatim (only the round-trip annotations change). Everything else
+//! is encoded as Rudder encodes every object, through the k8s-openapi types: an absent optional
+//! field stays absent where upstream's encoder writes `null` (a zero timestamp) or `{}` (an
+//! empty event source). The annotation payloads, which clients see as opaque strings, are
+//! byte-for-byte what Go writes. Quantities are carried as written (upstream re-emits a
+//! non-canonical quantity in canonical form).
+//!
 //! Conversion applies no scheme defaults: `minReplicas` (v1 and v2) and the v2 `behavior` rules
 //! are defaulting, run by the strategy of the version an object is decoded as; the only default
 //! here is the one upstream applies in conversion, the 80% CPU utilization target of a v1

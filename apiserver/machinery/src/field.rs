@@ -372,7 +372,7 @@ mod tests {
     fn aggregates_like_upstream() {
         let a = FieldError::required(&Path::new("a"), "");
         let b = FieldError::required(&Path::new("b"), "");
-        assert_eq!(aggregate(&[a.clone()]), "a: Required value");
+        assert_eq!(aggregate(std::slice::from_ref(&a)), "a: Required value");
         assert_eq!(
             aggregate(&[a.clone(), b, a]),
             "[a: Required value, b: Required value]"

@@ -105,6 +105,10 @@ pub enum UpdateTarget {
     Status,
 }
 
+/// The type-erased `before_delete`: the object and the requested grace period in, the plan
+/// and the object to write out.
+pub type BeforeDeleteFn = fn(Value, Option<i64>) -> Result<(DeletePlan, Value), PipelineError>;
+
 /// The strategy of one kind, with the type erased.
 #[derive(Clone, Copy)]
 pub struct KindOps {
@@ -115,7 +119,7 @@ pub struct KindOps {
     /// Decode, default, encode: the object as the server would store it.
     pub normalize: fn(Value) -> Result<Value, PipelineError>,
     /// Runs the kind's `before_delete` on an object; returns the plan and the object to write.
-    pub before_delete: fn(Value, Option<i64>) -> Result<(DeletePlan, Value), PipelineError>,
+    pub before_delete: BeforeDeleteFn,
     /// Values of the kind-specific selectable fields.
     pub selectable_fields: fn(&Value) -> Vec<(&'static str, String)>,
     /// Warnings for an object about to be written.

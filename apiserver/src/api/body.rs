@@ -25,9 +25,12 @@ pub async fn read(mut body: BodyStream) -> Result<Bytes, ApiError> {
     Ok(out.freeze())
 }
 
-/// Decodes a JSON or YAML document into a JSON value.
+/// Decodes a JSON, YAML or protobuf document into a JSON value.
 pub fn decode(bytes: &[u8], format: BodyFormat) -> Result<Value, ApiError> {
     match format {
+        BodyFormat::Protobuf => rudder_machinery::protobuf::decode(bytes)
+            .map(|(_, _, value)| value)
+            .map_err(|err| ApiError::bad_request(err.to_string())),
         BodyFormat::Json => serde_json::from_slice(bytes).map_err(|err| {
             ApiError::bad_request(format!("couldn't get version/kind; json parse error: {err}"))
         }),

@@ -81,10 +81,8 @@ fn aggregated_version(accept: Option<&str>) -> Option<&'static str> {
                 _ => {}
             }
         }
-        if media.param("as").is_none() {
-            // Plain JSON is preferred over any later aggregated range.
-            return None;
-        }
+        // Plain JSON is preferred over any later aggregated range.
+        media.param("as")?;
     }
     None
 }
@@ -94,7 +92,7 @@ fn group_json(name: &str, versions: &[String]) -> Value {
     json!({
         "name": name,
         "versions": versions.iter().map(version_json).collect::<Vec<_>>(),
-        "preferredVersion": versions.first().map(version_json).unwrap_or(Value::Null),
+        "preferredVersion": versions.first().map_or(Value::Null, version_json),
     })
 }
 

@@ -54,7 +54,7 @@ pub async fn serve(api: &Api, request: ApiRequest) -> Response {
     }
 }
 
-fn header_str<'a>(headers: &'a HeaderMap, name: header::HeaderName) -> Option<&'a str> {
+fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
@@ -126,7 +126,7 @@ async fn handle(api: &Api, request: ApiRequest) -> Result<Response, ApiError> {
         let Some(sub) = resource.subresource(&info.subresource).cloned() else {
             return Err(ApiError::path_not_found());
         };
-        if !sub.verbs.iter().any(|v| *v == info.verb) {
+        if !sub.verbs.contains(&info.verb) {
             return Err(ApiError::method_not_allowed());
         }
         return subresources::serve(&target, &sub, &info.verb, request.body).await;

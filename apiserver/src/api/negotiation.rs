@@ -106,6 +106,8 @@ pub enum Encoding {
     },
     /// YAML.
     Yaml,
+    /// Kubernetes protobuf, for kinds that have a message (others fall back to JSON).
+    Protobuf,
 }
 
 /// What a response carries.
@@ -142,6 +144,7 @@ impl Output {
                 "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1beta1"
             }
             (Encoding::Yaml, Transform::PartialMetadata { .. }) => "application/yaml",
+            (Encoding::Protobuf, _) => rudder_machinery::protobuf::MEDIA_TYPE,
         }
     }
 }
@@ -160,6 +163,7 @@ pub fn negotiate_output(accept: Option<&str>, pretty: bool) -> Result<Output, Ap
         let encoding = match media.essence.as_str() {
             _ if media.covers_json() => Encoding::Json { pretty },
             "application/yaml" => Encoding::Yaml,
+            "application/vnd.kubernetes.protobuf" => Encoding::Protobuf,
             _ => continue,
         };
         let transform = match media.param("as") {
@@ -188,6 +192,8 @@ pub enum BodyFormat {
     Json,
     /// YAML.
     Yaml,
+    /// Kubernetes protobuf.
+    Protobuf,
 }
 
 /// The body format of a create, update or delete request.
@@ -198,6 +204,7 @@ pub fn negotiate_input(content_type: Option<&str>) -> Result<BodyFormat, ApiErro
     match MediaType::parse(raw).map(|m| m.essence).as_deref() {
         Some("application/json") => Ok(BodyFormat::Json),
         Some("application/yaml") => Ok(BodyFormat::Yaml),
+        Some("application/vnd.kubernetes.protobuf") => Ok(BodyFormat::Protobuf),
         _ => Err(ApiError::unsupported_media_type(raw, SUPPORTED_INPUT)),
     }
 }

@@ -8,9 +8,35 @@ use crate::api::negotiation::{Encoding, Output, Transform};
 use crate::status::ApiError;
 use crate::store::{ListResult, WatchEvent};
 
-/// Serializes `value` as negotiated.
+/// The group, version and kind a value declares, when protobuf can encode it.
+fn protobuf_kind(value: &Value) -> Option<(String, String, String)> {
+    let (api_version, kind) = crate::object::type_meta(value);
+    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+    rudder_machinery::protobuf::supports(group, version, kind)
+        .then(|| (group.to_owned(), version.to_owned(), kind.to_owned()))
+}
+
+/// Serializes `value` as negotiated; returns the bytes and their content type.
+pub fn encode_with_type(value: &Value, output: &Output) -> Result<(Vec<u8>, &'static str), ApiError> {
+    if output.encoding == Encoding::Protobuf {
+        if let Some((group, version, kind)) = protobuf_kind(value) {
+            let bytes = rudder_machinery::protobuf::encode(value, &group, &version, &kind)
+                .map_err(ApiError::internal)?;
+            return Ok((bytes, rudder_machinery::protobuf::MEDIA_TYPE));
+        }
+        let json = Output {
+            encoding: Encoding::Json { pretty: false },
+            transform: output.transform,
+        };
+        return Ok((encode(value, &json)?, json.content_type()));
+    }
+    Ok((encode(value, output)?, output.content_type()))
+}
+
+/// Serializes `value` as negotiated (protobuf only through [`encode_with_type`]).
 pub fn encode(value: &Value, output: &Output) -> Result<Vec<u8>, ApiError> {
     match output.encoding {
+        Encoding::Protobuf => encode_with_type(value, output).map(|(bytes, _)| bytes),
         Encoding::Json { pretty: false } => serde_json::to_vec(value).map_err(ApiError::internal),
         Encoding::Json { pretty: true } => {
             let mut out = serde_json::to_vec_pretty(value).map_err(ApiError::internal)?;
@@ -25,14 +51,13 @@ pub fn encode(value: &Value, output: &Output) -> Result<Vec<u8>, ApiError> {
 
 /// A response with `status` and `value` encoded as negotiated.
 pub fn respond(status: StatusCode, value: &Value, output: &Output) -> Response {
-    match encode(value, output) {
-        Ok(body) => {
+    match encode_with_type(value, output) {
+        Ok((body, content_type)) => {
             let mut response = Response::new(body.into());
             *response.status_mut() = status;
-            response.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static(output.content_type()),
-            );
+            response
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
             response
         }
         Err(err) => err.into_response(),
@@ -104,6 +129,29 @@ pub fn list(result: ListResult, api_version: &str, list_kind: &str, output: &Out
         "metadata": metadata,
         "items": items,
     })
+}
+
+/// One encoded watch event: a JSON line, or a length-prefixed protobuf frame.
+pub fn watch_frame(
+    event: WatchEvent,
+    api_version: &str,
+    kind: &str,
+    output: &Output,
+) -> Result<Vec<u8>, ApiError> {
+    let value = watch_event(event, api_version, kind, output);
+    if output.encoding == Encoding::Protobuf {
+        let object = value.get("object").cloned().unwrap_or(Value::Null);
+        let event_type = value.get("type").and_then(Value::as_str).unwrap_or("ERROR");
+        if let Some((group, version, kind)) = protobuf_kind(&object) {
+            return rudder_machinery::protobuf::encode_watch_event(
+                event_type, &object, &group, &version, &kind,
+            )
+            .map_err(ApiError::internal);
+        }
+    }
+    let mut bytes = serde_json::to_vec(&value).map_err(ApiError::internal)?;
+    bytes.push(b'\n');
+    Ok(bytes)
 }
 
 /// A watch event as a JSON value (`{"type": ..., "object": ...}`).

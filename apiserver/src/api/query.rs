@@ -249,7 +249,7 @@ pub fn filter(
     let fields =
         fields::Selector::parse(field_selector).map_err(|err| ApiError::bad_request(err.to_string()))?;
     let ops = resource.ops().copied();
-    let supported = ops.map(|o| o.supported_fields).unwrap_or(&[]);
+    let supported = ops.map_or(&[][..], |o| o.supported_fields);
     for (field, _, _) in fields.terms() {
         if COMMON_FIELDS.contains(&field) || supported.contains(&field) {
             continue;
@@ -431,10 +431,7 @@ mod tests {
         assert_eq!(options.propagation, Some(Propagation::Orphan));
         let bad = delete_options(&Query::parse("propagationPolicy=Sideways"), None).unwrap_err();
         assert_eq!(bad.code.as_u16(), 422);
-        assert_eq!(
-            dry_run(&Query::parse("dryRun=All"), "CreateOptions").unwrap(),
-            true
-        );
+        assert!(dry_run(&Query::parse("dryRun=All"), "CreateOptions").unwrap());
         assert_eq!(
             dry_run(&Query::parse("dryRun=Some"), "CreateOptions")
                 .unwrap_err()

@@ -148,7 +148,7 @@ async fn scale(target: &Target<'_>, verb: &str, body: BodyStream) -> Result<Resp
                         check_patched_identity(&patched, &target.name, &target.namespace)?;
                         patched
                     }
-                    (None, None) => current_scale.clone(),
+                    (None, None) => current_scale,
                 };
                 let replicas = scale
                     .pointer("/spec/replicas")
@@ -388,17 +388,19 @@ async fn check_disruption_budget(target: &Target<'_>, pod: &Value, dry_run: bool
             "Cannot evict pod as it would violate the pod's disruption budget.",
         );
         error.retry_after = Some(10);
-        error.details = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::StatusDetails {
-            causes: Some(vec![
-                k8s_openapi::apimachinery::pkg::apis::meta::v1::StatusCause {
-                    reason: Some("DisruptionBudget".into()),
-                    message: Some(detail),
-                    field: None,
-                },
-            ]),
-            retry_after_seconds: Some(10),
-            ..Default::default()
-        });
+        error.details = Some(Box::new(
+            k8s_openapi::apimachinery::pkg::apis::meta::v1::StatusDetails {
+                causes: Some(vec![
+                    k8s_openapi::apimachinery::pkg::apis::meta::v1::StatusCause {
+                        reason: Some("DisruptionBudget".into()),
+                        message: Some(detail),
+                        field: None,
+                    },
+                ]),
+                retry_after_seconds: Some(10),
+                ..Default::default()
+            },
+        ));
         error
     };
     let generation = budget

@@ -48,16 +48,14 @@ pub fn respond(
                 event = events.next() => event,
             };
             let Some(event) = event else { break };
-            let value = output::watch_event(event, &api_version, &kind, &output);
-            let mut bytes = match serde_json::to_vec(&value) {
+            let ends = matches!(event, crate::store::WatchEvent::Error(_));
+            let bytes = match output::watch_frame(event, &api_version, &kind, &output) {
                 Ok(bytes) => bytes,
                 Err(err) => {
-                    tracing::warn!(error = %err, "encoding a watch event failed");
+                    tracing::warn!(error = %err.message, "encoding a watch event failed");
                     break;
                 }
             };
-            bytes.push(b'\n');
-            let ends = value.get("type").and_then(|t| t.as_str()) == Some("ERROR");
             if sender.send(Bytes::from(bytes)).await.is_err() || ends {
                 break;
             }
@@ -70,6 +68,7 @@ pub fn respond(
     let content_type = match output.encoding {
         crate::api::negotiation::Encoding::Yaml => "application/yaml",
         crate::api::negotiation::Encoding::Json { .. } => "application/json",
+        crate::api::negotiation::Encoding::Protobuf => rudder_machinery::protobuf::WATCH_MEDIA_TYPE,
     };
     response
         .headers_mut()

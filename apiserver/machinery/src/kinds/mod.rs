@@ -6,6 +6,23 @@
 
 use crate::strategy::{KindOps, KindStrategy};
 
+pub mod config;
+mod core_shared;
+pub mod event;
+pub mod namespace;
+pub mod node;
+pub mod persistent_volume;
+pub mod quota;
+pub mod service;
+
+mod go_repr;
+pub mod pod;
+pub mod pod_container;
+pub mod pod_spec;
+pub mod pod_template;
+pub mod pod_volume;
+pub mod replication_controller;
+
 /// Implements [`KindStrategy`] with the default behaviour for kinds without special rules.
 macro_rules! default_strategy {
     ($($t:ty),* $(,)?) => {
@@ -39,21 +56,6 @@ default_strategy!(
     k8s_openapi::api::coordination::v1::Lease,
     k8s_openapi::api::core::v1::Binding,
     k8s_openapi::api::core::v1::ComponentStatus,
-    k8s_openapi::api::core::v1::ConfigMap,
-    k8s_openapi::api::core::v1::Endpoints,
-    k8s_openapi::api::core::v1::Event,
-    k8s_openapi::api::core::v1::LimitRange,
-    k8s_openapi::api::core::v1::Namespace,
-    k8s_openapi::api::core::v1::Node,
-    k8s_openapi::api::core::v1::PersistentVolume,
-    k8s_openapi::api::core::v1::PersistentVolumeClaim,
-    k8s_openapi::api::core::v1::Pod,
-    k8s_openapi::api::core::v1::PodTemplate,
-    k8s_openapi::api::core::v1::ReplicationController,
-    k8s_openapi::api::core::v1::ResourceQuota,
-    k8s_openapi::api::core::v1::Secret,
-    k8s_openapi::api::core::v1::Service,
-    k8s_openapi::api::core::v1::ServiceAccount,
     k8s_openapi::api::discovery::v1::EndpointSlice,
     k8s_openapi::api::events::v1::Event,
     k8s_openapi::api::flowcontrol::v1::FlowSchema,

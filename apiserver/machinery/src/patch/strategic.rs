@@ -45,8 +45,9 @@ const ERR_UNSUPPORTED_STRATEGIC_MERGE_PATCH_FORMAT: &str = "strategic merge patc
 const GO_MAP: &str = "map[string]interface {}";
 const GO_SLICE: &str = "[]interface {}";
 
-/// What a Go runtime panic inside upstream's code becomes here (upstream answers 500).
-const ERR_PANIC: &str = "runtime error: invalid memory address or nil pointer dereference";
+/// Where upstream's code panics (a list whose first element is `null`), kube-apiserver's panic
+/// filter answers 500 with this plain-text body.
+const ERR_PANIC: &str = "This request caused apiserver to panic. Look in the logs for details.";
 
 /// Applies a strategic merge patch to `document`, an object of the OpenAPI definition
 /// `definition` (e.g. `io.k8s.api.apps.v1.Deployment`, see [`Schema::kind_definition`]).
@@ -486,7 +487,7 @@ impl<'s> Merger<'s> {
         }
         let kind = slice_element_type(&[&original, &patch])?;
 
-        let (merged, server_order, patch_order) = if kind != GoType::Map {
+        let (merged, server_order, patch_order, caller_view) = if kind != GoType::Map {
             if is_delete_list {
                 return Ok(SliceMerge {
                     merged: delete_from_slice(&original, &patch),
@@ -499,7 +500,7 @@ impl<'s> Merger<'s> {
             // Upstream deduplicates `append(original, patch...)` in place: with nothing appended
             // the backing array is the original's, which the caller then sees reordered.
             let server_order = if patch.is_empty() { backing } else { original };
-            (merged, server_order, patch)
+            (merged, server_order.clone(), patch, server_order)
         } else {
             if merge_key.is_empty() {
                 return Err(internal(format!(
@@ -507,10 +508,16 @@ impl<'s> Merger<'s> {
                     element.kind_name()
                 )));
             }
-            let (original, patch) = merge_slice_with_special_elements(original, patch, merge_key)?;
-            let merged =
-                self.merge_slice_without_special_elements(original.clone(), &patch, merge_key, element)?;
-            (merged, original, patch)
+            let caller_original = original.clone();
+            let special = merge_slice_with_special_elements(original, patch, merge_key)?;
+            let merged = self.merge_slice_without_special_elements(
+                special.original.clone(),
+                &special.patch,
+                merge_key,
+                element,
+            )?;
+            let caller_view = special.caller_view(&caller_original, &merged);
+            (merged, special.original, special.patch, caller_view)
         };
 
         let (patch_items, server_only) = if merge_key.is_empty() {
@@ -528,7 +535,7 @@ impl<'s> Merger<'s> {
         )?;
         Ok(SliceMerge {
             merged,
-            original: server_order,
+            original: caller_view,
         })
     }
 
@@ -740,12 +747,14 @@ fn delete_from_slice(current: &[Value], to_delete: &[Value]) -> Vec<Value> {
 /// `mergeSliceWithSpecialElements`: applies `$patch: delete` elements to the original and
 /// `$patch: replace` to the whole list; returns the original and the remaining patch elements.
 fn merge_slice_with_special_elements(
-    mut original: Vec<Value>,
+    original: Vec<Value>,
     patch: Vec<Value>,
     merge_key: &str,
-) -> Result<(Vec<Value>, Vec<Value>), PatchError> {
+) -> Result<SpecialElements, PatchError> {
+    let mut slots: Vec<usize> = (0..original.len()).collect();
+    let mut remaining = original;
     let mut without_special = Vec::new();
-    let mut replace = false;
+    let mut replaced = false;
     for value in patch {
         let directive = value.as_object().and_then(|m| m.get(DIRECTIVE_MARKER));
         let (Some(directive), Value::Object(map)) = (directive, &value) else {
@@ -756,32 +765,78 @@ fn merge_slice_with_special_elements(
             let Some(merge_value) = map.get(merge_key) else {
                 return Err(err_no_merge_key(map, merge_key));
             };
-            original = delete_matching_entries(original, merge_key, merge_value)?;
+            // `deleteMatchingEntries`, which shifts the elements left in the caller's array.
+            while let Some(index) = find_map_in_slice(&remaining, merge_key, merge_value)? {
+                remaining.remove(index);
+                for slot in index..remaining.len() {
+                    slots[slot] = slots[slot + 1];
+                }
+            }
         } else if directive == REPLACE_DIRECTIVE {
             // Keep going to prune the other directive elements.
-            replace = true;
+            replaced = true;
         } else if directive == MERGE_DIRECTIVE {
             return Err(internal("merging lists cannot yet be specified in the patch"));
         } else {
             return Err(err_bad_patch_type(directive, map));
         }
     }
-    if replace {
-        return Ok((without_special, Vec::new()));
+    let remaining_len = remaining.len();
+    if replaced {
+        return Ok(SpecialElements {
+            original: without_special,
+            patch: Vec::new(),
+            slots,
+            remaining: remaining_len,
+            replaced,
+        });
     }
-    Ok((original, without_special))
+    Ok(SpecialElements {
+        original: remaining,
+        patch: without_special,
+        slots,
+        remaining: remaining_len,
+        replaced,
+    })
 }
 
-/// `deleteMatchingEntries`: removes every element whose merge key has `merge_value`.
-fn delete_matching_entries(
-    mut original: Vec<Value>,
-    merge_key: &str,
-    merge_value: &Value,
-) -> Result<Vec<Value>, PatchError> {
-    while let Some(index) = find_map_in_slice(&original, merge_key, merge_value)? {
-        original.remove(index);
+/// What `mergeSliceWithSpecialElements` leaves: the list to merge into, the patch elements to
+/// merge, and how Go's in-place deletions left the caller's array.
+struct SpecialElements {
+    /// The original list to merge into (the remaining elements, or the replacement list).
+    original: Vec<Value>,
+    /// The patch elements without directives.
+    patch: Vec<Value>,
+    /// For each slot of the caller's array, the index in the caller's list of the element it
+    /// holds after the deletions (the last slots keep stale copies, as Go's `append(s[:i],
+    /// s[i+1:]...)` leaves them).
+    slots: Vec<usize>,
+    /// How many elements remained after the deletions.
+    remaining: usize,
+    /// Whether a `$patch: replace` element replaced the list.
+    replaced: bool,
+}
+
+impl SpecialElements {
+    /// The caller's list as Go's slice aliasing leaves it after the merge: remaining elements
+    /// (merged in place), then the first appended patch elements over the freed slots, then
+    /// stale copies.
+    fn caller_view(&self, caller_original: &[Value], merged: &[Value]) -> Vec<Value> {
+        let element = |index: usize| caller_original.get(index).cloned().unwrap_or(Value::Null);
+        if self.replaced {
+            return self.slots.iter().map(|&index| element(index)).collect();
+        }
+        let position_of = |index: usize| self.slots[..self.remaining].iter().position(|&i| i == index);
+        (0..self.slots.len())
+            .map(|slot| match merged.get(slot) {
+                Some(value) => value.clone(),
+                None => match position_of(self.slots[slot]).and_then(|p| merged.get(p)) {
+                    Some(value) => value.clone(),
+                    None => element(self.slots[slot]),
+                },
+            })
+            .collect()
     }
-    Ok(original)
 }
 
 /// `findMapInSliceBasedOnKeyValue`: the index of the first map whose `key` equals `value`.
@@ -1272,73 +1327,1448 @@ fn go_s(value: &Value) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::OnceLock;
+
     use serde_json::json;
 
     use super::*;
 
     /// The `MergeItem` test type of upstream's patch_test.go, as schema facts.
-    fn merge_item_schema() -> Schema {
-        let item = |extra: Value| {
-            let mut props = json!({
-                "name": {"t": "p", "p": "string"},
-                "value": {"t": "p", "p": "string"},
-                "other": {"t": "p", "p": "string"},
-                "simpleMap": {"t": "m", "p": "string"},
-                "mergingIntList": {"t": "a", "p": "integer", "ps": "merge"},
-                "mergingList": {"t": "a", "r": "mergeItem", "ps": "merge", "mk": "name"},
-                "nonMergingList": {"t": "a", "r": "mergeItem"},
+    fn merge_item_schema() -> &'static Schema {
+        static SCHEMA: OnceLock<Schema> = OnceLock::new();
+        SCHEMA.get_or_init(|| {
+            let item = |extra: Value| {
+                let mut props = json!({
+                    "name": {"t": "p", "p": "string"},
+                    "value": {"t": "p", "p": "string"},
+                    "other": {"t": "p", "p": "string"},
+                    "simpleMap": {"t": "m", "p": "string"},
+                    "mergingIntList": {"t": "a", "p": "integer", "ps": "merge"},
+                    "mergingList": {"t": "a", "r": "mergeItem", "ps": "merge", "mk": "name"},
+                    "nonMergingList": {"t": "a", "r": "mergeItem"},
+                });
+                if let (Value::Object(props), Value::Object(extra)) = (&mut props, extra) {
+                    props.extend(extra);
+                }
+                json!({ "props": props })
+            };
+            let schema = json!({
+                "definitions": {
+                    "mergeItem": item(json!({
+                        "nonMergingIntList": {"t": "a", "p": "integer"},
+                        "mergeItemPtr": {"t": "o", "r": "mergeItem", "ps": "merge", "mk": "name"},
+                        "replacingItem": {
+                            "t": "o", "r": "io.k8s.apimachinery.pkg.runtime.RawExtension", "ps": "replace"
+                        },
+                        "jsonItem": {"t": "o", "r": "jsonItem"},
+                        "retainKeysMap": {"t": "o", "r": "retainKeysMergeItem", "ps": "retainKeys"},
+                        "retainKeysMergingList": {
+                            "t": "a", "r": "mergeItem", "ps": "merge,retainKeys", "mk": "name"
+                        },
+                    })),
+                    "retainKeysMergeItem": item(json!({})),
+                    "io.k8s.apimachinery.pkg.runtime.RawExtension": {"props": {}},
+                    "jsonItem": {"props": {}},
+                },
+                "kinds": {},
             });
-            if let (Value::Object(props), Value::Object(extra)) = (&mut props, extra) {
-                props.extend(extra);
-            }
-            json!({ "props": props })
-        };
-        let schema = json!({
-            "definitions": {
-                "mergeItem": item(json!({
-                    "nonMergingIntList": {"t": "a", "p": "integer"},
-                    "mergeItemPtr": {"t": "o", "r": "mergeItem", "ps": "merge", "mk": "name"},
-                    "replacingItem": {"t": "o", "r": "io.k8s.apimachinery.pkg.runtime.RawExtension", "ps": "replace"},
-                    "jsonItem": {"t": "o", "r": "jsonItem"},
-                    "retainKeysMap": {"t": "o", "r": "retainKeysMergeItem", "ps": "retainKeys"},
-                    "retainKeysMergingList": {"t": "a", "r": "mergeItem", "ps": "merge,retainKeys", "mk": "name"},
-                })),
-                "retainKeysMergeItem": item(json!({})),
-                "io.k8s.apimachinery.pkg.runtime.RawExtension": {"props": {}},
-                "jsonItem": {"props": {}},
-            },
-            "kinds": {},
-        });
-        Schema::parse(&schema.to_string()).unwrap()
+            Schema::parse(&schema.to_string()).unwrap()
+        })
+    }
+
+    /// Applies `patch` to `original` (a `MergeItem`) and expects `expected`.
+    #[allow(clippy::needless_pass_by_value)]
+    fn check(description: &str, original: Value, patch: Value, expected: Value) {
+        match apply_strategic_merge_patch(&original, &patch, merge_item_schema(), "mergeItem") {
+            Ok(result) => assert_eq!(result, expected, "{description}: patch {patch} to {original}"),
+            Err(e) => panic!("{description}: patch {patch} to {original} failed: {e:?}"),
+        }
+    }
+
+    /// Applies `patch` to `original` (a `MergeItem`) and expects the error `expected`.
+    #[allow(clippy::needless_pass_by_value)]
+    fn check_err(description: &str, original: Value, patch: Value, expected: PatchError) {
+        let result = apply_strategic_merge_patch(&original, &patch, merge_item_schema(), "mergeItem");
+        assert_eq!(
+            result,
+            Err(expected),
+            "{description}: patch {patch} to {original}"
+        );
+    }
+
+    // Cases of upstream's patch_test.go: each applies the expected two-way patch to the
+    // original (or the expected three-way patch to the current object) and expects upstream's
+    // result, with merging lists in the order upstream's test sorts them.
+
+    #[test]
+    fn upstream_create_strategic_merge_patch_test_case_data() {
+        check(
+            "nil original (three-way)",
+            json!({"name": 1, "other": "a"}),
+            json!({"value": 1}),
+            json!({"name": 1, "value": 1, "other": "a"}),
+        );
+        check(
+            "nil patch (three-way)",
+            json!({"name": 1}),
+            json!({}),
+            json!({"name": 1}),
+        );
+        check(
+            "add field to map (three-way)",
+            json!({"name": 1, "other": "a"}),
+            json!({"value": 1}),
+            json!({"name": 1, "value": 1, "other": "a"}),
+        );
+        check(
+            "add field and delete field from map (three-way)",
+            json!({"name": 1, "other": "a"}),
+            json!({"name": null, "value": 1}),
+            json!({"value": 1, "other": "a"}),
+        );
+        check(
+            "delete field from nested map (three-way)",
+            json!({"simpleMap": {"key1": 1, "key2": 1, "other": "a"}}),
+            json!({"simpleMap": {"key2": null}}),
+            json!({"simpleMap": {"key1": 1, "other": "a"}}),
+        );
+        check(
+            "replace list of scalars (three-way)",
+            json!({"nonMergingIntList": [1, 2]}),
+            json!({"nonMergingIntList": [2, 3]}),
+            json!({"nonMergingIntList": [2, 3]}),
+        );
+        check(
+            "delete all maps from merging list (three-way)",
+            json!({"mergingList": [{"name": 1}, {"name": 2}]}),
+            json!({"mergingList": [{"name": 1, "$patch": "delete"}, {"name": 2, "$patch": "delete"}]}),
+            json!({"mergingList": []}),
+        );
+        check(
+            "merge empty merging lists (three-way)",
+            json!({"mergingList": []}),
+            json!({}),
+            json!({"mergingList": []}),
+        );
+        check(
+            "defined null values should propagate removing original fields (three-way)",
+            json!({"name": "original-name", "value": "original-value", "other": "current-other"}),
+            json!({"name": "modified-name", "value": null}),
+            json!({"name": "modified-name", "other": "current-other"}),
+        );
+        check(
+            "retainKeys map with no change should not be present (three-way)",
+            json!({"name": "a", "other": "c", "retainKeysMap": {"name": "foo"}}),
+            json!({"value": "b"}),
+            json!({"name": "a", "value": "b", "other": "c", "retainKeysMap": {"name": "foo"}}),
+        );
     }
 
     #[test]
-    fn upstream_corpus() {
+    fn upstream_custom_strategic_merge_patch_test_case_data() {
+        check(
+            "unique scalars when merging lists",
+            json!({"mergingIntList": [1, 2]}),
+            json!({"mergingIntList": [2, 3]}),
+            json!({"mergingIntList": [1, 2, 3]}),
+        );
+        check(
+            "delete map from nested map",
+            json!({"simpleMap": {"key1": 1, "key2": 1}}),
+            json!({"simpleMap": {"$patch": "delete"}}),
+            json!({"simpleMap": {}}),
+        );
+        check(
+            "delete all items from merging list",
+            json!({"mergingList": [{"name": 1}, {"name": 2}]}),
+            json!({"mergingList": [{"$patch": "replace"}]}),
+            json!({"mergingList": []}),
+        );
+        check(
+            "merge empty merging lists",
+            json!({"mergingList": []}),
+            json!({"mergingList": []}),
+            json!({"mergingList": []}),
+        );
+        check(
+            "delete all keys from map",
+            json!({"name": 1, "value": 1}),
+            json!({"$patch": "replace"}),
+            json!({}),
+        );
+        check(
+            "add key and delete all keys from map",
+            json!({"name": 1, "value": 1}),
+            json!({"other": "a", "$patch": "replace"}),
+            json!({"other": "a"}),
+        );
+        check(
+            "delete all duplicate entries in a merging list",
+            json!({
+                "mergingList": [{"name": 1}, {"name": 1}, {"name": 2, "value": "a"}, {"name": 3}, {"name": 3}]
+            }),
+            json!({"mergingList": [{"name": 1, "$patch": "delete"}, {"name": 3, "$patch": "delete"}]}),
+            json!({"mergingList": [{"name": 2, "value": "a"}]}),
+        );
+        check(
+            "retainKeys map can add a field when no retainKeys directive present",
+            json!({"retainKeysMap": {"name": "foo"}}),
+            json!({"retainKeysMap": {"value": "bar"}}),
+            json!({"retainKeysMap": {"name": "foo", "value": "bar"}}),
+        );
+        check(
+            "retainKeys map can delete a field when no retainKeys directive present",
+            json!({"retainKeysMap": {"name": "foo", "value": "a"}}),
+            json!({"retainKeysMap": {"value": null}}),
+            json!({"retainKeysMap": {"name": "foo"}}),
+        );
+        check(
+            "retainKeys map merge an empty map",
+            json!({"retainKeysMap": {"name": "foo", "value": "a"}}),
+            json!({"retainKeysMap": {}}),
+            json!({"retainKeysMap": {"name": "foo", "value": "a"}}),
+        );
+        check(
+            "retainKeys list can add a field when no retainKeys directive present",
+            json!({"retainKeysMergingList": [{"name": "bar"}, {"name": "foo"}]}),
+            json!({"retainKeysMergingList": [{"name": "foo", "value": "a"}]}),
+            json!({"retainKeysMergingList": [{"name": "bar"}, {"name": "foo", "value": "a"}]}),
+        );
+        check(
+            "retainKeys list can delete a field when no retainKeys directive present",
+            json!({"retainKeysMergingList": [{"name": "bar"}, {"name": "foo", "value": "a"}]}),
+            json!({"retainKeysMergingList": [{"name": "foo", "value": null}]}),
+            json!({"retainKeysMergingList": [{"name": "bar"}, {"name": "foo"}]}),
+        );
+        check(
+            "preserve the order from the patch in a merging list",
+            json!({"mergingList": [{"name": 1}, {"name": 2, "value": "b"}, {"name": 3}]}),
+            json!({
+                "mergingList": [
+                    {"name": 1, "value": "a"},
+                    {"name": 2, "other": "x"},
+                    {"name": 3, "value": "c"}
+                ]
+            }),
+            json!({
+                "mergingList": [
+                    {"name": 1, "value": "a"},
+                    {"name": 2, "value": "b", "other": "x"},
+                    {"name": 3, "value": "c"}
+                ]
+            }),
+        );
+        check(
+            "preserve the order from the patch in a merging list 2",
+            json!({"mergingList": [{"name": 1}, {"name": 2, "value": "b"}, {"name": 3}]}),
+            json!({"mergingList": [{"name": 1, "value": "a"}, {"name": 3, "value": "c"}]}),
+            json!({
+                "mergingList": [
+                    {"name": 1, "value": "a"},
+                    {"name": 2, "value": "b"},
+                    {"name": 3, "value": "c"}
+                ]
+            }),
+        );
+        check(
+            "preserve the order from the patch in a merging int list",
+            json!({"mergingIntList": [1, 2, 3]}),
+            json!({"mergingIntList": [1, 2, 3]}),
+            json!({"mergingIntList": [1, 2, 3]}),
+        );
+    }
+
+    #[test]
+    fn upstream_custom_strategic_merge_patch_raw_test_cases() {
+        check(
+            "$setElementOrder contains item that is not present in the list to be merged",
+            json!({"mergingList": [{"name": 1}, {"name": 3}]}),
+            json!({
+                "$setElementOrder/mergingList": [{"name": 3}, {"name": 2}, {"name": 1}],
+                "mergingList": [{"name": 3, "value": 3}, {"name": 1, "value": 1}]
+            }),
+            json!({"mergingList": [{"name": 3, "value": 3}, {"name": 1, "value": 1}]}),
+        );
+        check(
+            "$setElementOrder contains item that is not present in the int list to be merged",
+            json!({"mergingIntList": [1, 3]}),
+            json!({"$setElementOrder/mergingIntList": [3, 2, 1]}),
+            json!({"mergingIntList": [3, 1]}),
+        );
+        check(
+            "$deleteFromPrimitiveList of nonexistent item in primitive list should not add the item to the list",
+            json!({"mergingIntList": [1, 2]}),
+            json!({"$deleteFromPrimitiveList/mergingIntList": [3]}),
+            json!({"mergingIntList": [1, 2]}),
+        );
+        check(
+            "$deleteFromPrimitiveList on empty primitive list should not add the item to the list",
+            json!({"mergingIntList": null}),
+            json!({"$deleteFromPrimitiveList/mergingIntList": [3]}),
+            json!({"mergingIntList": null}),
+        );
+        check(
+            "$deleteFromPrimitiveList on nonexistent primitive list should not add the primitive list",
+            json!({"foo": ["bar"]}),
+            json!({"$deleteFromPrimitiveList/mergingIntList": [3]}),
+            json!({"foo": ["bar"]}),
+        );
+        check(
+            "$deleteFromPrimitiveList should delete item from a list with merge patch strategy",
+            json!({"mergingIntList": [1, 2, 3]}),
+            json!({"$deleteFromPrimitiveList/mergingIntList": [2]}),
+            json!({"mergingIntList": [1, 3]}),
+        );
+        check(
+            "$deleteFromPrimitiveList should delete item from a list without merge patch strategy",
+            json!({"nonMergingIntList": [1, 2, 3]}),
+            json!({"$deleteFromPrimitiveList/nonMergingIntList": [2]}),
+            json!({"nonMergingIntList": [1, 3]}),
+        );
+    }
+
+    #[test]
+    fn upstream_strategic_merge_patch_raw_test_cases() {
+        check(
+            "nested patch merge with empty list (three-way)",
+            json!({"name": "hi", "mergingList": [{"name": "hello2"}]}),
+            json!({
+                "$setElementOrder/mergingList": [{"name": "hello"}, {"name": "doesntexist"}],
+                "mergingList": [{"name": "hello"}]
+            }),
+            json!({"name": "hi", "mergingList": [{"name": "hello"}, {"name": "hello2"}]}),
+        );
+        check(
+            "delete items in lists of scalars (three-way)",
+            json!({"mergingIntList": [1, 2, 3, 4]}),
+            json!({
+                "$setElementOrder/mergingIntList": [1, 2],
+                "$deleteFromPrimitiveList/mergingIntList": [3]
+            }),
+            json!({"mergingIntList": [1, 2, 4]}),
+        );
+        check(
+            "delete all duplicate items in lists of scalars (three-way)",
+            json!({"mergingIntList": [1, 2, 3, 3, 4]}),
+            json!({
+                "$setElementOrder/mergingIntList": [1, 2],
+                "$deleteFromPrimitiveList/mergingIntList": [3]
+            }),
+            json!({"mergingIntList": [1, 2, 4]}),
+        );
+        check(
+            "add and delete items in lists of scalars (three-way)",
+            json!({"mergingIntList": [1, 2, 3, 4]}),
+            json!({
+                "$setElementOrder/mergingIntList": [1, 2, 4],
+                "$deleteFromPrimitiveList/mergingIntList": [3]
+            }),
+            json!({"mergingIntList": [1, 2, 4]}),
+        );
+        check(
+            "merge lists of maps (three-way)",
+            json!({"mergingList": [{"name": 1, "other": "a"}, {"name": 2, "value": 2, "other": "b"}]}),
+            json!({
+                "$setElementOrder/mergingList": [{"name": 4}, {"name": 1}, {"name": 2}, {"name": 3}],
+                "mergingList": [{"name": 4, "value": 4}, {"name": 3, "value": 3}]
+            }),
+            json!({
+                "mergingList": [
+                    {"name": 4, "value": 4},
+                    {"name": 1, "other": "a"},
+                    {"name": 2, "value": 2, "other": "b"},
+                    {"name": 3, "value": 3}
+                ]
+            }),
+        );
+        check(
+            "add field to map in merging list (three-way)",
+            json!({"mergingList": [{"name": 1, "other": "a"}, {"name": 2, "value": 2, "other": "b"}]}),
+            json!({
+                "$setElementOrder/mergingList": [{"name": 1}, {"name": 2}],
+                "mergingList": [{"name": 1, "value": 1}]
+            }),
+            json!({
+                "mergingList": [{"name": 1, "value": 1, "other": "a"}, {"name": 2, "value": 2, "other": "b"}]
+            }),
+        );
+        check(
+            "replace map field value in merging list (three-way)",
+            json!({
+                "mergingList": [{"name": 1, "value": 1, "other": "a"}, {"name": 2, "value": 2, "other": "b"}]
+            }),
+            json!({
+                "$setElementOrder/mergingList": [{"name": 1}, {"name": 2}],
+                "mergingList": [{"name": 1, "value": "a"}]
+            }),
+            json!({
+                "mergingList": [
+                    {"name": 1, "value": "a", "other": "a"},
+                    {"name": 2, "value": 2, "other": "b"}
+                ]
+            }),
+        );
+        check(
+            "delete map from merging list (three-way)",
+            json!({"mergingList": [{"name": 1}, {"name": 2, "other": "b"}]}),
+            json!({
+                "$setElementOrder/mergingList": [{"name": 2}],
+                "mergingList": [{"name": 1, "$patch": "delete"}]
+            }),
+            json!({"mergingList": [{"name": 2, "other": "b"}]}),
+        );
+        check(
+            "delete missing map from merging list (three-way)",
+            json!({"mergingList": [{"name": 2, "other": "b"}]}),
+            json!({
+                "$setElementOrder/mergingList": [{"name": 2}],
+                "mergingList": [{"name": 1, "$patch": "delete"}]
+            }),
+            json!({"mergingList": [{"name": 2, "other": "b"}]}),
+        );
+        check(
+            "add map and delete map from merging list (three-way)",
+            json!({"mergingList": [{"name": 1}, {"name": 2, "other": "b"}, {"name": 4, "other": "c"}]}),
+            json!({
+                "$setElementOrder/mergingList": [{"name": 2}, {"name": 3}],
+                "mergingList": [{"name": 3}, {"name": 1, "$patch": "delete"}]
+            }),
+            json!({"mergingList": [{"name": 2, "other": "b"}, {"name": 4, "other": "c"}, {"name": 3}]}),
+        );
+        check(
+            "delete field from map in merging list (three-way)",
+            json!({
+                "mergingList": [{"name": 1, "value": 1, "other": "a"}, {"name": 2, "value": 2, "other": "b"}]
+            }),
+            json!({
+                "$setElementOrder/mergingList": [{"name": 1}, {"name": 2}],
+                "mergingList": [{"name": 1, "value": null}]
+            }),
+            json!({"mergingList": [{"name": 1, "other": "a"}, {"name": 2, "value": 2, "other": "b"}]}),
+        );
+        check(
+            "replace non merging list nested in merging list (three-way)",
+            json!({
+                "mergingList": [
+                    {"name": 1, "other": "a", "nonMergingList": [{"name": 1}, {"name": 2, "value": 2}]},
+                    {"name": 2, "other": "b"}
+                ]
+            }),
+            json!({
+                "$setElementOrder/mergingList": [{"name": 1}, {"name": 2}],
+                "mergingList": [{"name": 1, "nonMergingList": [{"name": 1, "value": 1}]}]
+            }),
+            json!({
+                "mergingList": [
+                    {"name": 1, "other": "a", "nonMergingList": [{"name": 1, "value": 1}]},
+                    {"name": 2, "other": "b"}
+                ]
+            }),
+        );
+        check(
+            "add field to map in merging list nested in merging list (three-way)",
+            json!({
+                "mergingList": [
+                    {"name": 1, "other": "a", "mergingList": [{"name": 1}, {"name": 2, "value": 2}]},
+                    {"name": 2, "other": "b"}
+                ]
+            }),
+            json!({
+                "$setElementOrder/mergingList": [{"name": 1}, {"name": 2}],
+                "mergingList": [
+                    {
+                        "$setElementOrder/mergingList": [{"name": 1}, {"name": 2}],
+                        "name": 1,
+                        "mergingList": [{"name": 1, "value": 1}]
+                    }
+                ]
+            }),
+            json!({
+                "mergingList": [
+                    {
+                        "name": 1,
+                        "other": "a",
+                        "mergingList": [{"name": 1, "value": 1}, {"name": 2, "value": 2}]
+                    },
+                    {"name": 2, "other": "b"}
+                ]
+            }),
+        );
+        check(
+            "add map to merging list by pointer (three-way)",
+            json!({"mergeItemPtr": [{"name": 1, "other": "a"}, {"name": 3}]}),
+            json!({
+                "$setElementOrder/mergeItemPtr": [{"name": 1}, {"name": 2}],
+                "mergeItemPtr": [{"name": 2}]
+            }),
+            json!({"mergeItemPtr": [{"name": 1, "other": "a"}, {"name": 2}, {"name": 3}]}),
+        );
+        check(
+            "add duplicate field to map in merging int list (three-way)",
+            json!({"mergingIntList": [1, 2, 3]}),
+            json!({}),
+            json!({"mergingIntList": [1, 2, 3]}),
+        );
+        check(
+            "add an item in a list of primitives and preserve order (three-way)",
+            json!({"mergingIntList": [1, 4, 2]}),
+            json!({"$setElementOrder/mergingIntList": [3, 1, 2], "mergingIntList": [3]}),
+            json!({"mergingIntList": [3, 1, 4, 2]}),
+        );
+        check(
+            "delete an item in a list of primitives and preserve order (three-way)",
+            json!({"mergingIntList": [1, 2, 3]}),
+            json!({
+                "$setElementOrder/mergingIntList": [2, 1],
+                "$deleteFromPrimitiveList/mergingIntList": [3]
+            }),
+            json!({"mergingIntList": [2, 1]}),
+        );
+        check(
+            "add an item in a list and preserve order (three-way)",
+            json!({"mergingList": [{"name": 1, "other": "a"}, {"name": 2, "value": 2, "other": "b"}]}),
+            json!({
+                "$setElementOrder/mergingList": [{"name": 3}, {"name": 1}, {"name": 2}],
+                "mergingList": [{"name": 3, "value": 3}]
+            }),
+            json!({
+                "mergingList": [
+                    {"name": 3, "value": 3},
+                    {"name": 1, "other": "a"},
+                    {"name": 2, "value": 2, "other": "b"}
+                ]
+            }),
+        );
+        check(
+            "add multiple items in a list and preserve order (three-way)",
+            json!({"mergingList": [{"name": 1, "other": "a"}, {"name": 2, "value": 2, "other": "b"}]}),
+            json!({
+                "$setElementOrder/mergingList": [{"name": 1}, {"name": 4}, {"name": 2}, {"name": 3}],
+                "mergingList": [{"name": 4, "value": 4}, {"name": 3, "value": 3}]
+            }),
+            json!({
+                "mergingList": [
+                    {"name": 1, "other": "a"},
+                    {"name": 4, "value": 4},
+                    {"name": 2, "value": 2, "other": "b"},
+                    {"name": 3, "value": 3}
+                ]
+            }),
+        );
+        check(
+            "delete an item in a list and preserve order (three-way)",
+            json!({
+                "mergingList": [
+                    {"name": 1, "other": "a"},
+                    {"name": 2, "value": 2, "other": "b"},
+                    {"name": 3, "value": 3}
+                ]
+            }),
+            json!({
+                "$setElementOrder/mergingList": [{"name": 2}, {"name": 1}],
+                "mergingList": [{"name": 3, "$patch": "delete"}]
+            }),
+            json!({"mergingList": [{"name": 2, "value": 2, "other": "b"}, {"name": 1, "other": "a"}]}),
+        );
+        check(
+            "change an item in a list and preserve order (three-way)",
+            json!({
+                "mergingList": [
+                    {"name": 1, "other": "a"},
+                    {"name": 2, "value": 2, "other": "b"},
+                    {"name": 3, "value": 3}
+                ]
+            }),
+            json!({
+                "$setElementOrder/mergingList": [{"name": 2}, {"name": 3}, {"name": 1}],
+                "mergingList": [{"name": 3, "value": "x"}]
+            }),
+            json!({
+                "mergingList": [
+                    {"name": 2, "value": 2, "other": "b"},
+                    {"name": 3, "value": "x"},
+                    {"name": 1, "other": "a"}
+                ]
+            }),
+        );
+        check(
+            "add and delete an item in a list and preserve order (three-way)",
+            json!({
+                "mergingList": [
+                    {"name": 1, "other": "a"},
+                    {"name": 2, "value": 2, "other": "b"},
+                    {"name": 3, "value": 3}
+                ]
+            }),
+            json!({
+                "$setElementOrder/mergingList": [{"name": 4}, {"name": 2}, {"name": 1}],
+                "mergingList": [{"name": 4, "value": 4}, {"name": 3, "$patch": "delete"}]
+            }),
+            json!({
+                "mergingList": [
+                    {"name": 4, "value": 4},
+                    {"name": 2, "value": 2, "other": "b"},
+                    {"name": 1, "other": "a"}
+                ]
+            }),
+        );
+        check(
+            "set elements order in a list (three-way)",
+            json!({
+                "mergingList": [
+                    {"name": 1, "other": "a"},
+                    {"name": 3, "value": 3},
+                    {"name": 4, "value": 4},
+                    {"name": 2, "value": 2}
+                ]
+            }),
+            json!({"$setElementOrder/mergingList": [{"name": 4}, {"name": 2}, {"name": 3}, {"name": 1}]}),
+            json!({
+                "mergingList": [
+                    {"name": 4, "value": 4},
+                    {"name": 2, "value": 2},
+                    {"name": 3, "value": 3},
+                    {"name": 1, "other": "a"}
+                ]
+            }),
+        );
+        check(
+            "set elements order in a list with server-only items (three-way)",
+            json!({
+                "mergingList": [
+                    {"name": 1, "other": "a"},
+                    {"name": 3, "value": 3},
+                    {"name": 4, "value": 4},
+                    {"name": 2, "value": 2},
+                    {"name": 9}
+                ]
+            }),
+            json!({"$setElementOrder/mergingList": [{"name": 4}, {"name": 2}, {"name": 3}, {"name": 1}]}),
+            json!({
+                "mergingList": [
+                    {"name": 4, "value": 4},
+                    {"name": 2, "value": 2},
+                    {"name": 3, "value": 3},
+                    {"name": 1, "other": "a"},
+                    {"name": 9}
+                ]
+            }),
+        );
+        check(
+            "set elements order in a list with server-only items 3 (three-way)",
+            json!({
+                "mergingList": [
+                    {"name": 1, "other": "a"},
+                    {"name": 2, "value": 2},
+                    {"name": 7},
+                    {"name": 9},
+                    {"name": 8},
+                    {"name": 3, "value": 3},
+                    {"name": 4, "value": 4}
+                ]
+            }),
+            json!({"$setElementOrder/mergingList": [{"name": 2}, {"name": 1}, {"name": 4}, {"name": 3}]}),
+            json!({
+                "mergingList": [
+                    {"name": 2, "value": 2},
+                    {"name": 1, "other": "a"},
+                    {"name": 7},
+                    {"name": 9},
+                    {"name": 8},
+                    {"name": 4, "value": 4},
+                    {"name": 3, "value": 3}
+                ]
+            }),
+        );
+        check(
+            "add an item in a int list and preserve order (three-way)",
+            json!({"mergingIntList": [1, 2]}),
+            json!({"$setElementOrder/mergingIntList": [3, 1, 2], "mergingIntList": [3]}),
+            json!({"mergingIntList": [3, 1, 2]}),
+        );
+        check(
+            "delete an item in a int list and preserve order (three-way)",
+            json!({"mergingIntList": [1, 2, 3]}),
+            json!({
+                "$setElementOrder/mergingIntList": [2, 1],
+                "$deleteFromPrimitiveList/mergingIntList": [3]
+            }),
+            json!({"mergingIntList": [2, 1]}),
+        );
+        check(
+            "add and delete an item in a int list and preserve order (three-way)",
+            json!({"mergingIntList": [1, 2, 3]}),
+            json!({
+                "$setElementOrder/mergingIntList": [4, 2, 1],
+                "mergingIntList": [4],
+                "$deleteFromPrimitiveList/mergingIntList": [3]
+            }),
+            json!({"mergingIntList": [4, 2, 1]}),
+        );
+        check(
+            "set elements order in a int list (three-way)",
+            json!({"mergingIntList": [1, 3, 4, 2]}),
+            json!({"$setElementOrder/mergingIntList": [4, 2, 3, 1]}),
+            json!({"mergingIntList": [4, 2, 3, 1]}),
+        );
+        check(
+            "set elements order in a int list with server-only items (three-way)",
+            json!({"mergingIntList": [1, 3, 4, 2, 9]}),
+            json!({"$setElementOrder/mergingIntList": [4, 2, 3, 1]}),
+            json!({"mergingIntList": [4, 2, 3, 1, 9]}),
+        );
+        check(
+            "set elements order in a int list with server-only items 3 (three-way)",
+            json!({"mergingIntList": [1, 2, 7, 9, 8, 3, 4]}),
+            json!({"$setElementOrder/mergingIntList": [2, 1, 4, 3]}),
+            json!({"mergingIntList": [2, 1, 7, 9, 8, 4, 3]}),
+        );
+        check(
+            "behavior of set element order for a merging list with duplicate (three-way)",
+            json!({
+                "mergingList": [
+                    {"name": 1},
+                    {"name": 2, "value": "dup1"},
+                    {"name": 3},
+                    {"name": 2, "value": "dup2"},
+                    {"name": 4}
+                ]
+            }),
+            json!({
+                "$setElementOrder/mergingList": [
+                    {"name": 2},
+                    {"name": 1},
+                    {"name": 4},
+                    {"name": 3},
+                    {"name": 2}
+                ]
+            }),
+            json!({
+                "mergingList": [
+                    {"name": 2, "value": "dup1"},
+                    {"name": 2, "value": "dup2"},
+                    {"name": 1},
+                    {"name": 4},
+                    {"name": 3}
+                ]
+            }),
+        );
+        check(
+            "behavior of set element order for a merging int list with duplicate (three-way)",
+            json!({"mergingIntList": [1, 2, 3, 2, 4]}),
+            json!({"$setElementOrder/mergingIntList": [2, 1, 4, 3, 2]}),
+            json!({"mergingIntList": [2, 2, 1, 4, 3]}),
+        );
+        check(
+            "retainKeys map should clear defaulted field (three-way)",
+            json!({"retainKeysMap": {"value": "foo"}}),
+            json!({"retainKeysMap": {"$retainKeys": ["other"], "other": "bar"}}),
+            json!({"retainKeysMap": {"other": "bar"}}),
+        );
+        check(
+            "retainKeys map should clear defaulted field with conflict (discriminated union) (three-way)",
+            json!({"retainKeysMap": {"name": "type1", "value": "foo"}}),
+            json!({"retainKeysMap": {"$retainKeys": ["name", "other"], "name": "type2", "other": "bar"}}),
+            json!({"retainKeysMap": {"name": "type2", "other": "bar"}}),
+        );
+        check(
+            "retainKeys map adds a field and clear a field (three-way)",
+            json!({"retainKeysMap": {"name": "foo", "other": "a"}}),
+            json!({"retainKeysMap": {"$retainKeys": ["name", "value"], "value": "bar"}}),
+            json!({"retainKeysMap": {"name": "foo", "value": "bar"}}),
+        );
+        check(
+            "retainKeys map replaces non-merging list (three-way)",
+            json!({
+                "retainKeysMap": {
+                    "name": "foo",
+                    "value": "bar",
+                    "nonMergingList": [{"name": "a"}, {"name": "b"}]
+                }
+            }),
+            json!({
+                "retainKeysMap": {
+                    "$retainKeys": ["name", "nonMergingList", "value"],
+                    "nonMergingList": [{"name": "a"}, {"name": "c"}, {"name": "b"}]
+                }
+            }),
+            json!({
+                "retainKeysMap": {
+                    "name": "foo",
+                    "value": "bar",
+                    "nonMergingList": [{"name": "a"}, {"name": "c"}, {"name": "b"}]
+                }
+            }),
+        );
+        check(
+            "retainKeys map adds an item in nested merging int list (three-way)",
+            json!({"retainKeysMap": {"name": "foo", "mergingIntList": [1, 2, 3]}}),
+            json!({
+                "retainKeysMap": {
+                    "$setElementOrder/mergingIntList": [1, 2, 4],
+                    "$retainKeys": ["mergingIntList", "name"],
+                    "mergingIntList": [4]
+                }
+            }),
+            json!({"retainKeysMap": {"name": "foo", "mergingIntList": [1, 2, 4, 3]}}),
+        );
+        check(
+            "retainKeys map changes an item in nested merging list (three-way)",
+            json!({
+                "retainKeysMap": {
+                    "name": "foo",
+                    "mergingList": [{"name": "a"}, {"name": "b", "value": "foo"}, {"name": "x"}]
+                }
+            }),
+            json!({
+                "retainKeysMap": {
+                    "$retainKeys": ["mergingList", "name"],
+                    "$setElementOrder/mergingList": [{"name": "a"}, {"name": "b"}],
+                    "mergingList": [{"name": "b", "value": "bar"}]
+                }
+            }),
+            json!({
+                "retainKeysMap": {
+                    "name": "foo",
+                    "mergingList": [{"name": "a"}, {"name": "b", "value": "bar"}, {"name": "x"}]
+                }
+            }),
+        );
+        check(
+            "retainKeys list of maps clears a field (three-way)",
+            json!({"retainKeysMergingList": [{"name": "bar"}, {"name": "foo", "value": "a", "other": "x"}]}),
+            json!({
+                "$setElementOrder/retainKeysMergingList": [{"name": "bar"}, {"name": "foo"}],
+                "retainKeysMergingList": [{"$retainKeys": ["name", "value"], "name": "foo"}]
+            }),
+            json!({"retainKeysMergingList": [{"name": "bar"}, {"name": "foo", "value": "a"}]}),
+        );
+        check(
+            "retainKeys list of maps changes a field and clear a field (three-way)",
+            json!({
+                "retainKeysMergingList": [{"name": "bar"}, {"name": "foo", "value": "old", "other": "x"}]
+            }),
+            json!({
+                "$setElementOrder/retainKeysMergingList": [{"name": "bar"}, {"name": "foo"}],
+                "retainKeysMergingList": [{"$retainKeys": ["name", "value"], "name": "foo", "value": "new"}]
+            }),
+            json!({"retainKeysMergingList": [{"name": "bar"}, {"name": "foo", "value": "new"}]}),
+        );
+        check(
+            "retainKeys list of maps adds a field and clear a field (three-way)",
+            json!({"retainKeysMergingList": [{"name": "bar"}, {"name": "foo", "other": "x"}]}),
+            json!({
+                "$setElementOrder/retainKeysMergingList": [{"name": "bar"}, {"name": "foo"}],
+                "retainKeysMergingList": [{"$retainKeys": ["name", "value"], "name": "foo", "value": "a"}]
+            }),
+            json!({"retainKeysMergingList": [{"name": "bar"}, {"name": "foo", "value": "a"}]}),
+        );
+        check(
+            "retainKeys list of maps deletes a field and clear a field (three-way)",
+            json!({"retainKeysMergingList": [{"name": "bar"}, {"name": "foo", "value": "a", "other": "x"}]}),
+            json!({
+                "$setElementOrder/retainKeysMergingList": [{"name": "bar"}, {"name": "foo"}],
+                "retainKeysMergingList": [{"$retainKeys": ["name"], "name": "foo", "value": null}]
+            }),
+            json!({"retainKeysMergingList": [{"name": "bar"}, {"name": "foo"}]}),
+        );
+        check(
+            "delete and reorder in one list, reorder in another (three-way)",
+            json!({
+                "mergingList": [{"name": "a", "value": "a"}, {"name": "b", "value": "b"}],
+                "mergeItemPtr": [{"name": "c", "value": "c"}, {"name": "d", "value": "d"}]
+            }),
+            json!({
+                "$setElementOrder/mergingList": [{"name": "b"}],
+                "$setElementOrder/mergeItemPtr": [{"name": "d"}, {"name": "c"}],
+                "mergingList": [{"$patch": "delete", "name": "a"}]
+            }),
+            json!({
+                "mergingList": [{"name": "b", "value": "b"}],
+                "mergeItemPtr": [{"name": "d", "value": "d"}, {"name": "c", "value": "c"}]
+            }),
+        );
+    }
+
+    #[test]
+    fn upstream_replace_raw_extension_patch_test_cases() {
+        check(
+            "replace RawExtension field and merge list (three-way)",
+            json!({
+                "name": "my-object",
+                "value": "some-value",
+                "other": "current-other",
+                "mergingList": [{"name": 1}, {"name": 3}],
+                "replacingItem": {
+                    "Some": "Generic",
+                    "Yaml": "Inside",
+                    "The": "RawExtension",
+                    "Field": "Period"
+                }
+            }),
+            json!({
+                "$setElementOrder/mergingList": [{"name": 1}, {"name": 2}],
+                "mergingList": [{"name": 2}],
+                "replacingItem": {"Newly": "Modified", "Yaml": "Inside", "The": "RawExtension"}
+            }),
+            json!({
+                "name": "my-object",
+                "value": "some-value",
+                "other": "current-other",
+                "mergingList": [{"name": 1}, {"name": 2}, {"name": 3}],
+                "replacingItem": {"Newly": "Modified", "Yaml": "Inside", "The": "RawExtension"}
+            }),
+        );
+    }
+
+    #[test]
+    fn upstream_test_unknown_field() {
+        check(
+            "no diff (three-way)",
+            json!({"array": [1, 2, 3], "complex": {"nested": true}, "name": "foo", "scalar": true}),
+            json!({}),
+            json!({"array": [1, 2, 3], "complex": {"nested": true}, "name": "foo", "scalar": true}),
+        );
+        check(
+            "discard nulls in nested and adds not nulls (three-way)",
+            json!({"array": [1, 2, 3], "complex": {"nested": true}, "name": "foo", "scalar": true}),
+            json!({"complex_nullable": {"key": {"keynotnull": "value", "keynull": null}}}),
+            json!({
+                "array": [1, 2, 3],
+                "complex": {"nested": true},
+                "complex_nullable": {"key": {"keynotnull": "value"}},
+                "name": "foo",
+                "scalar": true
+            }),
+        );
+        check(
+            "discard if modified all nulls (three-way)",
+            json!({}),
+            json!({"complex": {"nested": null}}),
+            json!({"complex": {}}),
+        );
+        check(
+            "null values in original are preserved (three-way)",
+            json!({"thing": null}),
+            json!({"nested": {"value": 5}}),
+            json!({"nested": {"value": 5}, "thing": null}),
+        );
+        check(
+            "add empty slices (three-way)",
+            json!({"array": [1, 2, 3], "complex": {"nested": true}, "name": "foo", "scalar": true}),
+            json!({"complex_nullable": []}),
+            json!({
+                "array": [1, 2, 3],
+                "complex": {"nested": true},
+                "complex_nullable": [],
+                "name": "foo",
+                "scalar": true
+            }),
+        );
+        check(
+            "filter nulls from nested slices (three-way)",
+            json!({}),
+            json!({"complex_nullable": [{"inner_one": {"key_one": "foo", "key_two": null}}]}),
+            json!({"complex_nullable": [{"inner_one": {"key_one": "foo"}}]}),
+        );
+        check(
+            "not filter nulls from non-associative slice (three-way)",
+            json!({}),
+            json!({"complex_nullable": ["key1", null, "key2"]}),
+            json!({"complex_nullable": ["key1", null, "key2"]}),
+        );
+        check(
+            "added only (three-way)",
+            json!({"name": "foo"}),
+            json!({"array": [1, 2, 3], "complex": {"nested": true}, "scalar": true}),
+            json!({"array": [1, 2, 3], "complex": {"nested": true}, "name": "foo", "scalar": true}),
+        );
+        check(
+            "removed only (three-way)",
+            json!({"name": "foo", "scalar": true, "complex": {"nested": true}, "array": [1, 2, 3]}),
+            json!({"complex": null, "scalar": null}),
+            json!({"array": [1, 2, 3], "name": "foo"}),
+        );
+    }
+
+    #[test]
+    fn upstream_errors() {
+        check_err(
+            "should check if order in $setElementOrder and patch list match",
+            json!({"mergingList": [{"name": 1}, {"name": 3}, {"name": 2}]}),
+            json!({
+                "$setElementOrder/mergingList": [{"name": 1}, {"name": 2}, {"name": 3}],
+                "mergingList": [{"name": 3, "value": 3}, {"name": 1, "value": 1}]
+            }),
+            PatchError::Internal(
+                "The order in patch list:\n[map[name:3 value:3] map[name:1 value:1]]\n doesn't match \
+                 $setElementOrder list:\n[map[name:1] map[name:2] map[name:3]]\n"
+                    .into(),
+            ),
+        );
+        check_err(
+            "$setElementOrder contains item that is not present in the int list to be merged",
+            json!({"mergingIntList": [1, 3, 2]}),
+            json!({"$setElementOrder/mergingIntList": [1, 2, 3], "mergingIntList": [3, 1]}),
+            PatchError::Internal(
+                "The order in patch list:\n[3 1]\n doesn't match $setElementOrder list:\n[1 2 3]\n".into(),
+            ),
+        );
+        check_err(
+            "missing merge key should error out",
+            json!({"mergingList": [{"name": 1, "value": "a"}]}),
+            json!({"mergingList": [{"value": "b"}]}),
+            PatchError::Internal("map: map[value:b] does not contain declared merge key: name".into()),
+        );
+        check_err(
+            "json: nested objects in a struct without JSON fields",
+            json!({"name": "foo", "jsonItem": {"nested": {"nested2": {"nested3": {}}}}}),
+            json!({"jsonItem": {"nested": {"nested2": {"nested3": {"a": "b"}}}}}),
+            PatchError::Internal(
+                "unable to find api field in struct jsonItem for the json field \"nested\"".into(),
+            ),
+        );
+    }
+
+    #[test]
+    fn directives() {
+        // `$patch: replace` in a map: the patch map (directives included) replaces it.
+        check(
+            "map replace",
+            json!({"retainKeysMap": {"name": "a", "value": "b"}}),
+            json!({"retainKeysMap": {"$patch": "replace", "other": "c", "simpleMap": {"k": null}}}),
+            json!({"retainKeysMap": {"other": "c", "simpleMap": {"k": null}}}),
+        );
+        // `$patch: delete` in a map empties it; in a map that is not there it adds nothing.
+        check(
+            "map delete",
+            json!({"simpleMap": {"a": "1"}}),
+            json!({"simpleMap": {"$patch": "delete"}, "retainKeysMap": {"$patch": "delete"}}),
+            json!({"simpleMap": {}}),
+        );
+        check(
+            "top-level delete",
+            json!({"name": "a"}),
+            json!({"$patch": "delete"}),
+            json!({}),
+        );
+        // `$patch: replace` as a list element: the other elements are the list.
+        check(
+            "list replace",
+            json!({"mergingList": [{"name": "a", "value": "1"}, {"name": "b"}]}),
+            json!({"mergingList": [{"name": "c"}, {"$patch": "replace"}, {"name": "a", "$patch": "delete"}]}),
+            json!({"mergingList": [{"name": "c"}]}),
+        );
+        // Deleting by merge key removes every match; unmatched deletions are no-ops.
+        check(
+            "list delete",
+            json!({"mergingList": [{"name": "a"}, {"name": "b"}, {"name": "a", "value": "x"}]}),
+            json!({"mergingList": [{"name": "a", "$patch": "delete"}, {"name": "z", "$patch": "delete"}]}),
+            json!({"mergingList": [{"name": "b"}]}),
+        );
+        // A list without merge strategy is replaced as the patch has it.
+        check(
+            "non-merging list",
+            json!({"nonMergingList": [{"name": "a", "value": "1"}]}),
+            json!({"nonMergingList": [{"name": "b", "value": null}]}),
+            json!({"nonMergingList": [{"name": "b", "value": null}]}),
+        );
+        // New values lose their nulls and directive maps.
+        check(
+            "new values",
+            json!({}),
+            json!({"mergingList": [{"name": "a", "value": null, "mergingList": [{"$patch": "delete", "name": "x"}]}]}),
+            json!({"mergingList": [{"name": "a", "mergingList": []}]}),
+        );
+        // A `replace` strategy field takes the patch as it is.
+        check(
+            "replace strategy",
+            json!({"replacingItem": {"a": 1, "b": {"c": 2}}}),
+            json!({"replacingItem": {"b": {"d": 3}, "e": null}}),
+            json!({"replacingItem": {"b": {"d": 3}, "e": null}}),
+        );
+        // `$deleteFromPrimitiveList` removes every occurrence and never adds; null deletes the list.
+        check(
+            "delete from primitive list",
+            json!({"mergingIntList": [1, 2, 1, 3], "nonMergingIntList": [1, 2]}),
+            json!({"$deleteFromPrimitiveList/mergingIntList": [1, 4], "$deleteFromPrimitiveList/nonMergingIntList": null}),
+            json!({"mergingIntList": [2, 3]}),
+        );
+        // A merging int list is a set union in upstream's order (patch items where the server
+        // order allows).
+        check(
+            "set union",
+            json!({"mergingIntList": [3, 1, 2]}),
+            json!({"mergingIntList": [2, 4, 1]}),
+            json!({"mergingIntList": [3, 2, 4, 1]}),
+        );
+        // `$retainKeys` clears the keys it does not list, then the patch merges.
+        check(
+            "retain keys",
+            json!({"retainKeysMap": {"name": "a", "value": "b", "other": "c"}}),
+            json!({"retainKeysMap": {"$retainKeys": ["name", "other"], "other": "d"}}),
+            json!({"retainKeysMap": {"name": "a", "other": "d"}}),
+        );
+    }
+
+    #[test]
+    fn directive_errors() {
+        let bad = |message: &str| PatchError::BadRequest(message.to_string());
+        let internal = |message: &str| PatchError::Internal(message.to_string());
+        check_err(
+            "unknown map directive",
+            json!({"simpleMap": {"a": "1"}}),
+            json!({"simpleMap": {"$patch": "frobnicate", "b": "2"}}),
+            internal("unknown patch type: frobnicate in map: map[$patch:frobnicate b:2]"),
+        );
+        check_err(
+            "non-string directive",
+            json!({"simpleMap": {"a": "1"}}),
+            json!({"simpleMap": {"$patch": true}}),
+            internal("unknown patch type: %!s(bool=true) in map: map[$patch:true]"),
+        );
+        check_err(
+            "merge directive in a map",
+            json!({"simpleMap": {"a": "1"}}),
+            json!({"simpleMap": {"$patch": "merge"}}),
+            internal("unknown patch type: merge in map: map[$patch:merge]"),
+        );
+        check_err(
+            "merge directive in a list",
+            json!({"mergingList": [{"name": "a"}]}),
+            json!({"mergingList": [{"$patch": "merge"}]}),
+            internal("merging lists cannot yet be specified in the patch"),
+        );
+        check_err(
+            "unknown list directive",
+            json!({"mergingList": [{"name": "a"}]}),
+            json!({"mergingList": [{"name": "a", "$patch": "nope"}]}),
+            internal("unknown patch type: nope in map: map[$patch:nope name:a]"),
+        );
+        check_err(
+            "delete without merge key",
+            json!({"mergingList": [{"name": "a"}]}),
+            json!({"mergingList": [{"$patch": "delete"}]}),
+            internal("map: map[$patch:delete] does not contain declared merge key: name"),
+        );
+        check_err(
+            "retainKeys not a list",
+            json!({"retainKeysMap": {"name": "a"}}),
+            json!({"retainKeysMap": {"$retainKeys": "name"}}),
+            bad("invalid patch format of retainKeys"),
+        );
+        check_err(
+            "patched key missing from retainKeys",
+            json!({"retainKeysMap": {"name": "a"}}),
+            json!({"retainKeysMap": {"$retainKeys": ["name"], "value": "b"}}),
+            bad("invalid patch format of retainKeys"),
+        );
+        check_err(
+            "malformed deletion list key",
+            json!({"mergingIntList": [1]}),
+            json!({"$deleteFromPrimitiveListmergingIntList": [1]}),
+            bad("invalid patch format of primitive list"),
+        );
+        check_err(
+            "malformed order key",
+            json!({"mergingIntList": [1]}),
+            json!({"$setElementOrder": [1]}),
+            bad("invalid patch format of setElementOrder list"),
+        );
+        check_err(
+            "order list not a list",
+            json!({"mergingIntList": [1]}),
+            json!({"$setElementOrder/mergingIntList": {"a": 1}}),
+            internal("expected a []interface {}, but received a map[string]interface {}"),
+        );
+        check_err(
+            "list of lists",
+            json!({"mergingIntList": [[1]]}),
+            json!({"mergingIntList": [[2]]}),
+            PatchError::Unprocessable("lists of lists are not supported".into()),
+        );
+        check_err(
+            "null first element (upstream panics)",
+            json!({"mergingIntList": []}),
+            json!({"mergingIntList": [null, 2]}),
+            internal(ERR_PANIC),
+        );
+        check_err(
+            "null element",
+            json!({"mergingIntList": [1]}),
+            json!({"mergingIntList": [null, 2]}),
+            internal("list element types are not identical: [[1] [<nil> 2]]"),
+        );
+        check_err(
+            "mixed element types",
+            json!({"mergingIntList": [1]}),
+            json!({"mergingIntList": ["a"]}),
+            internal("list element types are not identical: [[1] [a]]"),
+        );
+        check_err(
+            "merging a list of maps without merge key",
+            json!({"nonMergingList": [{"name": "a"}]}),
+            json!({"$deleteFromPrimitiveList/nonMergingList": [{"name": "a"}]}),
+            internal("cannot merge lists without merge key for struct"),
+        );
+        check_err(
+            "nested objects of a field the schema does not know",
+            json!({"unknown": {"a": {"b": 1}}}),
+            json!({"unknown": {"a": {"c": 2}}}),
+            internal("unable to find api field in struct mergeItem for the json field \"unknown\""),
+        );
+        check_err(
+            "merging into a map of strings",
+            json!({"simpleMap": {"a": {"b": 1}}}),
+            json!({"simpleMap": {"a": {"c": 2}}}),
+            internal("merging an object in json but data type is not struct, instead is: map"),
+        );
+    }
+
+    #[test]
+    fn patch_documents() {
         let schema = merge_item_schema();
-        let cases: Vec<Value> =
-            serde_json::from_str(&std::fs::read_to_string("/tmp/smp/cases.json").unwrap()).unwrap();
-        let mut failures = 0;
-        for case in &cases {
-            let result = apply_strategic_merge_patch(&case["original"], &case["patch"], &schema, "mergeItem");
-            let ok = match (&result, case["error"].as_str()) {
-                (Err(e), Some(expected)) => e.to_string().contains(expected),
-                (Ok(v), None) => v == &case["expected"],
-                _ => false,
-            };
-            if !ok {
-                failures += 1;
-                println!(
-                    "FAIL {}\n  original {}\n  patch    {}\n  expected {} {}\n  got      {:?}\n",
-                    case["description"],
-                    case["original"],
-                    case["patch"],
-                    case["expected"],
-                    case["error"],
-                    result
-                );
+        let original = json!({"name": "a"});
+        assert_eq!(
+            apply_strategic_merge_patch(&original, &Value::Null, schema, "mergeItem"),
+            Ok(original.clone())
+        );
+        assert_eq!(
+            apply_strategic_merge_patch(&original, &json!([1]), schema, "mergeItem"),
+            Err(PatchError::BadRequest(
+                "json: cannot unmarshal array into Go value of type map[string]interface {}".into()
+            ))
+        );
+        assert_eq!(
+            apply_strategic_merge_patch(&original, &json!({}), schema, "example.com.v1.Widget"),
+            Err(PatchError::BadRequest(
+                "strategic merge patch format is not supported".into()
+            ))
+        );
+        // Keys of unknown fields are set; scalars replace whatever was there.
+        check(
+            "unknown fields",
+            json!({"name": "a", "other": {"x": 1}}),
+            json!({"extra": {"b": null, "c": [1]}, "other": "o", "Name": "b"}),
+            json!({"name": "a", "other": "o", "extra": {"c": [1]}, "Name": "b"}),
+        );
+    }
+
+    /// Applies `patch` to `original`, an object of built-in kind `group/version/kind`.
+    #[allow(clippy::needless_pass_by_value)]
+    fn apply_kind(kind: (&str, &str, &str), original: Value, patch: Value) -> Result<Value, PatchError> {
+        let schema = Schema::builtin();
+        let definition = schema.kind_definition(kind.0, kind.1, kind.2).unwrap();
+        apply_strategic_merge_patch(&original, &patch, schema, definition)
+    }
+
+    const DEPLOYMENT: (&str, &str, &str) = ("apps", "v1", "Deployment");
+    const POD: (&str, &str, &str) = ("", "v1", "Pod");
+
+    #[test]
+    fn containers_merge_by_name_in_kubectl_apply_order() {
+        let original = json!({
+            "metadata": {"name": "web", "labels": {"app": "web", "tier": "front"}},
+            "spec": {
+                "replicas": 1,
+                "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}},
+                "template": {"spec": {"containers": [
+                    {"name": "app", "image": "app:1", "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}],
+                     "ports": [{"containerPort": 80, "protocol": "TCP"}],
+                     "resources": {"limits": {"cpu": "1", "memory": "1Gi"}}},
+                    {"name": "sidecar", "image": "sidecar:1"}
+                ]}}
             }
-        }
-        println!("{failures} failures of {}", cases.len());
-        assert_eq!(failures, 0);
+        });
+        // What `kubectl apply` sends after adding a container in front, changing an image,
+        // an env var, a port and a limit, and dropping a label.
+        let patch = json!({
+            "metadata": {"labels": {"tier": null}},
+            "spec": {
+                "replicas": 3,
+                "strategy": {"rollingUpdate": {"maxSurge": 1}},
+                "template": {"spec": {
+                    "$setElementOrder/containers": [{"name": "init"}, {"name": "app"}, {"name": "sidecar"}],
+                    "containers": [
+                        {"name": "init", "image": "init:1"},
+                        {"name": "app", "image": "app:2",
+                         "$setElementOrder/env": [{"name": "B"}, {"name": "A"}],
+                         "env": [{"name": "B", "value": "3"}],
+                         "ports": [{"containerPort": 8080}],
+                         "resources": {"limits": {"memory": "2Gi"}}}
+                    ]
+                }}
+            }
+        });
+        let expected = json!({
+            "metadata": {"name": "web", "labels": {"app": "web"}},
+            "spec": {
+                "replicas": 3,
+                "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": "25%"}},
+                "template": {"spec": {"containers": [
+                    {"name": "init", "image": "init:1"},
+                    {"name": "app", "image": "app:2", "env": [{"name": "B", "value": "3"}, {"name": "A", "value": "1"}],
+                     "ports": [{"containerPort": 8080}, {"containerPort": 80, "protocol": "TCP"}],
+                     "resources": {"limits": {"cpu": "1", "memory": "2Gi"}}},
+                    {"name": "sidecar", "image": "sidecar:1"}
+                ]}}
+            }
+        });
+        assert_eq!(apply_kind(DEPLOYMENT, original, patch), Ok(expected));
+    }
+
+    #[test]
+    fn retain_keys_switch_union_members() {
+        // Deployment strategy: switching to Recreate drops rollingUpdate.
+        let original =
+            json!({"spec": {"strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1}}}});
+        let patch = json!({"spec": {"strategy": {"$retainKeys": ["type"], "type": "Recreate", "rollingUpdate": null}}});
+        assert_eq!(
+            apply_kind(DEPLOYMENT, original, patch),
+            Ok(json!({"spec": {"strategy": {"type": "Recreate"}}}))
+        );
+
+        // Pod volumes (merge by name, retainKeys): replacing the volume source.
+        let original = json!({"spec": {"volumes": [
+            {"name": "data", "emptyDir": {}},
+            {"name": "cfg", "configMap": {"name": "cfg"}}
+        ]}});
+        let patch = json!({"spec": {"volumes": [
+            {"name": "data", "$retainKeys": ["hostPath", "name"], "hostPath": {"path": "/data"}}
+        ]}});
+        assert_eq!(
+            apply_kind(POD, original, patch),
+            Ok(json!({"spec": {"volumes": [
+                {"name": "data", "hostPath": {"path": "/data"}},
+                {"name": "cfg", "configMap": {"name": "cfg"}}
+            ]}}))
+        );
+    }
+
+    #[test]
+    fn metadata_lists() {
+        let original = json!({"metadata": {
+            "finalizers": ["a", "b"],
+            "ownerReferences": [{"uid": "1", "name": "x", "kind": "ReplicaSet"}]
+        }});
+        let patch = json!({"metadata": {
+            "$deleteFromPrimitiveList/finalizers": ["a"],
+            "finalizers": ["c"],
+            "ownerReferences": [{"uid": "1", "controller": true}, {"uid": "2", "name": "y"}]
+        }});
+        // Without `$setElementOrder`, patch items not in the live list come first.
+        assert_eq!(
+            apply_kind(POD, original, patch),
+            Ok(json!({"metadata": {
+                "finalizers": ["c", "b"],
+                "ownerReferences": [
+                    {"uid": "1", "name": "x", "kind": "ReplicaSet", "controller": true},
+                    {"uid": "2", "name": "y"}
+                ]
+            }}))
+        );
+    }
+
+    #[test]
+    fn atomic_fields_are_replaced() {
+        // Lists without patch strategy (tolerations, args) are replaced.
+        let original = json!({"spec": {
+            "tolerations": [{"key": "a", "operator": "Exists"}],
+            "containers": [{"name": "c", "args": ["x", "y"]}]
+        }});
+        let patch = json!({"spec": {
+            "tolerations": [{"key": "b", "operator": "Exists"}],
+            "containers": [{"name": "c", "args": ["z"]}]
+        }});
+        assert_eq!(
+            apply_kind(POD, original, patch),
+            Ok(json!({"spec": {
+                "tolerations": [{"key": "b", "operator": "Exists"}],
+                "containers": [{"name": "c", "args": ["z"]}]
+            }}))
+        );
+
+        // A `replace` strategy map (PodDisruptionBudget selector) is replaced.
+        let original = json!({"spec": {"selector": {"matchLabels": {"a": "1"}}, "minAvailable": 1}});
+        let patch = json!({"spec": {"selector": {"matchLabels": {"b": "2"}}}});
+        assert_eq!(
+            apply_kind(("policy", "v1", "PodDisruptionBudget"), original, patch),
+            Ok(json!({"spec": {"selector": {"matchLabels": {"b": "2"}}, "minAvailable": 1}}))
+        );
+    }
+
+    #[test]
+    fn objects_without_properties_merge_only_at_their_top_level() {
+        // ControllerRevision data is a RawExtension: a Go struct without JSON fields.
+        let kind = ("apps", "v1", "ControllerRevision");
+        let original = json!({"data": {"a": 1, "spec": {"x": 1}}, "revision": 1});
+        assert_eq!(
+            apply_kind(kind, original.clone(), json!({"data": {"a": 2, "b": {"y": 1}}})),
+            Ok(json!({"data": {"a": 2, "b": {"y": 1}, "spec": {"x": 1}}, "revision": 1}))
+        );
+        assert_eq!(
+            apply_kind(kind, original, json!({"data": {"spec": {"y": 2}}})),
+            Err(PatchError::Internal(
+                "unable to find api field in struct RawExtension for the json field \"spec\"".into()
+            ))
+        );
+        // An unknown field holding objects on both sides.
+        assert_eq!(
+            apply_kind(
+                DEPLOYMENT,
+                json!({"spec": {"foo": {"a": 1}}}),
+                json!({"spec": {"foo": {"b": 2}}})
+            ),
+            Err(PatchError::Internal(
+                "unable to find api field in struct DeploymentSpec for the json field \"foo\"".into()
+            ))
+        );
+    }
+
+    #[test]
+    fn go_formatting() {
+        assert_eq!(
+            go_v(&json!({"b": [1, 2.5, null], "a": {"c": true}, "s": "x y"})),
+            "map[a:map[c:true] b:[1 2.5 <nil>] s:x y]"
+        );
+        assert_eq!(go_v(&json!(1e6)), "1e+06");
+        assert_eq!(go_v(&json!(123456.0)), "123456");
+        assert_eq!(go_v(&json!(0.00001)), "1e-05");
+        assert_eq!(go_v(&json!(0.0001)), "0.0001");
+        assert_eq!(go_v(&json!(1.5e300)), "1.5e+300");
+        assert_eq!(go_s(&json!(5)), "%!s(int64=5)");
+        assert_eq!(go_s(&json!(1.5)), "%!s(float64=1.5)");
+        assert_eq!(go_s(&Value::Null), "%!s(<nil>)");
+        assert_eq!(go_s(&json!({"a": 1, "b": "c"})), "map[a:%!s(int64=1) b:c]");
+        assert_eq!(go_quote("a\"b\\c\n\u{1}"), "\"a\\\"b\\\\c\\n\\x01\"");
+        assert!(equal_fold("containerPort", "ContainerPORT"));
+        assert!(!equal_fold("name", "names"));
+    }
+
+    #[test]
+    fn go_stable_sort_matches_upstream_with_its_inconsistent_comparator() {
+        // Elements missing from the order (None) compare "less" than anything, both ways.
+        let mut items: Vec<(Option<usize>, char)> = vec![
+            (Some(2), 'a'),
+            (None, 'b'),
+            (Some(0), 'c'),
+            (Some(1), 'd'),
+            (None, 'e'),
+        ];
+        go_slice_stable(&mut items, |a, b| match (a.0, b.0) {
+            (Some(i), Some(j)) => i < j,
+            _ => true,
+        });
+        let order: String = items.iter().map(|(_, c)| c).collect();
+        assert_eq!(order, "ecdba");
+
+        // A consistent comparator over more than one block sorts stably.
+        let mut numbers: Vec<(u32, usize)> = (0..100).map(|i| ((i * 7919) % 13, i as usize)).collect();
+        go_slice_stable(&mut numbers, |a, b| a.0 < b.0);
+        assert!(
+            numbers
+                .windows(2)
+                .all(|w| w[0].0 < w[1].0 || (w[0].0 == w[1].0 && w[0].1 < w[1].1))
+        );
     }
 }

@@ -1,109 +1,19 @@
-//! The admission chain: mutating plugins run after decoding and defaulting, validating
-//! plugins after the strategy, as in kube-apiserver's default plugin set.
-//!
-//! A plugin sees the resource, the operation, the new object and the old one, and may read
-//! other objects through the store. Each plugin is one small type; the chain knows nothing of
-//! particular kinds.
+//! `NamespaceLifecycle`: objects may only be created in namespaces that exist and are not
+//! terminating; the system namespaces cannot be deleted.
 
 use serde_json::Value;
 
+use super::{Operation, Plugin};
 use crate::object;
 use crate::registry::Resource;
 use crate::status::{ApiError, GroupResource};
 use crate::store::GenericStore;
 
-/// What a request does.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Operation {
-    /// A create.
-    Create,
-    /// An update or patch.
-    Update,
-    /// A delete.
-    Delete,
-}
-
-/// One admission plugin.
-pub trait Plugin: Send + Sync {
-    /// The plugin's name.
-    fn name(&self) -> &'static str;
-
-    /// Changes the object before the strategy validates it.
-    fn mutate(
-        &self,
-        _store: &GenericStore,
-        _resource: &Resource,
-        _operation: Operation,
-        _object: &mut Value,
-        _old: Option<&Value>,
-    ) -> Result<(), ApiError> {
-        Ok(())
-    }
-
-    /// Accepts or refuses the final object.
-    fn validate(
-        &self,
-        _store: &GenericStore,
-        _resource: &Resource,
-        _operation: Operation,
-        _object: &Value,
-        _old: Option<&Value>,
-    ) -> Result<(), ApiError> {
-        Ok(())
-    }
-}
-
-/// The chain of plugins.
-#[derive(Default)]
-pub struct Admission {
-    plugins: Vec<Box<dyn Plugin>>,
-}
-
-impl Admission {
-    /// The default plugins of kube-apiserver that Rudder implements.
-    pub fn default_plugins() -> Admission {
-        Admission {
-            plugins: vec![Box::new(NamespaceLifecycle)],
-        }
-    }
-
-    /// Runs every mutating plugin.
-    pub fn mutate(
-        &self,
-        store: &GenericStore,
-        resource: &Resource,
-        operation: Operation,
-        object: &mut Value,
-        old: Option<&Value>,
-    ) -> Result<(), ApiError> {
-        for plugin in &self.plugins {
-            plugin.mutate(store, resource, operation, object, old)?;
-        }
-        Ok(())
-    }
-
-    /// Runs every validating plugin.
-    pub fn validate(
-        &self,
-        store: &GenericStore,
-        resource: &Resource,
-        operation: Operation,
-        object: &Value,
-        old: Option<&Value>,
-    ) -> Result<(), ApiError> {
-        for plugin in &self.plugins {
-            plugin.validate(store, resource, operation, object, old)?;
-        }
-        Ok(())
-    }
-}
-
 /// Namespaces that can never be deleted.
 pub const IMMORTAL_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public"];
 
-/// `NamespaceLifecycle`: objects may only be created in namespaces that exist and are not
-/// terminating; the system namespaces cannot be deleted.
-struct NamespaceLifecycle;
+/// The plugin.
+pub(super) struct NamespaceLifecycle;
 
 impl Plugin for NamespaceLifecycle {
     fn name(&self) -> &'static str {

@@ -1,0 +1,522 @@
+//! The REST API in-process, driven by kube::Client: CRUD, lists, watches, selectors, patches,
+//! subresources, object lifecycle and error Statuses.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use common::TestServer;
+use futures_util::{StreamExt, TryStreamExt};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
+use serde_json::json;
+
+fn cm(name: &str, labels: &[(&str, &str)]) -> ConfigMap {
+    serde_json::from_value(json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "labels": labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>()},
+        "data": {"key": "value"},
+    }))
+    .unwrap()
+}
+
+fn api_error(result: Result<impl std::fmt::Debug, kube::Error>) -> Box<kube::core::Status> {
+    match result {
+        Err(kube::Error::Api(status)) => status,
+        other => panic!("expected an API error, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configmap_crud_and_errors() {
+    let server = TestServer::start().await;
+    let cms: Api<ConfigMap> = Api::namespaced(server.client.clone(), "default");
+
+    let created = cms
+        .create(&PostParams::default(), &cm("a", &[("app", "web")]))
+        .await
+        .unwrap();
+    let meta = &created.metadata;
+    assert!(meta.uid.as_deref().is_some_and(|u| u.len() == 36));
+    assert!(meta.creation_timestamp.is_some());
+    assert_eq!(meta.namespace.as_deref(), Some("default"));
+    let rv = meta.resource_version.clone().unwrap();
+
+    let err = api_error(cms.create(&PostParams::default(), &cm("a", &[])).await);
+    assert_eq!((err.code, err.reason.as_str()), (409, "AlreadyExists"));
+    assert_eq!(err.message, "configmaps \"a\" already exists");
+
+    let got = cms.get("a").await.unwrap();
+    assert_eq!(got.data.unwrap()["key"], "value");
+    assert_eq!(got.metadata.resource_version.as_deref(), Some(rv.as_str()));
+
+    let mut changed = created.clone();
+    changed.data = Some(BTreeMap::from([("key".to_string(), "other".to_string())]));
+    let replaced = cms.replace("a", &PostParams::default(), &changed).await.unwrap();
+    assert_ne!(replaced.metadata.resource_version.as_deref(), Some(rv.as_str()));
+    // The old resourceVersion is stale now.
+    let err = api_error(cms.replace("a", &PostParams::default(), &changed).await);
+    assert_eq!((err.code, err.reason.as_str()), (409, "Conflict"));
+    assert!(
+        err.message.contains("the object has been modified"),
+        "{}",
+        err.message
+    );
+
+    let patched = cms
+        .patch(
+            "a",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"data": {"extra": "1"}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(patched.data.unwrap().len(), 2);
+    let patched = cms
+        .patch(
+            "a",
+            &PatchParams::default(),
+            &Patch::<()>::Json(
+                serde_json::from_value(json!([{"op": "remove", "path": "/data/extra"}])).unwrap(),
+            ),
+        )
+        .await
+        .unwrap();
+    assert_eq!(patched.data.unwrap().len(), 1);
+    let patched = cms
+        .patch(
+            "a",
+            &PatchParams::default(),
+            &Patch::Strategic(json!({"metadata": {"labels": {"tier": "front"}}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(patched.metadata.labels.unwrap().len(), 2);
+
+    // A no-op update does not change the resourceVersion.
+    let unchanged = cms
+        .patch(
+            "a",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"data": {"key": "other"}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        unchanged.metadata.resource_version,
+        patched.metadata.resource_version
+    );
+
+    let err = api_error(cms.get("missing").await);
+    assert_eq!(
+        (err.code, err.reason.as_str(), err.message.as_str()),
+        (404, "NotFound", "configmaps \"missing\" not found")
+    );
+
+    cms.delete("a", &DeleteParams::default()).await.unwrap();
+    assert!(cms.get_opt("a").await.unwrap().is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn namespaces_must_exist() {
+    let server = TestServer::start().await;
+    let namespaces: Api<Namespace> = Api::all(server.client.clone());
+    let names: Vec<String> = namespaces
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|n| n.metadata.name.unwrap())
+        .collect();
+    for system in ["default", "kube-node-lease", "kube-public", "kube-system"] {
+        assert!(names.contains(&system.to_string()), "{names:?}");
+    }
+    let cms: Api<ConfigMap> = Api::namespaced(server.client.clone(), "nowhere");
+    let err = api_error(cms.create(&PostParams::default(), &cm("a", &[])).await);
+    assert_eq!(
+        (err.code, err.message.as_str()),
+        (404, "namespaces \"nowhere\" not found")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generate_name_dry_run_and_validation() {
+    let server = TestServer::start().await;
+    let cms: Api<ConfigMap> = Api::namespaced(server.client.clone(), "default");
+    let mut generated = cm("", &[]);
+    generated.metadata.name = None;
+    generated.metadata.generate_name = Some("gen-".into());
+    let created = cms.create(&PostParams::default(), &generated).await.unwrap();
+    let name = created.metadata.name.unwrap();
+    assert!(name.starts_with("gen-") && name.len() == 9, "{name}");
+
+    let dry = PostParams {
+        dry_run: true,
+        ..Default::default()
+    };
+    let result = cms.create(&dry, &cm("dry", &[])).await.unwrap();
+    assert!(result.metadata.uid.is_some());
+    assert!(
+        cms.get_opt("dry").await.unwrap().is_none(),
+        "a dry run persists nothing"
+    );
+
+    let err = api_error(cms.create(&PostParams::default(), &cm("Not_Valid", &[])).await);
+    assert_eq!((err.code, err.reason.as_str()), (422, "Invalid"));
+    assert!(
+        err.message
+            .starts_with("ConfigMap \"Not_Valid\" is invalid: metadata.name: Invalid value: \"Not_Valid\""),
+        "{}",
+        err.message
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lists_paginate_and_select() {
+    let server = TestServer::start().await;
+    let cms: Api<ConfigMap> = Api::namespaced(server.client.clone(), "default");
+    for i in 0..25 {
+        let tier = if i % 2 == 0 { "even" } else { "odd" };
+        cms.create(
+            &PostParams::default(),
+            &cm(&format!("cm-{i:02}"), &[("tier", tier)]),
+        )
+        .await
+        .unwrap();
+    }
+    let mut names = Vec::new();
+    let mut params = ListParams::default().limit(10);
+    let mut pages = 0;
+    loop {
+        let page = cms.list(&params).await.unwrap();
+        pages += 1;
+        names.extend(page.items.into_iter().map(|c| c.metadata.name.unwrap()));
+        // Writes between pages do not show up in the continued list.
+        cms.create(&PostParams::default(), &cm(&format!("late-{pages}"), &[]))
+            .await
+            .unwrap();
+        match page.metadata.continue_ {
+            Some(token) if !token.is_empty() => {
+                assert!(page.metadata.remaining_item_count.is_some());
+                params = params.continue_token(&token);
+            }
+            _ => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(names.len(), 25, "{names:?}");
+
+    let odd = cms.list(&ListParams::default().labels("tier=odd")).await.unwrap();
+    assert_eq!(odd.items.len(), 12);
+    let not_even = cms
+        .list(&ListParams::default().labels("tier notin (even)"))
+        .await
+        .unwrap();
+    assert_eq!(not_even.items.len(), 12 + 3, "no tier label counts as not even");
+    let by_name = cms
+        .list(&ListParams::default().fields("metadata.name=cm-03"))
+        .await
+        .unwrap();
+    assert_eq!(by_name.items.len(), 1);
+    let selected_pages = cms
+        .list(&ListParams::default().labels("tier=even").limit(5))
+        .await
+        .unwrap();
+    assert_eq!(selected_pages.items.len(), 5);
+    assert!(
+        selected_pages.metadata.remaining_item_count.is_none(),
+        "no count with selectors"
+    );
+
+    let err = api_error(cms.list(&ListParams::default().labels("tier in (a")).await);
+    assert_eq!(
+        (err.code, err.message.as_str()),
+        (400, "unable to parse requirement: found '', expected: ',' or ')'")
+    );
+    let err = api_error(cms.list(&ListParams::default().fields("spec.nodeName=x")).await);
+    assert_eq!(
+        err.message,
+        "\"spec.nodeName\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\""
+    );
+
+    let metadata = cms
+        .list_metadata(&ListParams::default().labels("tier=odd"))
+        .await
+        .unwrap();
+    assert_eq!(metadata.items.len(), 12);
+    assert_eq!(
+        metadata.items[0].types.as_ref().unwrap().kind,
+        "PartialObjectMetadata"
+    );
+
+    let deleted = cms
+        .delete_collection(
+            &DeleteParams::default(),
+            &ListParams::default().labels("tier=odd"),
+        )
+        .await
+        .unwrap();
+    assert!(deleted.is_left());
+    assert_eq!(
+        cms.list(&ListParams::default().labels("tier=odd"))
+            .await
+            .unwrap()
+            .items
+            .len(),
+        0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watches_see_adds_modifications_deletes_and_selector_transitions() {
+    let server = TestServer::start().await;
+    let cms: Api<ConfigMap> = Api::namespaced(server.client.clone(), "default");
+    let start = cms
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
+    let mut all = cms.watch(&WatchParams::default(), &start).await.unwrap().boxed();
+    let mut selected = cms
+        .watch(&WatchParams::default().labels("app=web"), &start)
+        .await
+        .unwrap()
+        .boxed();
+
+    cms.create(&PostParams::default(), &cm("w", &[("app", "web")]))
+        .await
+        .unwrap();
+    cms.patch(
+        "w",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"k": "v2"}})),
+    )
+    .await
+    .unwrap();
+    cms.patch(
+        "w",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"labels": {"app": "db"}}})),
+    )
+    .await
+    .unwrap();
+    cms.delete("w", &DeleteParams::default()).await.unwrap();
+
+    let mut kinds = Vec::new();
+    while kinds.len() < 4 {
+        match tokio::time::timeout(Duration::from_secs(10), all.try_next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap()
+        {
+            WatchEvent::Added(_) => kinds.push("ADDED"),
+            WatchEvent::Modified(_) => kinds.push("MODIFIED"),
+            WatchEvent::Deleted(_) => kinds.push("DELETED"),
+            WatchEvent::Bookmark(_) => {}
+            WatchEvent::Error(e) => panic!("{e:?}"),
+        }
+    }
+    assert_eq!(kinds, ["ADDED", "MODIFIED", "MODIFIED", "DELETED"]);
+
+    let mut kinds = Vec::new();
+    while kinds.len() < 3 {
+        match tokio::time::timeout(Duration::from_secs(10), selected.try_next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap()
+        {
+            WatchEvent::Added(_) => kinds.push("ADDED"),
+            WatchEvent::Modified(_) => kinds.push("MODIFIED"),
+            WatchEvent::Deleted(cm) => {
+                assert_eq!(
+                    cm.metadata.labels.unwrap()["app"],
+                    "web",
+                    "the object as it was when it still matched"
+                );
+                kinds.push("DELETED");
+            }
+            WatchEvent::Bookmark(_) => {}
+            WatchEvent::Error(e) => panic!("{e:?}"),
+        }
+    }
+    assert_eq!(
+        kinds,
+        ["ADDED", "MODIFIED", "DELETED"],
+        "leaving the selection is a DELETED"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finalizers_hold_deletion_until_removed() {
+    let server = TestServer::start().await;
+    let cms: Api<ConfigMap> = Api::namespaced(server.client.clone(), "default");
+    let mut object = cm("held", &[]);
+    object.metadata.finalizers = Some(vec!["example.com/hold".into()]);
+    cms.create(&PostParams::default(), &object).await.unwrap();
+    let pending = cms.delete("held", &DeleteParams::default()).await.unwrap();
+    let pending = pending.left().expect("a pending deletion returns the object");
+    assert!(pending.metadata.deletion_timestamp.is_some());
+    assert!(cms.get_opt("held").await.unwrap().is_some());
+    cms.patch(
+        "held",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+    )
+    .await
+    .unwrap();
+    assert!(
+        cms.get_opt("held").await.unwrap().is_none(),
+        "removing the last finalizer deletes"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_and_scale_subresources() {
+    let server = TestServer::start().await;
+    let deployments: Api<Deployment> = Api::namespaced(server.client.clone(), "default");
+    let deployment: Deployment = serde_json::from_value(json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web"},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}},
+        },
+    }))
+    .unwrap();
+    deployments
+        .create(&PostParams::default(), &deployment)
+        .await
+        .unwrap();
+    let scale = deployments.get_scale("web").await.unwrap();
+    assert_eq!(scale.spec.unwrap().replicas, Some(2));
+    assert_eq!(scale.status.unwrap().selector.as_deref(), Some("app=web"));
+    deployments
+        .patch_scale(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 5}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        deployments.get("web").await.unwrap().spec.unwrap().replicas,
+        Some(5)
+    );
+
+    let status = deployments
+        .patch_status(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"replicas": 3}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status.status.unwrap().replicas, Some(3));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_get_upstream_statuses() {
+    let server = TestServer::start().await;
+    let post = |path: &str, content_type: &str, body: Vec<u8>| {
+        http::Request::post(path)
+            .header("content-type", content_type)
+            .body(body)
+            .unwrap()
+    };
+    let (code, body) = server
+        .request(post(
+            "/api/v1/namespaces/default/configmaps",
+            "application/json",
+            b"{not json".to_vec(),
+        ))
+        .await;
+    assert_eq!(code, 400, "{body}");
+    let (code, body) = server
+        .request(post(
+            "/api/v1/namespaces/default/configmaps",
+            "text/plain",
+            b"x".to_vec(),
+        ))
+        .await;
+    assert_eq!(code, 415, "{body}");
+    let big = format!(
+        r#"{{"metadata":{{"name":"big"}},"data":{{"k":"{}"}}}}"#,
+        "x".repeat(3 * 1024 * 1024)
+    );
+    let (code, body) = server
+        .request(post(
+            "/api/v1/namespaces/default/configmaps",
+            "application/json",
+            big.into_bytes(),
+        ))
+        .await;
+    assert_eq!(code, 413, "{body}");
+    assert!(
+        body.contains("Request entity too large: limit is 3145728"),
+        "{body}"
+    );
+    let (code, _) = server.get_raw("/api/v1/nosuchresources").await;
+    assert_eq!(code, 404);
+    let (code, _) = server.get_raw("/apis/apps/v1beta1/deployments").await;
+    assert_eq!(code, 404);
+    let (code, body) = server
+        .request(
+            http::Request::delete("/api/v1/namespaces")
+                .body(Vec::new())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(code, 405, "namespaces have no deletecollection: {body}");
+    let (code, body) = server
+        .request(post(
+            "/api/v1/namespaces/default/configmaps",
+            "application/json",
+            br#"{"apiVersion":"apps/v1","kind":"ConfigMap","metadata":{"name":"x"}}"#.to_vec(),
+        ))
+        .await;
+    assert_eq!(code, 400);
+    assert!(body.contains("does not match the expected API version"), "{body}");
+    let (code, body) = server.get_raw("/api/v1/namespaces/default/pods/x/log").await;
+    assert_eq!(code, 503, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discovery_lists_every_group() {
+    let server = TestServer::start().await;
+    let discovery = kube::discovery::Discovery::new(server.client.clone())
+        .run()
+        .await
+        .unwrap();
+    let groups: Vec<String> = discovery.groups().map(|g| g.name().to_owned()).collect();
+    for group in [
+        "",
+        "apps",
+        "batch",
+        "rbac.authorization.k8s.io",
+        "networking.k8s.io",
+        "storage.k8s.io",
+        "coordination.k8s.io",
+    ] {
+        assert!(
+            groups.iter().any(|g| g == group),
+            "{group} missing from {groups:?}"
+        );
+    }
+    let apps = discovery.groups().find(|g| g.name() == "apps").unwrap();
+    let (deployments, caps) = apps.recommended_kind("Deployment").unwrap();
+    assert_eq!(deployments.plural, "deployments");
+    assert!(caps.supports_operation(kube::discovery::verbs::WATCH));
+    let (code, body) = server.get_raw("/api").await;
+    assert_eq!(code, 200);
+    assert!(body.contains("\"versions\":[\"v1\"]"), "{body}");
+}
