@@ -49,6 +49,23 @@ use crate::pki::{LeafSpec, Pki};
 
 /// The first address of the service CIDR: the `kubernetes` Service's ClusterIP.
 pub const KUBERNETES_SERVICE_IP: &str = "10.96.0.1";
+/// The ClusterIP of the `kubernetes` Service: the first address of the service CIDR.
+pub fn kubernetes_service_ip(service_cidr: &str) -> Option<IpAddr> {
+    let (network, prefix) = service_cidr.split_once('/')?;
+    let prefix: u32 = prefix.parse().ok()?;
+    match network.parse::<IpAddr>().ok()? {
+        IpAddr::V4(v4) if prefix < 32 => {
+            let mask = u32::MAX.checked_shl(32 - prefix).unwrap_or(0);
+            Some(IpAddr::V4((u32::from(v4) & mask).wrapping_add(1).into()))
+        }
+        IpAddr::V6(v6) if prefix < 128 => {
+            let mask = u128::MAX.checked_shl(128 - prefix).unwrap_or(0);
+            Some(IpAddr::V6((u128::from(v6) & mask).wrapping_add(1).into()))
+        }
+        _ => None,
+    }
+}
+
 /// The cluster's DNS domain.
 pub const CLUSTER_DOMAIN: &str = "cluster.local";
 
@@ -270,6 +287,7 @@ pub async fn start(config: Config) -> Result<Running, Error> {
     let kubeconfig = config.kubeconfig_path();
     write_admin_kubeconfig(&pki, &kubeconfig, address)?;
 
+    let shutdown = CancellationToken::new();
     let registry = Arc::new(registry::Registry::builtin());
     let service_hooks = Arc::new(
         services::ServiceHooks::new(&config.service_cidr).map_err(|err| Error::Task(err.to_string()))?,
@@ -286,9 +304,12 @@ pub async fn start(config: Config) -> Result<Running, Error> {
     let endpoint = bootstrap::Endpoint {
         address: advertise,
         port: address.port(),
-        service_ip: KUBERNETES_SERVICE_IP
-            .parse()
-            .unwrap_or(IpAddr::V4(Ipv4Addr::new(10, 96, 0, 1))),
+        service_ip: kubernetes_service_ip(&config.service_cidr).ok_or_else(|| {
+            Error::Task(format!(
+                "service CIDR {:?} is not a valid CIDR",
+                config.service_cidr
+            ))
+        })?,
         service_cidr: config.service_cidr.clone(),
     };
     bootstrap::ensure(&objects, &registry, &endpoint)
@@ -305,9 +326,9 @@ pub async fn start(config: Config) -> Result<Running, Error> {
         server_address: SocketAddr::new(advertise, address.port()).to_string(),
         bookmark_interval: config.bookmark_interval,
         min_request_timeout: config.min_request_timeout,
+        shutdown: shutdown.clone(),
     };
 
-    let shutdown = CancellationToken::new();
     let shared = Arc::new(Shared {
         api,
         healthz: base_health("healthz", &store),
@@ -402,7 +423,8 @@ fn serving_sans(config: &Config) -> Vec<String> {
         "kubernetes.default".into(),
         "kubernetes.default.svc".into(),
         format!("kubernetes.default.svc.{CLUSTER_DOMAIN}"),
-        KUBERNETES_SERVICE_IP.into(),
+        kubernetes_service_ip(&config.service_cidr)
+            .map_or_else(|| KUBERNETES_SERVICE_IP.to_owned(), |ip| ip.to_string()),
         config.node_name.clone(),
     ];
     if !config.bind_address.is_unspecified() {
@@ -486,4 +508,26 @@ fn write_admin_kubeconfig(pki: &Pki, path: &Path, address: SocketAddr) -> Result
         path: path.to_path_buf(),
         error,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kubernetes_service_ip_is_the_first_address() {
+        assert_eq!(
+            kubernetes_service_ip("10.96.0.0/16"),
+            Some("10.96.0.1".parse().unwrap())
+        );
+        assert_eq!(
+            kubernetes_service_ip("10.100.7.0/12"),
+            Some("10.96.0.1".parse().unwrap())
+        );
+        assert_eq!(
+            kubernetes_service_ip("fd00::/108"),
+            Some("fd00::1".parse().unwrap())
+        );
+        assert_eq!(kubernetes_service_ip("10.96.0.0"), None);
+    }
 }

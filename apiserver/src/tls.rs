@@ -87,7 +87,10 @@ pub async fn serve(
 ) {
     let acceptor = TlsAcceptor::from(tls);
     let graceful = GracefulShutdown::new();
+    let mut connections = tokio::task::JoinSet::new();
     loop {
+        // Reap finished connections so the set does not grow.
+        while connections.try_join_next().is_some() {}
         let (tcp, remote) = tokio::select! {
             () = shutdown.cancelled() => break,
             accepted = listener.accept() => match accepted {
@@ -104,7 +107,7 @@ pub async fn serve(
         let acceptor = acceptor.clone();
         let handler = handler.clone();
         let watcher = graceful.watcher();
-        tokio::spawn(async move {
+        connections.spawn(async move {
             let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                 Ok(Ok(tls)) => tls,
                 Ok(Err(err)) => {
@@ -142,4 +145,6 @@ pub async fn serve(
     if tokio::time::timeout(drain, graceful.shutdown()).await.is_err() {
         tracing::warn!("connections still open after {drain:?}; closing them");
     }
+    connections.abort_all();
+    while connections.join_next().await.is_some() {}
 }

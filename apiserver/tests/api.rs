@@ -520,3 +520,123 @@ async fn discovery_lists_every_group() {
     assert_eq!(code, 200);
     assert!(body.contains("\"versions\":[\"v1\"]"), "{body}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn namespace_deletion_terminates_and_refuses_new_content() {
+    let server = TestServer::start().await;
+    let namespaces: Api<Namespace> = Api::all(server.client.clone());
+    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": "doomed"}})).unwrap();
+    let created = namespaces.create(&PostParams::default(), &ns).await.unwrap();
+    assert_eq!(created.spec.unwrap().finalizers.unwrap(), ["kubernetes"]);
+    assert_eq!(created.status.unwrap().phase.as_deref(), Some("Active"));
+    namespaces
+        .delete("doomed", &DeleteParams::default())
+        .await
+        .unwrap();
+    let terminating = namespaces.get("doomed").await.unwrap();
+    assert!(terminating.metadata.deletion_timestamp.is_some());
+    assert_eq!(terminating.status.unwrap().phase.as_deref(), Some("Terminating"));
+    let cms: Api<ConfigMap> = Api::namespaced(server.client.clone(), "doomed");
+    let err = api_error(cms.create(&PostParams::default(), &cm("late", &[])).await);
+    assert_eq!((err.code, err.reason.as_str()), (403, "Forbidden"));
+    assert!(
+        err.message.contains("because it is being terminated"),
+        "{}",
+        err.message
+    );
+
+    let err = api_error(namespaces.delete("kube-system", &DeleteParams::default()).await);
+    assert_eq!(err.code, 403);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pods_bind_evict_and_delete_gracefully() {
+    use k8s_openapi::api::core::v1::Pod;
+    use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+    let server = TestServer::start().await;
+    let pods: Api<Pod> = Api::namespaced(server.client.clone(), "default");
+    let pod = |name: &str| -> Pod {
+        serde_json::from_value(json!({"metadata": {"name": name, "labels": {"app": "db"}}, "spec": {"containers": [{"name": "c", "image": "busybox"}]}})).unwrap()
+    };
+    for name in ["p1", "p2"] {
+        pods.create(&PostParams::default(), &pod(name)).await.unwrap();
+    }
+    // Binding assigns a node once.
+    let binding = json!({"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "p1"}, "target": {"kind": "Node", "name": "node-a"}});
+    let request = http::Request::post("/api/v1/namespaces/default/pods/p1/binding")
+        .header("content-type", "application/json")
+        .body(serde_json::to_vec(&binding).unwrap())
+        .unwrap();
+    let (code, body) = server.request(request).await;
+    assert_eq!(code, 201, "{body}");
+    let bound = pods.get("p1").await.unwrap();
+    assert_eq!(bound.spec.unwrap().node_name.as_deref(), Some("node-a"));
+    let conditions = bound.status.unwrap().conditions.unwrap();
+    assert!(
+        conditions
+            .iter()
+            .any(|c| c.type_ == "PodScheduled" && c.status == "True")
+    );
+    let request = http::Request::post("/api/v1/namespaces/default/pods/p1/binding")
+        .header("content-type", "application/json")
+        .body(serde_json::to_vec(&binding).unwrap())
+        .unwrap();
+    assert_eq!(server.request(request).await.0, 409);
+
+    // A scheduled pod is deleted gracefully; an unscheduled one at once.
+    let pending = pods.delete("p1", &DeleteParams::default()).await.unwrap();
+    let pending = pending.left().unwrap();
+    assert_eq!(pending.metadata.deletion_grace_period_seconds, Some(30));
+    assert!(pods.get_opt("p1").await.unwrap().is_some());
+    pods.delete("p1", &DeleteParams::default().grace_period(0))
+        .await
+        .unwrap();
+    assert!(pods.get_opt("p1").await.unwrap().is_none());
+
+    // A budget that allows no disruption blocks the eviction with 429.
+    let pdbs: Api<PodDisruptionBudget> = Api::namespaced(server.client.clone(), "default");
+    let pdb: PodDisruptionBudget = serde_json::from_value(json!({"metadata": {"name": "db"}, "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "db"}}}})).unwrap();
+    pdbs.create(&PostParams::default(), &pdb).await.unwrap();
+    pdbs.patch_status("db", &PatchParams::default(), &Patch::Merge(json!({"status": {"disruptionsAllowed": 0, "currentHealthy": 1, "desiredHealthy": 1, "expectedPods": 1, "observedGeneration": 1}})))
+        .await
+        .unwrap();
+    let err = api_error(pods.evict("p2", &Default::default()).await);
+    assert_eq!((err.code, err.reason.as_str()), (429, "TooManyRequests"));
+    pdbs.patch_status(
+        "db",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"status": {"disruptionsAllowed": 1}})),
+    )
+    .await
+    .unwrap();
+    pods.evict("p2", &Default::default()).await.unwrap();
+    assert!(pods.get_opt("p2").await.unwrap().is_none());
+    let budget = pdbs.get("db").await.unwrap().status.unwrap();
+    assert_eq!(budget.disruptions_allowed, 0);
+    assert!(budget.disrupted_pods.unwrap().contains_key("p2"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streaming_lists_end_with_the_initial_events_bookmark() {
+    let server = TestServer::start().await;
+    let cms: Api<ConfigMap> = Api::namespaced(server.client.clone(), "default");
+    for i in 0..3 {
+        cms.create(&PostParams::default(), &cm(&format!("s{i}"), &[]))
+            .await
+            .unwrap();
+    }
+    let (code, body) = server
+        .get_raw("/api/v1/namespaces/default/configmaps?watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true&timeoutSeconds=1")
+        .await;
+    assert_eq!(code, 200, "{body}");
+    let events: Vec<serde_json::Value> = body.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let added = events.iter().filter(|e| e["type"] == "ADDED").count();
+    assert_eq!(added, 3, "{body}");
+    let bookmark = events.iter().find(|e| e["type"] == "BOOKMARK").unwrap();
+    assert_eq!(
+        bookmark["object"]["metadata"]["annotations"]["k8s.io/initial-events-end"],
+        "true"
+    );
+    let position = events.iter().position(|e| e["type"] == "BOOKMARK").unwrap();
+    assert_eq!(position, 3, "the bookmark follows the initial events");
+}

@@ -44,6 +44,8 @@ pub struct Api {
     pub bookmark_interval: Duration,
     /// The shortest server-chosen watch timeout (upstream's `--min-request-timeout`).
     pub min_request_timeout: Duration,
+    /// Fires when the server shuts down: open watches end.
+    pub shutdown: tokio_util::sync::CancellationToken,
 }
 
 /// Serves a request under `/api` or `/apis`.
@@ -253,6 +255,7 @@ async fn watch(target: &Target<'_>) -> Result<Response, ApiError> {
         target.resource.kind.clone(),
         target.output,
         timeout,
+        target.api.shutdown.clone(),
     ))
 }
 

@@ -462,9 +462,37 @@ async fn check_disruption_budget(target: &Target<'_>, pod: &Value, dry_run: bool
     Ok(())
 }
 
-/// `namespaces/{name}/finalize`: only `spec.finalizers` changes.
+/// `namespaces/{name}/finalize`: only `spec.finalizers` changes, through the namespace's
+/// finalize strategy.
 async fn finalize(target: &Target<'_>, body: BodyStream) -> Result<Response, ApiError> {
-    field_update(target, body, &["spec", "finalizers"]).await
+    let resource = &target.resource;
+    let desired = target
+        .object_body(body, &resource.api_version(), &resource.kind)
+        .await?;
+    if !object::name(&desired).is_empty() && object::name(&desired) != target.name {
+        return Err(ApiError::bad_request(format!(
+            "the name of the object ({}) does not match the name on the URL ({})",
+            object::name(&desired),
+            target.name
+        )));
+    }
+    let pinned = object::resource_version(&desired).to_owned();
+    let finalizers = object::get_path(&desired, &["spec", "finalizers"]).cloned();
+    let updated = target
+        .api
+        .store
+        .update_raw(resource, &target.namespace, &target.name, |current| {
+            if !pinned.is_empty() && pinned != object::resource_version(current) {
+                return Err(ApiError::stale(resource.group_resource(), &target.name));
+            }
+            let mut next = current.clone();
+            set_path(&mut next, &["spec", "finalizers"], finalizers.clone());
+            rudder_machinery::kinds::namespace::finalize_update(next, current)
+                .map(Some)
+                .map_err(|err| crate::store::pipeline_error(resource, &target.name, err))
+        })
+        .await?;
+    Ok(target.respond(StatusCode::OK, updated))
 }
 
 /// An update through a subresource that may change only the field at `path`.

@@ -36,6 +36,7 @@ pub fn respond(
     kind: String,
     output: Output,
     timeout: Duration,
+    shutdown: tokio_util::sync::CancellationToken,
 ) -> Response {
     let (sender, mut receiver) = mpsc::channel::<Bytes>(BUFFERED_EVENTS);
     tokio::spawn(async move {
@@ -44,6 +45,7 @@ pub fn respond(
         loop {
             let event = tokio::select! {
                 () = &mut deadline => break,
+                () = shutdown.cancelled() => break,
                 () = sender.closed() => break,
                 event = events.next() => event,
             };

@@ -248,7 +248,8 @@ impl std::fmt::Debug for Store {
 
 struct Inner {
     path: PathBuf,
-    db: Arc<Database>,
+    /// Taken out at close, so the file is released once readers and watches let go of it.
+    db: std::sync::RwLock<Option<Arc<Database>>>,
     messages: mpsc::Sender<Message>,
     head: tokio_watch::Receiver<u64>,
     compacted: Arc<AtomicU64>,
@@ -331,7 +332,7 @@ impl Store {
         Ok(Store {
             inner: Arc::new(Inner {
                 path,
-                db,
+                db: std::sync::RwLock::new(Some(db)),
                 messages,
                 head,
                 compacted,
@@ -376,7 +377,7 @@ impl Store {
         if !running {
             return Err(StorageError::Closed);
         }
-        let txn = self.inner.db.begin_read()?;
+        let txn = self.db()?.begin_read()?;
         txn.open_table(META)?;
         Ok(())
     }
@@ -429,7 +430,7 @@ impl Store {
 
     /// Reads the current state of `key`.
     pub fn get(&self, key: &str) -> Result<Option<KeyValue>> {
-        let txn = self.inner.db.begin_read()?;
+        let txn = self.db()?.begin_read()?;
         let objects = txn.open_table(OBJECTS)?;
         let Some(record) = objects.get(key)? else {
             return Ok(None);
@@ -441,7 +442,7 @@ impl Store {
 
     /// Reads one page of the keys under a prefix, from a consistent snapshot.
     pub fn list(&self, options: &ListOptions<'_>) -> Result<ListPage> {
-        snapshot::list(&self.inner.db, options).map_err(|err| match err {
+        snapshot::list(&*self.db()?, options).map_err(|err| match err {
             snapshot::ListError::Storage(err) => err,
             snapshot::ListError::Decode(err) => self.corrupt(err),
         })
@@ -464,7 +465,7 @@ impl Store {
             options,
             self.inner.head.clone(),
             self.inner.hub.clone(),
-            self.inner.db.clone(),
+            self.db()?,
         ))
     }
 
@@ -491,6 +492,28 @@ impl Store {
         if let Some(handle) = handle {
             let _ = handle.join();
         }
+        // Release the file as soon as the last reader lets go: reads and watches still in
+        // flight hold their own handle and end with `Closed` (watches) or finish (reads).
+        let db = self.inner.db.write().ok().and_then(|mut slot| slot.take());
+        if let Some(db) = db {
+            let deadline = std::time::Instant::now() + Duration::from_secs(5);
+            while Arc::strong_count(&db) > 1 && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            if Arc::strong_count(&db) > 1 {
+                tracing::warn!("storage closed while readers still hold the database");
+            }
+        }
+    }
+
+    /// The open database, or `Closed` after [`Store::close`].
+    fn db(&self) -> Result<Arc<Database>> {
+        self.inner
+            .db
+            .read()
+            .map_err(|_| StorageError::Closed)?
+            .clone()
+            .ok_or(StorageError::Closed)
     }
 
     fn corrupt(&self, err: codec::DecodeError) -> StorageError {

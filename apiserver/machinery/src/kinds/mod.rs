@@ -6,22 +6,45 @@
 
 use crate::strategy::{KindOps, KindStrategy};
 
+pub mod admissionregistration;
+mod api_shared;
+pub mod apiregistration;
+pub mod certificates;
 pub mod config;
+pub mod coordination;
 mod core_shared;
+pub mod discovery;
 pub mod event;
+pub mod events;
+pub mod flowcontrol;
 pub mod namespace;
+pub mod networking;
 pub mod node;
 pub mod persistent_volume;
 pub mod quota;
+pub mod rbac;
+pub mod resource;
+pub mod runtime_class;
+pub mod scheduling;
 pub mod service;
+pub mod storage;
 
+pub mod apps;
+pub mod autoscaling;
+pub mod cron_job;
+pub mod daemon_set;
 mod go_repr;
+pub mod job;
 pub mod pod;
 pub mod pod_container;
 pub mod pod_spec;
 pub mod pod_template;
 pub mod pod_volume;
+pub mod policy;
 pub mod replication_controller;
+pub mod stateful_set;
+mod time_zones;
+mod workload_shared;
 
 /// Implements [`KindStrategy`] with the default behaviour for kinds without special rules.
 macro_rules! default_strategy {
@@ -31,15 +54,6 @@ macro_rules! default_strategy {
 }
 
 default_strategy!(
-    k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration,
-    k8s_openapi::api::admissionregistration::v1::ValidatingAdmissionPolicy,
-    k8s_openapi::api::admissionregistration::v1::ValidatingAdmissionPolicyBinding,
-    k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration,
-    k8s_openapi::api::apps::v1::ControllerRevision,
-    k8s_openapi::api::apps::v1::DaemonSet,
-    k8s_openapi::api::apps::v1::Deployment,
-    k8s_openapi::api::apps::v1::ReplicaSet,
-    k8s_openapi::api::apps::v1::StatefulSet,
     k8s_openapi::api::authentication::v1::SelfSubjectReview,
     k8s_openapi::api::authentication::v1::TokenRequest,
     k8s_openapi::api::authentication::v1::TokenReview,
@@ -47,44 +61,11 @@ default_strategy!(
     k8s_openapi::api::authorization::v1::SelfSubjectAccessReview,
     k8s_openapi::api::authorization::v1::SelfSubjectRulesReview,
     k8s_openapi::api::authorization::v1::SubjectAccessReview,
-    k8s_openapi::api::autoscaling::v1::HorizontalPodAutoscaler,
     k8s_openapi::api::autoscaling::v1::Scale,
-    k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler,
-    k8s_openapi::api::batch::v1::CronJob,
-    k8s_openapi::api::batch::v1::Job,
-    k8s_openapi::api::certificates::v1::CertificateSigningRequest,
-    k8s_openapi::api::coordination::v1::Lease,
     k8s_openapi::api::core::v1::Binding,
     k8s_openapi::api::core::v1::ComponentStatus,
-    k8s_openapi::api::discovery::v1::EndpointSlice,
-    k8s_openapi::api::events::v1::Event,
-    k8s_openapi::api::flowcontrol::v1::FlowSchema,
-    k8s_openapi::api::flowcontrol::v1::PriorityLevelConfiguration,
-    k8s_openapi::api::networking::v1::IPAddress,
-    k8s_openapi::api::networking::v1::Ingress,
-    k8s_openapi::api::networking::v1::IngressClass,
-    k8s_openapi::api::networking::v1::NetworkPolicy,
-    k8s_openapi::api::networking::v1::ServiceCIDR,
-    k8s_openapi::api::node::v1::RuntimeClass,
     k8s_openapi::api::policy::v1::Eviction,
-    k8s_openapi::api::policy::v1::PodDisruptionBudget,
-    k8s_openapi::api::rbac::v1::ClusterRole,
-    k8s_openapi::api::rbac::v1::ClusterRoleBinding,
-    k8s_openapi::api::rbac::v1::Role,
-    k8s_openapi::api::rbac::v1::RoleBinding,
-    k8s_openapi::api::resource::v1::DeviceClass,
-    k8s_openapi::api::resource::v1::ResourceClaim,
-    k8s_openapi::api::resource::v1::ResourceClaimTemplate,
-    k8s_openapi::api::resource::v1::ResourceSlice,
-    k8s_openapi::api::scheduling::v1::PriorityClass,
-    k8s_openapi::api::storage::v1::CSIDriver,
-    k8s_openapi::api::storage::v1::CSINode,
-    k8s_openapi::api::storage::v1::CSIStorageCapacity,
-    k8s_openapi::api::storage::v1::StorageClass,
-    k8s_openapi::api::storage::v1::VolumeAttachment,
-    k8s_openapi::api::storage::v1::VolumeAttributesClass,
     k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
-    k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService,
 );
 
 macro_rules! kind_table {
