@@ -373,3 +373,83 @@ fn api_resources_and_versions_match_upstream() {
     assert!(all.contains("service/kubernetes"), "{all}");
     assert!(all.contains("deployment.apps/web"), "{all}");
 }
+
+#[test]
+fn created_objects_show_upstreams_defaults() {
+    let server = Server::start();
+    apply(
+        &server,
+        "apiVersion: v1
+kind: Pod
+metadata:
+  name: web
+spec:
+  containers:
+  - name: web
+    image: nginx
+    ports:
+    - containerPort: 80
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: web
+spec:
+  selector: {app: web}
+  ports:
+  - port: 80
+",
+    );
+    let pod = json(&server.kubectl_ok(&["get", "pod", "web", "-o", "json"]));
+    let spec = &pod["spec"];
+    assert_eq!(spec["restartPolicy"], "Always");
+    assert_eq!(spec["dnsPolicy"], "ClusterFirst");
+    assert_eq!(spec["schedulerName"], "default-scheduler");
+    assert_eq!(spec["enableServiceLinks"], true);
+    assert_eq!(spec["terminationGracePeriodSeconds"], 30);
+    assert_eq!(spec["serviceAccountName"], "default");
+    assert_eq!(spec["priority"], 0);
+    let container = &spec["containers"][0];
+    assert_eq!(
+        container["imagePullPolicy"], "Always",
+        "untagged images are pulled always"
+    );
+    assert_eq!(container["terminationMessagePath"], "/dev/termination-log");
+    assert_eq!(container["terminationMessagePolicy"], "File");
+    assert_eq!(container["ports"][0]["protocol"], "TCP");
+    assert_eq!(
+        container["volumeMounts"][0]["mountPath"],
+        "/var/run/secrets/kubernetes.io/serviceaccount"
+    );
+    let tolerations = spec["tolerations"].as_array().unwrap();
+    assert_eq!(tolerations.len(), 2, "{tolerations:?}");
+    assert_eq!(pod["status"]["phase"], "Pending");
+    assert_eq!(pod["status"]["qosClass"], "BestEffort");
+
+    let service = json(&server.kubectl_ok(&["get", "service", "web", "-o", "json"]));
+    let spec = &service["spec"];
+    assert_eq!(spec["type"], "ClusterIP");
+    assert_eq!(spec["sessionAffinity"], "None");
+    assert_eq!(spec["internalTrafficPolicy"], "Cluster");
+    assert_eq!(spec["ipFamilies"], serde_json::json!(["IPv4"]));
+    assert_eq!(spec["ipFamilyPolicy"], "SingleStack");
+    assert_eq!(spec["ports"][0]["protocol"], "TCP");
+    assert_eq!(spec["ports"][0]["targetPort"], 80);
+    assert!(
+        spec["clusterIP"].as_str().unwrap().starts_with("10.96."),
+        "{spec}"
+    );
+
+    server.kubectl_ok(&["create", "deployment", "app", "--image=nginx:1.27"]);
+    let deployment = json(&server.kubectl_ok(&["get", "deployment", "app", "-o", "json"]));
+    let spec = &deployment["spec"];
+    assert_eq!(spec["revisionHistoryLimit"], 10);
+    assert_eq!(spec["progressDeadlineSeconds"], 600);
+    assert_eq!(spec["strategy"]["type"], "RollingUpdate");
+    assert_eq!(spec["strategy"]["rollingUpdate"]["maxSurge"], "25%");
+    assert_eq!(
+        spec["template"]["spec"]["containers"][0]["imagePullPolicy"],
+        "IfNotPresent"
+    );
+    assert_eq!(deployment["metadata"]["generation"], 1);
+}

@@ -48,6 +48,8 @@ pub const ORPHAN_FINALIZER: &str = "orphan";
 pub struct WriteOptions {
     /// Run everything but persist nothing.
     pub dry_run: bool,
+    /// Who makes the request.
+    pub user: rudder_machinery::strategy::RequestUser,
 }
 
 /// How dependents are treated when an owner is deleted.
@@ -578,7 +580,8 @@ impl GenericStore {
         name: &str,
         options: &WriteOptions,
     ) -> Result<Value, ApiError> {
-        let mut object = (ops.create)(object).map_err(|err| pipeline_error(resource, name, err))?;
+        let mut object =
+            (ops.create_by)(object, &options.user).map_err(|err| pipeline_error(resource, name, err))?;
         let meta_errors = validate_meta(resource, &object);
         if !meta_errors.is_empty() {
             return Err(ApiError::invalid(

@@ -640,3 +640,46 @@ async fn streaming_lists_end_with_the_initial_events_bookmark() {
     let position = events.iter().position(|e| e["type"] == "BOOKMARK").unwrap();
     assert_eq!(position, 3, "the bookmark follows the initial events");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certificate_requests_record_their_requester() {
+    use k8s_openapi::api::certificates::v1::CertificateSigningRequest;
+    let server = TestServer::start().await;
+    let csrs: Api<CertificateSigningRequest> = Api::all(server.client.clone());
+    let pem = "-----BEGIN CERTIFICATE REQUEST-----\nMIIBADCBpwIBADAXMRUwEwYDVQQDDAxzeXN0ZW06bm9kZTphMFkwEwYHKoZIzj0C\n-----END CERTIFICATE REQUEST-----\n";
+    let csr: CertificateSigningRequest = serde_json::from_value(json!({
+        "metadata": {"name": "node-a"},
+        "spec": {
+            "request": base64_encode(pem.as_bytes()),
+            "signerName": "kubernetes.io/kube-apiserver-client",
+            "usages": ["client auth"],
+            "username": "forged",
+        },
+    }))
+    .unwrap();
+    let created = csrs.create(&PostParams::default(), &csr).await.unwrap();
+    let spec = created.spec;
+    assert_eq!(
+        spec.username.as_deref(),
+        Some("admin"),
+        "the requester is the authenticated user, not the body"
+    );
+    assert!(spec.groups.unwrap().contains(&"system:masters".to_owned()));
+}
+
+fn base64_encode(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}

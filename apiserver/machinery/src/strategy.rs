@@ -22,6 +22,10 @@ pub trait KindStrategy: Serialize + DeserializeOwned + Sized + 'static {
     /// it, drops fields of disabled features.
     fn prepare_for_create(&mut self) {}
 
+    /// Records who asked for the object, for kinds that keep it (upstream reads the user from
+    /// the request context in `PrepareForCreate`). Runs after `prepare_for_create`.
+    fn set_requesting_user(&mut self, _user: &RequestUser) {}
+
     /// Prepares an update of the main resource: keeps fields the main resource may not change
     /// (status, for kinds with a status subresource) and bumps the generation on spec changes.
     fn prepare_for_update(&mut self, _old: &Self) {}
@@ -74,6 +78,19 @@ pub trait KindStrategy: Serialize + DeserializeOwned + Sized + 'static {
     const ALLOW_UNCONDITIONAL_UPDATE: bool = true;
 }
 
+/// The user a request is made by, as strategies see it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RequestUser {
+    /// The user name.
+    pub name: String,
+    /// The uid.
+    pub uid: String,
+    /// The groups.
+    pub groups: Vec<String>,
+    /// Extra attributes.
+    pub extra: std::collections::BTreeMap<String, Vec<String>>,
+}
+
 /// How a delete request proceeds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DeletePlan {
@@ -114,6 +131,8 @@ pub type BeforeDeleteFn = fn(Value, Option<i64>) -> Result<(DeletePlan, Value), 
 pub struct KindOps {
     /// Decode, default, prepare for create, validate, encode.
     pub create: fn(Value) -> Result<Value, PipelineError>,
+    /// `create` on behalf of a user (kinds that record their requester, such as CSRs).
+    pub create_by: fn(Value, &RequestUser) -> Result<Value, PipelineError>,
     /// Decode new and old, default new, prepare for update, validate the update, encode.
     pub update: fn(Value, &Value, UpdateTarget) -> Result<Value, PipelineError>,
     /// Decode, default, encode: the object as the server would store it.
@@ -145,6 +164,7 @@ impl KindOps {
     pub fn of<T: KindStrategy>() -> KindOps {
         KindOps {
             create: create::<T>,
+            create_by: create_by::<T>,
             update: update::<T>,
             normalize: normalize::<T>,
             before_delete: before_delete::<T>,
@@ -174,9 +194,14 @@ fn encode<T: Serialize>(object: &T) -> Result<Value, PipelineError> {
 }
 
 fn create<T: KindStrategy>(value: Value) -> Result<Value, PipelineError> {
+    create_by::<T>(value, &RequestUser::default())
+}
+
+fn create_by<T: KindStrategy>(value: Value, user: &RequestUser) -> Result<Value, PipelineError> {
     let mut object: T = decode(value)?;
     object.apply_defaults();
     object.prepare_for_create();
+    object.set_requesting_user(user);
     let errors = object.validate();
     if !errors.is_empty() {
         return Err(PipelineError::Invalid(errors));

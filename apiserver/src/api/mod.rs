@@ -69,6 +69,7 @@ struct Target<'a> {
     query: Query,
     output: Output,
     headers: HeaderMap,
+    user: crate::authn::UserInfo,
 }
 
 async fn handle(api: &Api, request: ApiRequest) -> Result<Response, ApiError> {
@@ -123,6 +124,7 @@ async fn handle(api: &Api, request: ApiRequest) -> Result<Response, ApiError> {
         query,
         output,
         headers: request.headers.clone(),
+        user: request.user.clone(),
     };
     if !info.subresource.is_empty() {
         let Some(sub) = resource.subresource(&info.subresource).cloned() else {
@@ -164,6 +166,12 @@ impl Target<'_> {
     fn write_options(&self, kind: &str) -> Result<WriteOptions, ApiError> {
         Ok(WriteOptions {
             dry_run: query::dry_run(&self.query, kind)?,
+            user: rudder_machinery::strategy::RequestUser {
+                name: self.user.name.clone(),
+                uid: self.user.uid.clone(),
+                groups: self.user.groups.clone(),
+                extra: Default::default(),
+            },
         })
     }
 

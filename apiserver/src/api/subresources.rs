@@ -16,7 +16,7 @@ use crate::http::BodyStream;
 use crate::object;
 use crate::registry::Subresource;
 use crate::status::{ApiError, GroupResource};
-use crate::store::{DeleteOptions, Deleted, WriteOptions};
+use crate::store::{DeleteOptions, Deleted};
 use crate::util;
 
 pub(super) async fn serve(
@@ -107,16 +107,11 @@ async fn scale(target: &Target<'_>, verb: &str, body: BodyStream) -> Result<Resp
         let object = store.get(resource, &target.namespace, &target.name)?;
         return Ok(target.respond(StatusCode::OK, scale_of(target, &object)));
     }
-    let options = WriteOptions {
-        dry_run: query::dry_run(
-            &target.query,
-            if verb == "patch" {
-                "PatchOptions"
-            } else {
-                "UpdateOptions"
-            },
-        )?,
-    };
+    let options = target.write_options(if verb == "patch" {
+        "PatchOptions"
+    } else {
+        "UpdateOptions"
+    })?;
     let (desired_scale, patch_doc) = match verb {
         "update" => (
             Some(target.object_body(body, "autoscaling/v1", "Scale").await?),

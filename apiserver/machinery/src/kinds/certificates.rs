@@ -553,6 +553,10 @@ impl KindStrategy for CertificateSigningRequest {
         self.status = Some(CertificateSigningRequestStatus::default());
     }
 
+    fn set_requesting_user(&mut self, user: &crate::strategy::RequestUser) {
+        set_requesting_user(self, &user.name, &user.uid, &user.groups, &user.extra);
+    }
+
     fn prepare_for_update(&mut self, old: &Self) {
         self.spec = old.spec.clone();
         self.status.clone_from(&old.status);
