@@ -131,7 +131,10 @@ impl Server {
             }
             if Instant::now() > deadline {
                 let _ = child.kill();
-                panic!("rudder server did not stop within 20s of SIGTERM");
+                let _ = child.wait();
+                let mut stderr = String::new();
+                let _ = child.stderr.take().unwrap().read_to_string(&mut stderr);
+                panic!("rudder server did not stop within 20s of SIGTERM:\n{stderr}");
             }
             std::thread::sleep(Duration::from_millis(20));
         };

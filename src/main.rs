@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
@@ -37,6 +38,24 @@ enum LogFormat {
 enum Command {
     /// Run a whole cluster in one process.
     Server(ServerArgs),
+    /// Run the controllers against an API server (split deployments).
+    Reconcilers(ReconcilersArgs),
+}
+
+#[derive(Args)]
+struct ReconcilersArgs {
+    /// Kubeconfig to reach the API server with.
+    #[arg(long)]
+    kubeconfig: PathBuf,
+    /// The cluster CA to publish in every namespace [default: the kubeconfig's CA].
+    #[arg(long)]
+    root_ca_file: Option<PathBuf>,
+    /// Controllers to run: `*` for all, `-name` to disable one (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "*")]
+    controllers: Vec<String>,
+    /// Take the kube-controller-manager Lease before running.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    leader_elect: bool,
 }
 
 #[derive(Args)]
@@ -75,6 +94,7 @@ fn main() -> std::process::ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Server(args) => server(args).await,
+            Command::Reconcilers(args) => reconcilers(args).await,
         }
     });
     match result {
@@ -100,15 +120,88 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
         config.node_name = node_name;
     }
     let running = rudder_apiserver::start(config).await?;
+    let stop = CancellationToken::new();
+    let controllers = reconcilers_config(
+        &running.component_kubeconfig("controller-manager"),
+        Some(&running.ca_path()),
+        vec!["*".to_owned()],
+        true,
+    )
+    .await?;
+    let reconcilers = tokio::spawn(rudder_reconcilers::run(
+        controllers,
+        stop.clone().cancelled_owned(),
+    ));
     #[allow(clippy::print_stdout)]
     {
         println!("export KUBECONFIG={}", running.kubeconfig().display());
     }
     shutdown_signal().await;
     tracing::info!("shutting down");
+    stop.cancel();
+    match reconcilers.await {
+        Ok(Err(err)) => tracing::warn!(error = %err, "controllers stopped with an error"),
+        Err(err) => tracing::warn!(error = %err, "controllers task failed"),
+        Ok(Ok(())) => {}
+    }
     running.shutdown();
     running.wait().await?;
     Ok(())
+}
+
+async fn reconcilers(args: ReconcilersArgs) -> anyhow::Result<()> {
+    let config = reconcilers_config(
+        &args.kubeconfig,
+        args.root_ca_file.as_deref(),
+        args.controllers,
+        args.leader_elect,
+    )
+    .await?;
+    rudder_reconcilers::run(config, shutdown_signal()).await?;
+    Ok(())
+}
+
+/// The controllers' configuration from a kubeconfig file.
+async fn reconcilers_config(
+    kubeconfig: &std::path::Path,
+    root_ca: Option<&std::path::Path>,
+    controllers: Vec<String>,
+    leader_elect: bool,
+) -> anyhow::Result<rudder_reconcilers::Config> {
+    let parsed = kube::config::Kubeconfig::read_from(kubeconfig)
+        .with_context(|| format!("reading {}", kubeconfig.display()))?;
+    let client = kube::Config::from_custom_kubeconfig(parsed, &kube::config::KubeConfigOptions::default())
+        .await
+        .with_context(|| format!("loading {}", kubeconfig.display()))?;
+    let root_ca_pem = match root_ca {
+        Some(path) => std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+        None => client
+            .root_cert
+            .as_ref()
+            .and_then(|certs| certs.first())
+            .map(|der| pem_encode(der))
+            .unwrap_or_default(),
+    };
+    Ok(rudder_reconcilers::Config {
+        client,
+        root_ca_pem,
+        controllers,
+        leader_elect,
+        identity: format!("{}_{}", rudder_apiserver::default_node_name(), std::process::id()),
+    })
+}
+
+/// PEM encoding of one DER certificate.
+fn pem_encode(der: &[u8]) -> String {
+    use base64::Engine;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
+    for line in encoded.as_bytes().chunks(64) {
+        out.push_str(&String::from_utf8_lossy(line));
+        out.push('\n');
+    }
+    out.push_str("-----END CERTIFICATE-----\n");
+    out
 }
 
 /// `/var/lib/rudder` as root, else the user's data directory.
@@ -143,8 +236,8 @@ fn init_logging(format: LogFormat, verbosity: u8) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         let level = match verbosity {
             0..=1 => "info",
-            2..=4 => "info,rudder=debug,rudder_apiserver=debug,rudder_storage=debug",
-            _ => "debug,rudder=trace,rudder_apiserver=trace,rudder_storage=trace",
+            2..=4 => "info,rudder=debug,rudder_apiserver=debug,rudder_storage=debug,rudder_reconcilers=debug",
+            _ => "debug,rudder=trace,rudder_apiserver=trace,rudder_storage=trace,rudder_reconcilers=trace",
         };
         EnvFilter::new(level)
     });

@@ -198,6 +198,7 @@ pub struct Shared {
 pub struct Running {
     address: SocketAddr,
     kubeconfig: PathBuf,
+    data_dir: PathBuf,
     shutdown: CancellationToken,
     task: JoinHandle<()>,
     store: Store,
@@ -212,6 +213,17 @@ impl Running {
     /// The admin kubeconfig written at start.
     pub fn kubeconfig(&self) -> &Path {
         &self.kubeconfig
+    }
+
+    /// The kubeconfig written for `component` (`controller-manager`, `scheduler`,
+    /// `kube-proxy`, `node`).
+    pub fn component_kubeconfig(&self, component: &str) -> PathBuf {
+        component_kubeconfig_path(&self.data_dir, component)
+    }
+
+    /// The cluster CA certificate (PEM file).
+    pub fn ca_path(&self) -> PathBuf {
+        self.data_dir.join("pki").join("ca.crt")
     }
 
     /// The storage engine (for components that run in the same process and tests).
@@ -286,6 +298,7 @@ pub async fn start(config: Config) -> Result<Running, Error> {
     )?);
     let kubeconfig = config.kubeconfig_path();
     write_admin_kubeconfig(&pki, &kubeconfig, address)?;
+    write_component_kubeconfigs(&pki, &config.data_dir, &config.node_name, address)?;
 
     let shutdown = CancellationToken::new();
     let registry = Arc::new(registry::Registry::builtin());
@@ -368,6 +381,7 @@ pub async fn start(config: Config) -> Result<Running, Error> {
     Ok(Running {
         address,
         kubeconfig,
+        data_dir: config.data_dir.clone(),
         shutdown,
         task,
         store,
@@ -485,10 +499,60 @@ fn ensure_token_file(data_dir: &Path) -> Result<PathBuf, Error> {
     Ok(path)
 }
 
+/// The components that get a kubeconfig next to the admin's, with the certificate they use.
+const COMPONENT_KUBECONFIGS: &[(&str, &str)] = &[
+    ("controller-manager", "controller-manager"),
+    ("scheduler", "scheduler"),
+    ("kube-proxy", "kube-proxy"),
+];
+
+/// Where the kubeconfig of `component` (`controller-manager`, `scheduler`, `kube-proxy`,
+/// `node`) is written.
+pub fn component_kubeconfig_path(data_dir: &Path, component: &str) -> PathBuf {
+    data_dir.join(format!("{component}.kubeconfig"))
+}
+
+/// Writes the kubeconfigs of the in-process components (always pointing at loopback).
+fn write_component_kubeconfigs(
+    pki: &Pki,
+    data_dir: &Path,
+    node_name: &str,
+    address: SocketAddr,
+) -> Result<(), Error> {
+    let local = SocketAddr::new(
+        if address.ip().is_unspecified() || address.ip().is_loopback() {
+            IpAddr::V4(Ipv4Addr::LOCALHOST)
+        } else {
+            address.ip()
+        },
+        address.port(),
+    );
+    let node_leaf = format!("node-{node_name}");
+    let entries = COMPONENT_KUBECONFIGS
+        .iter()
+        .map(|(component, leaf)| ((*component).to_owned(), (*leaf).to_owned()))
+        .chain([("node".to_owned(), node_leaf)]);
+    for (component, leaf) in entries {
+        let path = component_kubeconfig_path(data_dir, &component);
+        write_kubeconfig(pki, &leaf, &component, &path, local)?;
+    }
+    Ok(())
+}
+
 fn write_admin_kubeconfig(pki: &Pki, path: &Path, address: SocketAddr) -> Result<(), Error> {
+    write_kubeconfig(pki, "admin", "admin", path, address)
+}
+
+fn write_kubeconfig(
+    pki: &Pki,
+    leaf: &str,
+    user: &str,
+    path: &Path,
+    address: SocketAddr,
+) -> Result<(), Error> {
     let admin = pki
-        .leaf("admin")
-        .ok_or_else(|| Error::Task("no admin certificate".into()))?;
+        .leaf(leaf)
+        .ok_or_else(|| Error::Task(format!("no {leaf} certificate")))?;
     let host = match address.ip() {
         ip if ip.is_unspecified() => "127.0.0.1".to_owned(),
         IpAddr::V6(v6) => format!("[{v6}]"),
@@ -499,7 +563,7 @@ fn write_admin_kubeconfig(pki: &Pki, path: &Path, address: SocketAddr) -> Result
         name: "rudder",
         server: &server,
         ca_pem: &pki.ca.cert_pem,
-        user: "admin",
+        user,
         cert_pem: &admin.cert_pem,
         key_pem: &admin.key_pem,
     }

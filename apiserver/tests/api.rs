@@ -189,6 +189,14 @@ async fn lists_paginate_and_select() {
         .await
         .unwrap();
     }
+    // Across namespaces, a name selector is a list like any other (the name is not a path).
+    let everywhere: Api<ConfigMap> = Api::all(server.client.clone());
+    let named = everywhere
+        .list(&ListParams::default().fields("metadata.name=cm-03"))
+        .await
+        .unwrap();
+    assert_eq!(named.items.len(), 1);
+    assert_eq!(named.items[0].metadata.namespace.as_deref(), Some("default"));
     let mut names = Vec::new();
     let mut params = ListParams::default().limit(10);
     let mut pages = 0;

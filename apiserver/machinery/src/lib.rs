@@ -13,9 +13,12 @@ mod generated;
 
 pub mod convert;
 pub mod field;
+pub mod fieldvalidation;
 pub mod kinds;
+pub mod managedfields;
 pub mod openapi;
 pub mod patch;
+pub mod printers;
 pub mod protobuf;
 pub mod resources;
 pub mod schema;

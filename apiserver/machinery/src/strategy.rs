@@ -62,6 +62,12 @@ pub trait KindStrategy: Serialize + DeserializeOwned + Sized + 'static {
         Vec::new()
     }
 
+    /// Warnings to return with a successful update of the main resource: those of
+    /// [`warnings`](Self::warnings), unless upstream's `WarningsOnUpdate` gives none.
+    fn warnings_on_update(&self) -> Vec<String> {
+        self.warnings()
+    }
+
     /// Values of the kind-specific selectable fields (beyond `metadata.name` and
     /// `metadata.namespace`), for field selectors.
     fn selectable_fields(&self) -> Vec<(&'static str, String)> {
@@ -143,6 +149,8 @@ pub struct KindOps {
     pub selectable_fields: fn(&Value) -> Vec<(&'static str, String)>,
     /// Warnings for an object about to be written.
     pub warnings: fn(&Value) -> Vec<String>,
+    /// Warnings for an object updated through the main resource.
+    pub warnings_on_update: fn(&Value) -> Vec<String>,
     /// Names of the kind-specific selectable fields.
     pub supported_fields: &'static [&'static str],
     /// Whether an update of a missing object creates it.
@@ -176,6 +184,11 @@ impl KindOps {
             warnings: |value| {
                 decode::<T>(value.clone())
                     .map(|t| t.warnings())
+                    .unwrap_or_default()
+            },
+            warnings_on_update: |value| {
+                decode::<T>(value.clone())
+                    .map(|t| t.warnings_on_update())
                     .unwrap_or_default()
             },
             supported_fields: T::SELECTABLE_FIELDS,

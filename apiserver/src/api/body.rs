@@ -1,11 +1,21 @@
-//! Request bodies: read with upstream's size limit, decoded from JSON or YAML.
+//! Request bodies: read with upstream's size limit, decoded from JSON or YAML, and checked for
+//! unknown and duplicate fields as `fieldValidation` asks (see
+//! [`rudder_machinery::fieldvalidation`]).
+
+use std::collections::HashMap;
 
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
+use rudder_machinery::field::{FieldError, Path};
+use rudder_machinery::fieldvalidation::{self as fv, Directive, YamlNode};
+use rudder_machinery::schema::Schema;
 use serde_json::Value;
+use serde_saphyr::granit_parser::{Event, Parser, ScalarStyle};
 
-use crate::api::negotiation::BodyFormat;
+use crate::api::negotiation::{BodyFormat, PatchFormat};
+use crate::api::query::Query;
 use crate::http::BodyStream;
+use crate::registry::Resource;
 use crate::status::ApiError;
 
 /// kube-apiserver's `--max-request-body-bytes` default: 3 MiB.
@@ -37,7 +47,11 @@ pub fn decode(bytes: &[u8], format: BodyFormat) -> Result<Value, ApiError> {
         BodyFormat::Yaml => {
             let text = std::str::from_utf8(bytes)
                 .map_err(|_| ApiError::bad_request("error converting YAML to JSON: the body is not UTF-8"))?;
-            serde_saphyr::from_str::<Value>(text)
+            // Upstream's YAML-to-JSON conversion keeps the last of repeated keys; strict field
+            // validation reports them (`yaml_strict_error`).
+            let mut options = serde_saphyr::Options::default();
+            options.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::LastWins;
+            serde_saphyr::from_str_with_options::<Value>(text, options)
                 .map_err(|err| ApiError::bad_request(format!("error converting YAML to JSON: {err}")))
         }
     }
@@ -94,6 +108,274 @@ fn json_type(value: &Value) -> &'static str {
     }
 }
 
+/// The `fieldValidation` parameter of a create, update or patch (`options_kind` names the
+/// options in the error): `Warn` when absent, 422 for values upstream does not know.
+pub fn field_validation(query: &Query, options_kind: &str) -> Result<Directive, ApiError> {
+    let value = query.get("fieldValidation").unwrap_or("");
+    Directive::parse(value).ok_or_else(|| {
+        let error = FieldError::not_supported(&Path::new("fieldValidation"), value, &Directive::SUPPORTED);
+        ApiError::invalid("meta.k8s.io", options_kind, "", &[error])
+    })
+}
+
+/// The schema definition of the objects of `resource`.
+fn definition(resource: &Resource) -> Option<&'static str> {
+    Schema::builtin().kind_definition(&resource.group, &resource.version, &resource.kind)
+}
+
+/// Whether `object` decodes into the kind's type. Upstream reports a body that does not (a
+/// type error) with the decoder's error alone, never with its strict errors.
+fn decodes(resource: &Resource, object: &Value) -> bool {
+    resource
+        .ops()
+        .is_none_or(|ops| (ops.normalize)(object.clone()).is_ok())
+}
+
+/// The strict errors of a create or update body of `format` decoded into `object`.
+fn body_strict_errors(bytes: &[u8], format: BodyFormat, object: &Value, definition: &str) -> Vec<String> {
+    let schema = Schema::builtin();
+    match format {
+        BodyFormat::Json => fv::json_strict_errors(bytes, definition, schema),
+        BodyFormat::Yaml => {
+            let duplicates = std::str::from_utf8(bytes)
+                .ok()
+                .and_then(yaml_tree)
+                .map(|root| fv::yaml_duplicate_keys(&root))
+                .unwrap_or_default();
+            fv::yaml_strict_error(&duplicates)
+                .into_iter()
+                .chain(
+                    fv::unknown_fields(object, definition, schema)
+                        .iter()
+                        .map(|path| fv::unknown_field_message(path)),
+                )
+                .collect()
+        }
+        BodyFormat::Protobuf => Vec::new(),
+    }
+}
+
+/// Field validation of a create or update body: its warnings under `Warn`, upstream's 400
+/// under `Strict` (`Pod in version "v1" cannot be handled as a Pod: strict decoding error:
+/// unknown field "spec.foo"`), nothing under `Ignore`.
+pub fn check_body_fields(
+    resource: &Resource,
+    directive: Directive,
+    bytes: &[u8],
+    format: BodyFormat,
+    object: &Value,
+) -> Result<Vec<String>, ApiError> {
+    let Some(definition) = definition(resource).filter(|_| directive.checks()) else {
+        return Ok(Vec::new());
+    };
+    let errors = body_strict_errors(bytes, format, object, definition);
+    if errors.is_empty() || !decodes(resource, object) {
+        return Ok(Vec::new());
+    }
+    match directive {
+        Directive::Strict => Err(ApiError::bad_request(format!(
+            "{kind} in version {version:?} cannot be handled as a {kind}: {}",
+            fv::strict_decoding_error(&errors),
+            kind = resource.kind,
+            version = resource.version,
+        ))),
+        _ => Ok(fv::strict_warnings(&errors)),
+    }
+}
+
+/// The strict errors of a patch body, before it is applied: the operations of a JSON patch
+/// (unknown and duplicate fields), the duplicate fields of the other kinds.
+pub fn patch_body_errors(directive: Directive, format: PatchFormat, bytes: &[u8]) -> Vec<String> {
+    match format {
+        _ if !directive.checks() => Vec::new(),
+        PatchFormat::Json => fv::json_patch_strict_errors(bytes),
+        PatchFormat::Merge | PatchFormat::Strategic => fv::patch_duplicate_errors(bytes),
+        PatchFormat::Apply => Vec::new(),
+    }
+}
+
+/// Field validation of a patched object: the patch body's errors and the unknown fields of
+/// the result, as warnings under `Warn`; under `Strict` upstream's 422 `"" is invalid: patch:
+/// Invalid value: "<patch>": strict decoding error: ...`, the value being the patch as Go
+/// prints a map (strategic merge patch) or the patched object's JSON (the others).
+pub fn check_patched_fields(
+    resource: &Resource,
+    directive: Directive,
+    format: PatchFormat,
+    body_errors: &[String],
+    document: &Value,
+    patched: &Value,
+) -> Result<Vec<String>, ApiError> {
+    if !directive.checks() {
+        return Ok(Vec::new());
+    }
+    let schema = Schema::builtin();
+    let unknown = match definition(resource) {
+        None => Vec::new(),
+        Some(definition) if format == PatchFormat::Strategic => {
+            fv::unknown_fields_unstructured(patched, definition, schema)
+        }
+        Some(definition) => fv::unknown_fields(patched, definition, schema)
+            .iter()
+            .map(|path| fv::unknown_field_message(path))
+            .collect(),
+    };
+    let errors: Vec<String> = body_errors.iter().cloned().chain(unknown).collect();
+    if errors.is_empty() || !decodes(resource, patched) {
+        return Ok(Vec::new());
+    }
+    if directive != Directive::Strict {
+        return Ok(fv::strict_warnings(&errors));
+    }
+    let value = if format == PatchFormat::Strategic {
+        fv::go_value(document)
+    } else {
+        go_json(patched)
+    };
+    let error = FieldError::invalid(&Path::new("patch"), value, fv::strict_decoding_error(&errors));
+    Err(ApiError::invalid("", "", "", &[error]))
+}
+
+/// JSON as Go's `json.Marshal` writes it: compact, with `<`, `>`, `&`, U+2028 and U+2029
+/// escaped (they only occur inside strings).
+fn go_json(value: &Value) -> String {
+    let json = value.to_string();
+    let mut out = String::with_capacity(json.len());
+    for c in json.chars() {
+        match c {
+            '<' => out.push_str("\\u003c"),
+            '>' => out.push_str("\\u003e"),
+            '&' => out.push_str("\\u0026"),
+            '\u{2028}' => out.push_str("\\u2028"),
+            '\u{2029}' => out.push_str("\\u2029"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The most nodes (aliases expanded) a YAML body's tree may have for the duplicate key check.
+const MAX_YAML_NODES: usize = 1 << 20;
+
+/// A YAML collection being read.
+enum Open {
+    Sequence {
+        line: usize,
+        anchor: usize,
+        items: Vec<YamlNode>,
+    },
+    Mapping {
+        line: usize,
+        anchor: usize,
+        entries: Vec<(YamlNode, YamlNode)>,
+        key: Option<YamlNode>,
+    },
+}
+
+/// The first document of a YAML body as a tree for the duplicate key check, aliases expanded
+/// (yaml.v2 decodes an alias as its anchored node again, at the alias's line); `None` when it
+/// does not parse or is too large.
+fn yaml_tree(text: &str) -> Option<YamlNode> {
+    let mut anchors: HashMap<usize, (YamlNode, usize)> = HashMap::new();
+    let mut stack: Vec<Open> = Vec::new();
+    let mut nodes = 0usize;
+    for event in Parser::new_from_str(text) {
+        let (event, span) = event.ok()?;
+        let line = span.start.line();
+        let (node, anchor, size) = match event {
+            Event::Scalar(value, style, anchor, tag) => {
+                let node = YamlNode::Scalar {
+                    line,
+                    text: value.into_owned(),
+                    plain: style == ScalarStyle::Plain && tag.is_none(),
+                };
+                (node, anchor, 1)
+            }
+            Event::SequenceStart(_, anchor, _) => {
+                stack.push(Open::Sequence {
+                    line,
+                    anchor,
+                    items: Vec::new(),
+                });
+                continue;
+            }
+            Event::MappingStart(_, anchor, _) => {
+                stack.push(Open::Mapping {
+                    line,
+                    anchor,
+                    entries: Vec::new(),
+                    key: None,
+                });
+                continue;
+            }
+            Event::SequenceEnd | Event::MappingEnd => match stack.pop()? {
+                Open::Sequence { line, anchor, items } => (YamlNode::Sequence { line, items }, anchor, 1),
+                Open::Mapping {
+                    line,
+                    anchor,
+                    entries,
+                    ..
+                } => (YamlNode::Mapping { line, entries }, anchor, 1),
+            },
+            Event::Alias(id) => {
+                let (target, size) = anchors.get(&id)?;
+                (at_line(target.clone(), line), 0, *size)
+            }
+            Event::UnresolvedAlias(_) => return None,
+            Event::DocumentEnd | Event::StreamEnd => return None,
+            _ => continue,
+        };
+        nodes = nodes.checked_add(size)?;
+        if nodes > MAX_YAML_NODES {
+            return None;
+        }
+        if anchor != 0 {
+            anchors.insert(anchor, (node.clone(), size_of_tree(&node)));
+        }
+        match stack.last_mut() {
+            None => return Some(node),
+            Some(Open::Sequence { items, .. }) => items.push(node),
+            Some(Open::Mapping { entries, key, .. }) => match key.take() {
+                None => *key = Some(node),
+                Some(k) => entries.push((k, node)),
+            },
+        }
+    }
+    None
+}
+
+/// `node` with its own line replaced.
+fn at_line(node: YamlNode, at: usize) -> YamlNode {
+    match node {
+        YamlNode::Scalar { text, plain, .. } => YamlNode::Scalar {
+            line: at,
+            text,
+            plain,
+        },
+        YamlNode::Sequence { items, .. } => YamlNode::Sequence { line: at, items },
+        YamlNode::Mapping { entries, .. } => YamlNode::Mapping { line: at, entries },
+    }
+}
+
+fn size_of_tree(node: &YamlNode) -> usize {
+    let mut size = 0usize;
+    let mut pending = vec![node];
+    while let Some(node) = pending.pop() {
+        size += 1;
+        match node {
+            YamlNode::Scalar { .. } => {}
+            YamlNode::Sequence { items, .. } => pending.extend(items),
+            YamlNode::Mapping { entries, .. } => {
+                for (k, v) in entries {
+                    pending.push(k);
+                    pending.push(v);
+                }
+            }
+        }
+    }
+    size
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,6 +419,96 @@ mod tests {
                 .code
                 .as_u16(),
             400
+        );
+    }
+
+    /// yaml.v2's strict errors for this document, from upstream's `YAMLToJSONStrict`.
+    const DUPLICATES: &str = "metadata:
+  name: a
+  name: b
+  labels:
+    x: \"1\"
+    x:
+      deep: 1
+      deep: 2
+1: one
+\"1\": string one
+0x1: hex one
+yes: true
+true: again
+list:
+- a: 1
+  a: 2
+- &anc {b: 1, b: 2}
+- *anc
+base: &base
+  k: 1
+merged:
+  <<: *base
+  k: 2
+empty:
+empty:
+nested:
+  inner:
+    z: 1
+nested:
+  q: 1
+";
+
+    #[test]
+    fn yaml_duplicates_are_reported_with_yaml_v2_lines() {
+        let root = yaml_tree(DUPLICATES).unwrap();
+        let lines = fv::yaml_duplicate_keys(&root);
+        assert_eq!(
+            fv::yaml_strict_error(&lines).unwrap(),
+            "yaml: unmarshal errors:\n  line 3: key \"name\" already set in map\n  line 8: key \"deep\" already set in map\n  line 7: key \"x\" already set in map\n  line 11: key 1 already set in map\n  line 13: key true already set in map\n  line 16: key \"a\" already set in map\n  line 17: key \"b\" already set in map\n  line 17: key \"b\" already set in map\n  line 23: key \"k\" already set in map\n  line 25: key \"empty\" already set in map\n  line 30: key \"nested\" already set in map"
+        );
+        // The body itself decodes, the last of repeated keys winning.
+        let object = decode(DUPLICATES.as_bytes(), BodyFormat::Yaml).unwrap();
+        assert_eq!(object["metadata"]["name"], "b");
+        assert_eq!(object["nested"], serde_json::json!({"q": 1}));
+        assert!(yaml_tree("a: [").is_none());
+        assert!(fv::yaml_duplicate_keys(&yaml_tree("a: 1\n---\na: 2\n").unwrap()).is_empty());
+    }
+
+    #[test]
+    fn yaml_alias_bombs_are_not_expanded() {
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..12 {
+            let prev = i - 1;
+            text.push_str(&format!("a{i}: &a{i} [*a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}]\n"));
+        }
+        assert!(yaml_tree(&text).is_none());
+    }
+
+    #[test]
+    fn field_validation_values() {
+        let query = |raw: &str| Query::parse(raw);
+        assert_eq!(
+            field_validation(&query(""), "CreateOptions").unwrap(),
+            Directive::Warn
+        );
+        assert_eq!(
+            field_validation(
+                &query("fieldValidation=Strict&fieldValidation=Ignore"),
+                "CreateOptions"
+            )
+            .unwrap(),
+            Directive::Strict
+        );
+        let error = field_validation(&query("fieldValidation=strict"), "PatchOptions").unwrap_err();
+        assert_eq!(error.code.as_u16(), 422);
+        assert_eq!(
+            error.message,
+            "PatchOptions.meta.k8s.io \"\" is invalid: fieldValidation: Unsupported value: \"strict\": supported values: \"\", \"Ignore\", \"Strict\", \"Warn\""
+        );
+    }
+
+    #[test]
+    fn go_json_escapes_html() {
+        assert_eq!(
+            go_json(&serde_json::json!({"a": "<b>&\u{2028}"})),
+            r#"{"a":"\u003cb\u003e\u0026\u2028"}"#
         );
     }
 }

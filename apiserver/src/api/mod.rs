@@ -27,7 +27,7 @@ use crate::object;
 use crate::registry::{Backing, Registry, Resource};
 use crate::status::ApiError;
 use crate::store::{Deleted, GenericStore, ListQuery, WatchQuery, WriteOptions};
-use negotiation::{Output, PatchFormat};
+use negotiation::{Output, PatchFormat, Transform};
 use query::Query;
 
 /// What the API handlers share.
@@ -91,7 +91,10 @@ async fn handle(api: &Api, request: ApiRequest) -> Result<Response, ApiError> {
         )
         .unwrap_or_else(|| Err(ApiError::path_not_found()));
     }
-    let output = negotiation::negotiate_output(header_str(&request.headers, header::ACCEPT), pretty)?;
+    let mut output = negotiation::negotiate_output(header_str(&request.headers, header::ACCEPT), pretty)?;
+    if let Transform::Table { include, .. } = &mut output.transform {
+        *include = negotiation::IncludeObject::parse(query.get("includeObject"))?;
+    }
     if !api.registry.serves(&info.api_group, &info.api_version) {
         return Err(ApiError::path_not_found());
     }
@@ -104,7 +107,9 @@ async fn handle(api: &Api, request: ApiRequest) -> Result<Response, ApiError> {
         return Err(ApiError::path_not_found());
     }
     if resource.namespaced && info.namespace.is_empty() {
-        if !info.name.is_empty() {
+        // A list or watch carries the name of a `metadata.name=` field selector.
+        let listing = info.verb == "list" || info.verb == "watch";
+        if !info.name.is_empty() && !listing {
             return Err(ApiError::path_not_found());
         }
         if info.verb != "list" && info.verb != "watch" {
@@ -156,7 +161,11 @@ async fn handle(api: &Api, request: ApiRequest) -> Result<Response, ApiError> {
 
 impl Target<'_> {
     fn respond(&self, status: StatusCode, object: Value) -> Response {
-        output::respond(status, &output::object(object, &self.output), &self.output)
+        output::respond(
+            status,
+            &output::object(object, &self.resource, &self.output),
+            &self.output,
+        )
     }
 
     fn content_type(&self) -> Option<&str> {
@@ -230,12 +239,7 @@ async fn list(target: &Target<'_>) -> Result<Response, ApiError> {
             &target.list_query(&params)?,
         )
         .await?;
-    let list = output::list(
-        result,
-        &target.resource.api_version(),
-        &target.resource.list_kind(),
-        &target.output,
-    );
+    let list = output::list(result, &target.resource, &target.output);
     Ok(output::respond(StatusCode::OK, &list, &target.output))
 }
 
@@ -259,8 +263,7 @@ async fn watch(target: &Target<'_>) -> Result<Response, ApiError> {
         .unwrap_or_else(|| watch::server_timeout(target.api.min_request_timeout));
     Ok(watch::respond(
         stream,
-        target.resource.api_version(),
-        target.resource.kind.clone(),
+        target.resource.clone(),
         target.output,
         timeout,
         target.api.shutdown.clone(),
@@ -269,16 +272,24 @@ async fn watch(target: &Target<'_>) -> Result<Response, ApiError> {
 
 async fn create(target: &Target<'_>, body: crate::http::BodyStream) -> Result<Response, ApiError> {
     let resource = &target.resource;
-    let object = target
-        .object_body(body, &resource.api_version(), &resource.kind)
-        .await?;
+    let format = negotiation::negotiate_input(target.content_type())?;
+    let bytes = body::read(body).await?;
     let options = target.write_options("CreateOptions")?;
+    let directive = body::field_validation(&target.query, "CreateOptions")?;
+    let object = body::decode_object(&bytes, format, &resource.api_version(), &resource.kind)?;
+    let mut warnings = body::check_body_fields(resource, directive, &bytes, format, &object)?;
     let created = target
         .api
         .store
         .create(resource, &target.namespace, object, &options)
-        .await?;
-    Ok(target.respond(StatusCode::CREATED, created))
+        .await;
+    if let (Ok(created), Some(ops)) = (&created, resource.ops()) {
+        warnings.extend((ops.warnings)(created));
+    }
+    with_warnings(
+        created.map(|created| target.respond(StatusCode::CREATED, created)),
+        &warnings,
+    )
 }
 
 async fn update(
@@ -287,11 +298,13 @@ async fn update(
     body: crate::http::BodyStream,
 ) -> Result<Response, ApiError> {
     let resource = &target.resource;
-    let object = target
-        .object_body(body, &resource.api_version(), &resource.kind)
-        .await?;
+    let format = negotiation::negotiate_input(target.content_type())?;
+    let bytes = body::read(body).await?;
     let options = target.write_options("UpdateOptions")?;
-    let (updated, created) = target
+    let directive = body::field_validation(&target.query, "UpdateOptions")?;
+    let object = body::decode_object(&bytes, format, &resource.api_version(), &resource.kind)?;
+    let mut warnings = body::check_body_fields(resource, directive, &bytes, format, &object)?;
+    let result = target
         .api
         .store
         .update(
@@ -302,13 +315,39 @@ async fn update(
             update_target,
             &options,
         )
-        .await?;
-    let status = if created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok(target.respond(status, updated))
+        .await;
+    if let (Ok((updated, created)), Some(ops)) = (&result, resource.ops()) {
+        match (created, update_target) {
+            (true, _) => warnings.extend((ops.warnings)(updated)),
+            (false, UpdateTarget::Main) => warnings.extend((ops.warnings_on_update)(updated)),
+            (false, UpdateTarget::Status) => {}
+        }
+    }
+    let response = result.map(|(updated, created)| {
+        let status = if created {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        };
+        target.respond(status, updated)
+    });
+    with_warnings(response, &warnings)
+}
+
+/// Adds upstream's `Warning` headers (`299 - "<text>"`, deduplicated and truncated as its
+/// warning recorder does) to a response; an error becomes its response here so that its
+/// warnings are sent too.
+fn with_warnings(response: Result<Response, ApiError>, warnings: &[String]) -> Result<Response, ApiError> {
+    if warnings.is_empty() {
+        return response;
+    }
+    let mut response = response.unwrap_or_else(ApiError::into_response);
+    for value in rudder_machinery::fieldvalidation::warning_headers(warnings) {
+        if let Ok(value) = http::HeaderValue::from_bytes(value.as_bytes()) {
+            response.headers_mut().append(header::WARNING, value);
+        }
+    }
+    Ok(response)
 }
 
 /// Reads a PATCH body and returns its format and document.
@@ -392,9 +431,21 @@ async fn patch(
     update_target: UpdateTarget,
     body: crate::http::BodyStream,
 ) -> Result<Response, ApiError> {
-    let (format, document) = patch_body(target, body).await?;
+    let format = negotiation::negotiate_patch(target.content_type())?;
+    if format == PatchFormat::Apply {
+        return Err(ApiError::unsupported_media_type(
+            "application/apply-patch+yaml",
+            &negotiation::SUPPORTED_PATCH[..3],
+        ));
+    }
+    let bytes = body::read(body).await?;
     let options = target.write_options("PatchOptions")?;
+    let directive = body::field_validation(&target.query, "PatchOptions")?;
+    let document: Value =
+        serde_json::from_slice(&bytes).map_err(|err| ApiError::bad_request(err.to_string()))?;
+    let body_errors = body::patch_body_errors(directive, format, &bytes);
     let resource = &target.resource;
+    let mut warnings = Vec::new();
     let patched = target
         .api
         .store
@@ -415,11 +466,25 @@ async fn patch(
                     current,
                 )?;
                 check_patched_identity(&patched, &target.name, &target.namespace)?;
+                warnings = body::check_patched_fields(
+                    resource,
+                    directive,
+                    format,
+                    &body_errors,
+                    &document,
+                    &patched,
+                )?;
                 Ok(patched)
             },
         )
-        .await?;
-    Ok(target.respond(StatusCode::OK, patched))
+        .await;
+    if let (Ok(patched), Some(ops), UpdateTarget::Main) = (&patched, resource.ops(), update_target) {
+        warnings.extend((ops.warnings_on_update)(patched));
+    }
+    with_warnings(
+        patched.map(|patched| target.respond(StatusCode::OK, patched)),
+        &warnings,
+    )
 }
 
 async fn delete_body(target: &Target<'_>, body: crate::http::BodyStream) -> Result<Option<Value>, ApiError> {
@@ -482,11 +547,6 @@ async fn delete_collection(target: &Target<'_>, body: crate::http::BodyStream) -
         continue_token: None,
         remaining: None,
     };
-    let list = output::list(
-        result,
-        &target.resource.api_version(),
-        &target.resource.list_kind(),
-        &target.output,
-    );
+    let list = output::list(result, &target.resource, &target.output);
     Ok(output::respond(StatusCode::OK, &list, &target.output))
 }

@@ -120,6 +120,40 @@ pub enum Transform {
         /// `v1` or `v1beta1`.
         beta: bool,
     },
+    /// A `Table` of meta.k8s.io/v1 (or v1beta1): the columns and cells of the resource's
+    /// printer, as `kubectl get` asks for them. Served as JSON or YAML only (a Table has no
+    /// protobuf message upstream).
+    Table {
+        /// `v1` or `v1beta1`.
+        beta: bool,
+        /// What each row carries of its object (the `includeObject` query parameter).
+        include: IncludeObject,
+    },
+}
+
+/// `TableOptions.includeObject`: what a Table row embeds of its object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IncludeObject {
+    /// No object.
+    None,
+    /// The object's `PartialObjectMetadata` (the default).
+    Metadata,
+    /// The whole object.
+    Object,
+}
+
+impl IncludeObject {
+    /// Parses the query parameter as upstream's `asTable` does.
+    pub fn parse(value: Option<&str>) -> Result<Self, ApiError> {
+        match value.unwrap_or_default() {
+            "" | "Metadata" => Ok(Self::Metadata),
+            "None" => Ok(Self::None),
+            "Object" => Ok(Self::Object),
+            other => Err(ApiError::bad_request(format!(
+                "unrecognized includeObject value: {other:?}"
+            ))),
+        }
+    }
 }
 
 /// The negotiated output of a response.
@@ -144,6 +178,9 @@ impl Output {
                 "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1beta1"
             }
             (Encoding::Yaml, Transform::PartialMetadata { .. }) => "application/yaml",
+            // Upstream writes transformed responses with the plain media type of the serializer.
+            (Encoding::Json { .. }, Transform::Table { .. }) => "application/json",
+            (Encoding::Yaml, Transform::Table { .. }) => "application/yaml",
             (Encoding::Protobuf, _) => rudder_machinery::protobuf::MEDIA_TYPE,
         }
     }
@@ -177,7 +214,21 @@ pub fn negotiate_output(accept: Option<&str>, pretty: bool) -> Result<Output, Ap
                     _ => continue,
                 }
             }
-            // Tables and other transformations are not served: try the next range.
+            // Tables exist in JSON and YAML only (upstream's `AllowsMediaTypeTransform`).
+            Some("Table") if media.param("g") == Some("meta.k8s.io") && encoding != Encoding::Protobuf => {
+                match media.param("v") {
+                    Some("v1") => Transform::Table {
+                        beta: false,
+                        include: IncludeObject::Metadata,
+                    },
+                    Some("v1beta1") => Transform::Table {
+                        beta: true,
+                        include: IncludeObject::Metadata,
+                    },
+                    _ => continue,
+                }
+            }
+            // Other transformations are not served: try the next range.
             Some(_) => continue,
         };
         return Ok(Output { encoding, transform });
@@ -239,11 +290,65 @@ mod tests {
     use super::*;
 
     #[test]
-    fn kubectl_get_falls_back_to_json_until_tables_are_served() {
+    fn kubectl_get_gets_tables() {
         let accept = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json";
+        let output = negotiate_output(Some(accept), false).unwrap();
+        assert_eq!(
+            output.transform,
+            Transform::Table {
+                beta: false,
+                include: IncludeObject::Metadata
+            }
+        );
+        assert_eq!(output.encoding, Encoding::Json { pretty: false });
+        assert_eq!(output.content_type(), "application/json");
+        let beta = "application/json;as=Table;v=v1beta1;g=meta.k8s.io";
+        assert_eq!(
+            negotiate_output(Some(beta), false).unwrap().transform,
+            Transform::Table {
+                beta: true,
+                include: IncludeObject::Metadata
+            }
+        );
+        let yaml = negotiate_output(Some("application/yaml;as=Table;v=v1;g=meta.k8s.io"), false).unwrap();
+        assert_eq!(
+            (yaml.encoding, yaml.transform, yaml.content_type()),
+            (
+                Encoding::Yaml,
+                Transform::Table {
+                    beta: false,
+                    include: IncludeObject::Metadata
+                },
+                "application/yaml"
+            )
+        );
+        let any = negotiate_output(Some("*/*;as=Table;v=v1;g=meta.k8s.io"), false).unwrap();
+        assert_eq!(
+            any.transform,
+            Transform::Table {
+                beta: false,
+                include: IncludeObject::Metadata
+            }
+        );
+    }
+
+    #[test]
+    fn tables_have_no_protobuf_or_other_versions() {
+        let accept = "application/vnd.kubernetes.protobuf;as=Table;v=v1;g=meta.k8s.io,application/json";
         let output = negotiate_output(Some(accept), false).unwrap();
         assert_eq!(output.transform, Transform::None);
         assert_eq!(output.encoding, Encoding::Json { pretty: false });
+        for accept in [
+            "application/vnd.kubernetes.protobuf;as=Table;v=v1;g=meta.k8s.io",
+            "application/json;as=Table;v=v2;g=meta.k8s.io",
+            "application/json;as=Table;v=v1;g=other.k8s.io",
+        ] {
+            assert_eq!(
+                negotiate_output(Some(accept), false).unwrap_err().code.as_u16(),
+                406,
+                "{accept}"
+            );
+        }
     }
 
     #[test]

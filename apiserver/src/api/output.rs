@@ -4,7 +4,8 @@ use http::{HeaderValue, StatusCode, header};
 use serde_json::{Map, Value, json};
 use warp::reply::Response;
 
-use crate::api::negotiation::{Encoding, Output, Transform};
+use crate::api::negotiation::{Encoding, IncludeObject, Output, Transform};
+use crate::registry::Resource;
 use crate::status::ApiError;
 use crate::store::{ListResult, WatchEvent};
 
@@ -64,12 +65,106 @@ pub fn respond(status: StatusCode, value: &Value, output: &Output) -> Response {
     }
 }
 
-/// One object as the client asked for it.
-pub fn object(value: Value, output: &Output) -> Value {
+/// One object of `resource` as the client asked for it.
+pub fn object(value: Value, resource: &Resource, output: &Output) -> Value {
     match output.transform {
         Transform::None => value,
         Transform::PartialMetadata { beta } => partial(&value, beta),
+        Transform::Table { beta, include } => {
+            let resource_version = crate::object::resource_version(&value).to_owned();
+            let rows = vec![table_row(&value, resource, beta, include, now())];
+            table(
+                beta,
+                resource,
+                json!({"resourceVersion": resource_version}),
+                rows,
+                true,
+            )
+        }
     }
+}
+
+/// One object of a watch, as the client asked for it: Tables carry their column
+/// definitions in the first event only, as upstream's watch encoder does.
+fn watch_object(value: Value, resource: &Resource, output: &Output, first: bool) -> Value {
+    match output.transform {
+        Transform::Table { beta, include } => {
+            let resource_version = crate::object::resource_version(&value).to_owned();
+            let rows = vec![table_row(&value, resource, beta, include, now())];
+            table(
+                beta,
+                resource,
+                json!({"resourceVersion": resource_version}),
+                rows,
+                first,
+            )
+        }
+        _ => object(value, resource, output),
+    }
+}
+
+fn now() -> i64 {
+    jiff::Timestamp::now().as_second()
+}
+
+/// A `meta.k8s.io` `Table` of `rows` printed for `resource`.
+fn table(beta: bool, resource: &Resource, metadata: Value, rows: Vec<Value>, headers: bool) -> Value {
+    let columns = if headers {
+        Value::Array(
+            rudder_machinery::printers::columns(&resource.group, &resource.resource)
+                .iter()
+                .map(rudder_machinery::printers::Column::to_json)
+                .collect(),
+        )
+    } else {
+        Value::Null
+    };
+    let api_version = if beta {
+        "meta.k8s.io/v1beta1"
+    } else {
+        "meta.k8s.io/v1"
+    };
+    let mut table = Map::new();
+    table.insert("kind".into(), Value::String("Table".into()));
+    table.insert("apiVersion".into(), Value::String(api_version.into()));
+    table.insert("metadata".into(), metadata);
+    table.insert("columnDefinitions".into(), columns);
+    table.insert("rows".into(), Value::Array(rows));
+    Value::Object(table)
+}
+
+/// One `TableRow`: the printer's cells, its conditions and the embedded object.
+fn table_row(value: &Value, resource: &Resource, beta: bool, include: IncludeObject, now: i64) -> Value {
+    let mut row = Map::new();
+    row.insert(
+        "cells".into(),
+        Value::Array(rudder_machinery::printers::row(
+            &resource.group,
+            &resource.resource,
+            value,
+            now,
+        )),
+    );
+    let conditions = rudder_machinery::printers::row_conditions(&resource.group, &resource.resource, value);
+    if !conditions.is_empty() {
+        row.insert("conditions".into(), Value::Array(conditions));
+    }
+    let object = match include {
+        IncludeObject::None => None,
+        IncludeObject::Metadata => Some(partial(value, beta)),
+        IncludeObject::Object => {
+            let mut object = value.clone();
+            if let Some(map) = object.as_object_mut() {
+                map.entry("apiVersion")
+                    .or_insert_with(|| Value::String(resource.api_version()));
+                map.entry("kind")
+                    .or_insert_with(|| Value::String(resource.kind.clone()));
+            }
+            Some(object)
+        }
+    };
+    row.insert("object".into(), object.unwrap_or(Value::Null));
+    Value::Object(row)
 }
 
 fn partial(value: &Value, beta: bool) -> Value {
@@ -84,8 +179,11 @@ fn partial(value: &Value, beta: bool) -> Value {
     })
 }
 
-/// A list as the client asked for it. Items of built-in lists carry no apiVersion or kind.
-pub fn list(result: ListResult, api_version: &str, list_kind: &str, output: &Output) -> Value {
+/// A list of `resource` as the client asked for it. Items of built-in lists carry no
+/// apiVersion or kind.
+pub fn list(result: ListResult, resource: &Resource, output: &Output) -> Value {
+    let api_version = resource.api_version();
+    let list_kind = resource.list_kind();
     let mut metadata = Map::new();
     metadata.insert(
         "resourceVersion".into(),
@@ -98,9 +196,18 @@ pub fn list(result: ListResult, api_version: &str, list_kind: &str, output: &Out
         metadata.insert("remainingItemCount".into(), Value::from(remaining));
     }
     let (api_version, list_kind, items): (&str, &str, Vec<Value>) = match output.transform {
+        Transform::Table { beta, include } => {
+            let now = now();
+            let rows = result
+                .items
+                .iter()
+                .map(|item| table_row(item, resource, beta, include, now))
+                .collect();
+            return table(beta, resource, Value::Object(metadata), rows, true);
+        }
         Transform::None => (
-            api_version,
-            list_kind,
+            &api_version,
+            &list_kind,
             result
                 .items
                 .into_iter()
@@ -131,14 +238,15 @@ pub fn list(result: ListResult, api_version: &str, list_kind: &str, output: &Out
     })
 }
 
-/// One encoded watch event: a JSON line, or a length-prefixed protobuf frame.
+/// One encoded watch event of `resource`: a JSON line, or a length-prefixed protobuf frame.
+/// `first` tells the first event of the watch.
 pub fn watch_frame(
     event: WatchEvent,
-    api_version: &str,
-    kind: &str,
+    resource: &Resource,
     output: &Output,
+    first: bool,
 ) -> Result<Vec<u8>, ApiError> {
-    let value = watch_event(event, api_version, kind, output);
+    let value = watch_event(event, resource, output, first);
     if output.encoding == Encoding::Protobuf {
         let object = value.get("object").cloned().unwrap_or(Value::Null);
         let event_type = value.get("type").and_then(Value::as_str).unwrap_or("ERROR");
@@ -155,11 +263,13 @@ pub fn watch_frame(
 }
 
 /// A watch event as a JSON value (`{"type": ..., "object": ...}`).
-pub fn watch_event(event: WatchEvent, api_version: &str, kind: &str, output: &Output) -> Value {
+pub fn watch_event(event: WatchEvent, resource: &Resource, output: &Output, first: bool) -> Value {
+    let api_version = resource.api_version();
+    let kind = resource.kind.as_str();
     let (kind_name, object) = match event {
-        WatchEvent::Added(o) => ("ADDED", object(o, output)),
-        WatchEvent::Modified(o) => ("MODIFIED", object(o, output)),
-        WatchEvent::Deleted(o) => ("DELETED", object(o, output)),
+        WatchEvent::Added(o) => ("ADDED", watch_object(o, resource, output, first)),
+        WatchEvent::Modified(o) => ("MODIFIED", watch_object(o, resource, output, first)),
+        WatchEvent::Deleted(o) => ("DELETED", watch_object(o, resource, output, first)),
         WatchEvent::Bookmark {
             resource_version,
             initial_events_end,
@@ -169,15 +279,21 @@ pub fn watch_event(event: WatchEvent, api_version: &str, kind: &str, output: &Ou
             if initial_events_end {
                 metadata["annotations"] = json!({"k8s.io/initial-events-end": "true"});
             }
-            let (api_version, kind) = match output.transform {
-                Transform::None => (api_version, kind),
-                Transform::PartialMetadata { beta: false } => ("meta.k8s.io/v1", "PartialObjectMetadata"),
-                Transform::PartialMetadata { beta: true } => ("meta.k8s.io/v1beta1", "PartialObjectMetadata"),
+            let bookmark = |api_version: &str, kind: &str| json!({"kind": kind, "apiVersion": api_version, "metadata": metadata});
+            let object = match output.transform {
+                Transform::None => bookmark(&api_version, kind),
+                Transform::PartialMetadata { beta: false } => {
+                    bookmark("meta.k8s.io/v1", "PartialObjectMetadata")
+                }
+                Transform::PartialMetadata { beta: true } => {
+                    bookmark("meta.k8s.io/v1beta1", "PartialObjectMetadata")
+                }
+                // Upstream prints the bookmark's empty object as a row of the table.
+                Transform::Table { .. } => {
+                    watch_object(bookmark(&api_version, kind), resource, output, first)
+                }
             };
-            (
-                "BOOKMARK",
-                json!({"kind": kind, "apiVersion": api_version, "metadata": metadata}),
-            )
+            ("BOOKMARK", object)
         }
         WatchEvent::Error(error) => (
             "ERROR",
@@ -220,7 +336,9 @@ mod tests {
             continue_token: Some("tok".into()),
             remaining: Some(3),
         };
-        let list = list(result, "v1", "PodList", &json_output());
+        let registry = crate::registry::Registry::builtin();
+        let pods = registry.find("", "v1", "pods").unwrap();
+        let list = list(result, &pods, &json_output());
         assert_eq!(
             list,
             json!({"kind": "PodList", "apiVersion": "v1", "metadata": {"resourceVersion": "12", "continue": "tok", "remainingItemCount": 3}, "items": [{"metadata": {"name": "a"}}]})
@@ -234,9 +352,11 @@ mod tests {
                 resource_version: 7,
                 initial_events_end: true,
             },
-            "apps/v1",
-            "Deployment",
+            &crate::registry::Registry::builtin()
+                .find("apps", "v1", "deployments")
+                .unwrap(),
             &json_output(),
+            true,
         );
         assert_eq!(
             event,

@@ -42,7 +42,7 @@ pub(super) async fn serve(
                 continue_token: None,
                 remaining: None,
             };
-            let mut list = output::list(result, "v1", "ComponentStatusList", &target.output);
+            let mut list = output::list(result, &target.resource, &target.output);
             list["metadata"] = json!({});
             Ok(output::respond(StatusCode::OK, &list, &target.output))
         }

@@ -29,11 +29,10 @@ pub fn server_timeout(min: Duration) -> Duration {
     min + min.mul_f64(fraction)
 }
 
-/// Streams `events` to the client as watch events of `api_version`/`kind`.
+/// Streams `events` to the client as watch events of `resource`.
 pub fn respond(
     mut events: WatchStream,
-    api_version: String,
-    kind: String,
+    resource: std::sync::Arc<crate::registry::Resource>,
     output: Output,
     timeout: Duration,
     shutdown: tokio_util::sync::CancellationToken,
@@ -42,6 +41,7 @@ pub fn respond(
     tokio::spawn(async move {
         let deadline = tokio::time::sleep(timeout);
         tokio::pin!(deadline);
+        let mut first = true;
         loop {
             let event = tokio::select! {
                 () = &mut deadline => break,
@@ -51,13 +51,14 @@ pub fn respond(
             };
             let Some(event) = event else { break };
             let ends = matches!(event, crate::store::WatchEvent::Error(_));
-            let bytes = match output::watch_frame(event, &api_version, &kind, &output) {
+            let bytes = match output::watch_frame(event, &resource, &output, first) {
                 Ok(bytes) => bytes,
                 Err(err) => {
                     tracing::warn!(error = %err.message, "encoding a watch event failed");
                     break;
                 }
             };
+            first = false;
             if sender.send(Bytes::from(bytes)).await.is_err() || ends {
                 break;
             }

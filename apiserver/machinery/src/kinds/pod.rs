@@ -1123,6 +1123,11 @@ impl KindStrategy for Pod {
         }
     }
 
+    /// Upstream skips warnings on pod updates (`WarningsOnUpdate` returns nil).
+    fn warnings_on_update(&self) -> Vec<String> {
+        Vec::new()
+    }
+
     fn warnings(&self) -> Vec<String> {
         let mut warnings = Vec::new();
         let name = str_of(&self.metadata.name);

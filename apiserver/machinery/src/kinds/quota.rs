@@ -551,7 +551,11 @@ impl KindStrategy for ResourceQuota {
         errs
     }
 
-    /// Upstream warns on create only; warnings here cannot tell a create from an update.
+    /// Upstream warns on create only (see `warnings_on_update`).
+    fn warnings_on_update(&self) -> Vec<String> {
+        Vec::new()
+    }
+
     fn warnings(&self) -> Vec<String> {
         let mut warnings = Vec::new();
         let Some(hard) = self.spec.as_ref().and_then(|s| s.hard.as_ref()) else {

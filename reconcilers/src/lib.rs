@@ -1,0 +1,118 @@
+//! Rudder's controllers and scheduler: the kube-controller-manager set and the scheduler as
+//! kube-runtime reconcilers.
+//!
+//! Every controller reaches the API server only through `kube::Client`, exactly like a
+//! third-party controller, and is level-triggered: it computes what should be from what is,
+//! never from the reason it was woken. One shared harness ([`harness`]) runs them with
+//! concurrency limits, backoff on errors, a tracing span per reconcile and metrics. The entry
+//! point is [`run`].
+
+pub mod harness;
+pub mod leader;
+mod root_ca;
+mod service_account;
+
+use std::future::Future;
+
+use thiserror::Error;
+use tokio_util::sync::CancellationToken;
+
+use crate::harness::Context;
+
+/// How the controllers run.
+#[derive(Clone)]
+pub struct Config {
+    /// How to reach the API server (as the controller manager).
+    pub client: kube::Config,
+    /// The cluster CA certificate (PEM), published in every namespace as `kube-root-ca.crt`.
+    pub root_ca_pem: String,
+    /// Controllers to run (`*` for all, `-name` to disable one), as kube-controller-manager's
+    /// `--controllers`.
+    pub controllers: Vec<String>,
+    /// Take a coordination.k8s.io Lease before running (for several replicas).
+    pub leader_elect: bool,
+    /// This instance's identity in leader election.
+    pub identity: String,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("controllers", &self.controllers)
+            .field("leader_elect", &self.leader_elect)
+            .field("identity", &self.identity)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Config {
+    /// Whether the controller called `name` is enabled.
+    pub fn enabled(&self, name: &str) -> bool {
+        let mut enabled = false;
+        for entry in &self.controllers {
+            if entry == "*" || entry == name {
+                enabled = true;
+            } else if entry.strip_prefix('-') == Some(name) {
+                return false;
+            }
+        }
+        enabled
+    }
+}
+
+/// Why the controllers stopped with an error.
+#[derive(Debug, Error)]
+pub enum Error {
+    /// The API client could not be built.
+    #[error("building the API client: {0}")]
+    Client(#[source] kube::Error),
+    /// Leader election failed.
+    #[error(transparent)]
+    Leader(#[from] leader::LeaderError),
+}
+
+/// Runs every enabled controller until `shutdown` completes.
+pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), Error> {
+    let client = kube::Client::try_from(config.client.clone()).map_err(Error::Client)?;
+    let token = CancellationToken::new();
+    let stop = token.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        stop.cancel();
+    });
+    if config.leader_elect {
+        leader::acquire(&client, "kube-controller-manager", &config.identity, &token).await?;
+    }
+    let context = Context::new(client, &config);
+    let mut tasks = tokio::task::JoinSet::new();
+    if config.enabled(service_account::NAME) {
+        tasks.spawn(service_account::run(context.clone(), token.clone()));
+    }
+    if config.enabled(root_ca::NAME) {
+        tasks.spawn(root_ca::run(context.clone(), token.clone()));
+    }
+    tracing::info!(controllers = tasks.len(), "controllers started");
+    while tasks.join_next().await.is_some() {}
+    tracing::info!("controllers stopped");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn controller_selection_like_kube_controller_manager() {
+        let config = |list: &[&str]| Config {
+            client: kube::Config::new("https://127.0.0.1".parse().unwrap()),
+            root_ca_pem: String::new(),
+            controllers: list.iter().map(|s| (*s).to_owned()).collect(),
+            leader_elect: false,
+            identity: String::new(),
+        };
+        assert!(config(&["*"]).enabled("deployment"));
+        assert!(!config(&["*", "-deployment"]).enabled("deployment"));
+        assert!(config(&["deployment"]).enabled("deployment"));
+        assert!(!config(&["job"]).enabled("deployment"));
+    }
+}
