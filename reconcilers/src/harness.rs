@@ -159,7 +159,9 @@ pub async fn run<K, F, Fut>(
             }
         });
     // A graceful shutdown lets running reconciles finish, but never holds the process longer
-    // than the grace period (queued retries and watches still starting are dropped).
+    // than the grace period: kube-runtime's runner holds queued reconciles until the reflector
+    // store is ready, so a shutdown before the first list completes would otherwise wait
+    // forever.
     tokio::select! {
         () = running => {}
         () = async {
