@@ -1,7 +1,10 @@
 //! End-to-end tests: the real `rudder` binary driven by real clients.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::print_stdout)]
 
+mod diff;
+mod explain;
 mod foundation;
 mod harness;
 mod kubectl;
+mod printing;
 mod validation;

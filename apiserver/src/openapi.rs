@@ -20,9 +20,11 @@
 //!   `Accept-Ranges`, `HEAD`); k8s.io/apiserver's `WithCacheControl` filter adds `Cache-Control:
 //!   no-cache, private` to everything that sets no `Cache-Control` of its own.
 //!
-//! Not served: the protobuf forms (`application/com.github.proto-openapi.spec.v2@v1.0+protobuf`
-//! and the v3 ones), which upstream converts with gnostic; an `Accept` that only allows them is
-//! answered 406, and a later clause that allows JSON gets JSON. Requests for several byte
+//! The v2 document is also served as protobuf (`Accept:
+//! application/com.github.proto-openapi.spec.v2@v1.0+protobuf`, what `kubectl explain
+//! --output=plaintext-openapiv2` asks for), converted at generation time by upstream's own
+//! converter. Not served: the v3 protobuf forms; an `Accept` that only allows them is answered
+//! 406, and a later clause that allows JSON gets JSON. Requests for several byte
 //! ranges get the whole document (Go would send `multipart/byteranges`).
 
 use std::sync::OnceLock;
@@ -173,16 +175,22 @@ fn v2(method: &Method, request: &HeaderMap) -> Response {
     headers.append(header::VARY, HeaderValue::from_static("Accept"));
     let accept = header_str(request, header::ACCEPT);
     let clauses = parse_accept(if accept.is_empty() { "*/*" } else { accept });
-    if !accepts_json(&clauses) {
+    let Some(form) = v2_form(&clauses) else {
         return empty(StatusCode::NOT_ACCEPTABLE, headers);
-    }
-    let (json, hash) = match openapi::v2_document() {
+    };
+    let (document, content_type, compressed) = match form {
+        V2Form::Json => (openapi::v2_document(), "application/json", openapi::v2_gzip()),
+        V2Form::Protobuf => (openapi::v2_protobuf(), PROTOBUF_V2, openapi::v2_protobuf_gzip()),
+    };
+    let (bytes, hash) = match document {
         Ok(document) => document,
         Err(err) => return internal(&err),
     };
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    // Both forms carry the JSON's hash: upstream reuses it, the `Vary: Accept` telling them
+    // apart.
     headers.insert(header::ETAG, etag(hash));
-    let body = Bytes::from_owner(Shared(json));
+    let body = Bytes::from_owner(Shared(bytes));
     let len = body.len();
     let mut response = serve_content(method, request, headers, served_since(), body);
     // gziphandler compresses what ServeContent writes once it reaches its minimum size; the
@@ -191,9 +199,35 @@ fn v2(method: &Method, request: &HeaderMap) -> Response {
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
         headers.remove(header::CONTENT_LENGTH);
-        *response.body_mut() = Bytes::from_static(openapi::v2_gzip()).into();
+        *response.body_mut() = Bytes::from_static(compressed).into();
     }
     response
+}
+
+/// The `Content-Type` of the protobuf v2 document (for either protobuf `Accept` form).
+const PROTOBUF_V2: &str = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
+
+/// The forms of the v2 document.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum V2Form {
+    Json,
+    Protobuf,
+}
+
+/// kube-openapi's v2 negotiation: for each clause in order, JSON, then the deprecated and the
+/// current protobuf subtypes; the first match is served.
+fn v2_form(clauses: &[Clause]) -> Option<V2Form> {
+    const FORMS: [(&str, V2Form); 3] = [
+        ("json", V2Form::Json),
+        ("com.github.proto-openapi.spec.v2@v1.0+protobuf", V2Form::Protobuf),
+        ("com.github.proto-openapi.spec.v2.v1.0+protobuf", V2Form::Protobuf),
+    ];
+    clauses.iter().find_map(|clause| {
+        FORMS.iter().find_map(|(subtype, form)| {
+            let kind = clause.kind == "application" || clause.kind == "*";
+            (kind && (clause.subtype == *subtype || clause.subtype == "*")).then_some(*form)
+        })
+    })
 }
 
 /// An `Arc`'d document as the owner of a [`Bytes`].
@@ -287,9 +321,9 @@ fn parse_params_q(params: &str) -> f64 {
     q
 }
 
-/// Whether a clause allows JSON. Upstream tries JSON, then the protobuf forms, against each
-/// clause in order and serves the first match; Rudder, which cannot send protobuf, goes on to
-/// the next clause where upstream would have sent protobuf.
+/// Whether a clause allows JSON (for v3 documents). Upstream tries JSON, then the protobuf
+/// forms, against each clause in order and serves the first match; Rudder, which cannot send
+/// v3 protobuf, goes on to the next clause where upstream would have sent protobuf.
 fn accepts_json(clauses: &[Clause]) -> bool {
     clauses.iter().any(|clause| {
         (clause.kind == "application" || clause.kind == "*")
@@ -887,7 +921,7 @@ mod tests {
     }
 
     #[test]
-    fn protobuf_only_is_not_acceptable() {
+    fn v3_protobuf_and_unknown_types_are_not_acceptable() {
         let pb = "application/com.github.proto-openapi.spec.v3.v1.0+protobuf";
         let response = get("/openapi/v3/api/v1", "", &[("accept", pb)]);
         assert_eq!(response.status(), StatusCode::NOT_ACCEPTABLE);
@@ -898,10 +932,45 @@ mod tests {
         let response = get("/openapi/v3/api/v1", "", &[("accept", "text/html")]);
         assert_eq!(response.status(), StatusCode::NOT_ACCEPTABLE);
 
-        let pb = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf";
-        let response = get("/openapi/v2", "", &[("accept", pb)]);
+        let response = get("/openapi/v2", "", &[("accept", "application/yaml")]);
         assert_eq!(response.status(), StatusCode::NOT_ACCEPTABLE);
         assert_eq!(all(&response, "vary"), ["Accept-Encoding", "Accept"]);
+    }
+
+    #[test]
+    fn v2_is_protobuf_when_asked_with_the_json_etag() {
+        let expected = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
+        let (pb, _) = openapi::v2_protobuf().unwrap();
+        let (_, hash) = openapi::v2_document().unwrap();
+        // What kubectl sends, the current subtype, and JSON only as a lower preference.
+        for accept in [
+            "application/com.github.proto-openapi.spec.v2@v1.0+protobuf",
+            expected,
+            "application/json;q=0.5, application/com.github.proto-openapi.spec.v2.v1.0+protobuf",
+        ] {
+            let response = get("/openapi/v2", "", &[("accept", accept)]);
+            assert_eq!(response.status(), StatusCode::OK, "{accept}");
+            assert_eq!(header(&response, "content-type"), Some(expected), "{accept}");
+            assert_eq!(header(&response, "etag"), Some(format!("\"{hash}\"").as_str()));
+            assert_eq!(all(&response, "vary"), ["Accept-Encoding", "Accept"]);
+            assert_eq!(body(response), *pb);
+        }
+        // `*/*` and `application/*` get JSON, tried first.
+        for accept in ["*/*", "application/*"] {
+            let response = get("/openapi/v2", "", &[("accept", accept)]);
+            assert_eq!(header(&response, "content-type"), Some("application/json"));
+        }
+        let accept = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf";
+        let response = get(
+            "/openapi/v2",
+            "",
+            &[("accept", accept), ("accept-encoding", "gzip")],
+        );
+        assert_eq!(header(&response, "content-encoding"), Some("gzip"));
+        assert_eq!(body(response), openapi::v2_protobuf_gzip());
+        let etag = format!("\"{hash}\"");
+        let response = get("/openapi/v2", "", &[("accept", accept), ("if-none-match", &etag)]);
+        assert_eq!(response.status(), StatusCode::NOT_MODIFIED);
     }
 
     #[test]

@@ -21,6 +21,10 @@ use thiserror::Error;
 #[rustfmt::skip]
 mod documents;
 
+#[path = "generated/openapi/v2_protobuf.rs"]
+#[rustfmt::skip]
+mod v2_protobuf;
+
 /// A document's JSON bytes and its hash.
 pub type Document = (Arc<Vec<u8>>, &'static str);
 
@@ -109,6 +113,19 @@ pub fn v3_document(path: &str) -> Result<Option<Document>, OpenApiError> {
 /// The v2 document (minified JSON) and its hash.
 pub fn v2_document() -> Result<Document, OpenApiError> {
     documents::V2.document()
+}
+
+/// The v2 document in upstream's protobuf form (gnostic's `openapi.v2.Document`, converted
+/// from the JSON by kube-openapi's `ToProtoBinary` at generation time) and the hash of the
+/// JSON, which upstream serves it with as `ETag`.
+pub fn v2_protobuf() -> Result<Document, OpenApiError> {
+    v2_protobuf::V2_PROTOBUF.document()
+}
+
+/// The protobuf v2 document gzip-compressed, as embedded (the exact bytes of
+/// [`v2_protobuf`]).
+pub fn v2_protobuf_gzip() -> &'static [u8] {
+    v2_protobuf::V2_PROTOBUF.gzip
 }
 
 /// The v2 document gzip-compressed, as embedded (the exact bytes of [`v2_document`]), for a
@@ -284,5 +301,62 @@ mod tests {
             let (section, name) = r.strip_prefix("#/").unwrap().split_once('/').unwrap();
             assert!(doc[section].get(name).is_some(), "{r}");
         }
+    }
+
+    /// The length-delimited fields of one protobuf message: (field number, bytes).
+    fn fields(mut message: &[u8]) -> Vec<(u64, &[u8])> {
+        use prost::encoding::{WireType, decode_key, decode_varint};
+        let mut out = Vec::new();
+        while !message.is_empty() {
+            let (number, wire_type) = decode_key(&mut message).unwrap();
+            match wire_type {
+                WireType::LengthDelimited => {
+                    let len = usize::try_from(decode_varint(&mut message).unwrap()).unwrap();
+                    out.push((u64::from(number), &message[..len]));
+                    message = &message[len..];
+                }
+                WireType::Varint => {
+                    decode_varint(&mut message).unwrap();
+                }
+                other => panic!("unexpected wire type {other:?}"),
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn v2_protobuf_is_converted_from_the_served_json() {
+        let (json, hash) = v2_document().unwrap();
+        let (pb, pb_hash) = v2_protobuf().unwrap();
+        // Regenerating the JSON without the protobuf form fails here.
+        assert_eq!(pb_hash, hash);
+        let mut decoded = Vec::new();
+        GzDecoder::new(v2_protobuf_gzip())
+            .read_to_end(&mut decoded)
+            .unwrap();
+        assert_eq!(decoded, *pb);
+
+        // gnostic's Document: swagger = 1, info = 2, paths = 8, definitions = 9 (each a
+        // NamedSchema: name = 1, value = 2).
+        let document = fields(&pb);
+        assert_eq!(document[0], (1, &b"2.0"[..]));
+        let definitions: Vec<&[u8]> = document
+            .iter()
+            .filter(|(n, _)| *n == 9)
+            .flat_map(|(_, d)| fields(d))
+            .map(|(n, named)| {
+                assert_eq!(n, 1);
+                fields(named)[0].1
+            })
+            .collect();
+        let doc: Value = serde_json::from_slice(&json).unwrap();
+        let names: Vec<&[u8]> = doc["definitions"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(|k| k.as_bytes())
+            .collect();
+        assert_eq!(definitions, names);
+        assert!(document.iter().any(|(n, _)| *n == 8));
     }
 }
