@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `rudder` binary driven by real clients.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::print_stdout)]
 
+mod deletion;
 mod diff;
 mod explain;
 mod foundation;

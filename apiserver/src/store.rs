@@ -737,7 +737,7 @@ impl GenericStore {
                 Ok(Persisted::Unchanged) => return Ok(current),
                 Ok(Persisted::DryRun(new)) => return Ok(new),
                 Ok(Persisted::Written(new)) => {
-                    if should_delete_during_update(&new) {
+                    if should_delete_during_update(resource, &new) {
                         let revision = object::resource_version(&new).parse().unwrap_or(0);
                         return self.delete_now(resource, name, &key, revision, new).await;
                     }
@@ -784,6 +784,11 @@ impl GenericStore {
             match self.storage.update(&key, bytes, Some(kv.mod_revision)).await {
                 Ok(written) => {
                     object::set_meta_str(&mut new, "resourceVersion", &written.revision.to_string());
+                    // Subresource stores share the main store's `ShouldDeleteDuringUpdate`
+                    // (a namespace whose last finalizer is removed through `finalize`).
+                    if should_delete_during_update(resource, &new) {
+                        return self.delete_now(resource, name, &key, written.revision, new).await;
+                    }
                     return Ok(new);
                 }
                 Err(StorageError::Conflict { .. }) => continue,
@@ -886,7 +891,15 @@ impl GenericStore {
 
             let (plan, mut next) = (ops.before_delete)(current.clone(), options.grace_period)
                 .map_err(|e| pipeline_error(resource, name, e))?;
-            let finalizers = deletion_finalizers(&current, options);
+            // Finalizers cannot be changed through delete options while a graceful deletion
+            // is pending, nor while a terminating namespace is still being finalized.
+            let frozen = pending_graceful(&current, options)
+                || (plan == DeletePlan::Finalize && object::deletion_timestamp(&current).is_some());
+            let finalizers = if frozen {
+                object::finalizers(&current)
+            } else {
+                deletion_finalizers(resource, &current, options)
+            };
             let mut changed = false;
             if finalizers != object::finalizers(&current) {
                 object::set_finalizers(&mut next, &finalizers);
@@ -898,7 +911,9 @@ impl GenericStore {
                     true
                 }
                 DeletePlan::Finalize => {
-                    changed |= mark_deleting(&mut next, 0);
+                    // Namespace termination sets only the deletionTimestamp (upstream's
+                    // namespace REST `Delete`), no deletionGracePeriodSeconds.
+                    changed |= mark_terminating(&mut next);
                     true
                 }
                 DeletePlan::Graceful(_) | DeletePlan::Now if !finalizers.is_empty() => {
@@ -1147,10 +1162,16 @@ fn validate_meta_update(resource: &Resource, new: &Value, old: &Value) -> ErrorL
 }
 
 /// Upstream's `ShouldDeleteDuringUpdate`: the last finalizer of a deleting object was removed.
-fn should_delete_during_update(object: &Value) -> bool {
+/// A namespace also needs empty `spec.finalizers` (`ShouldDeleteNamespaceDuringUpdate`).
+fn should_delete_during_update(resource: &Resource, object: &Value) -> bool {
+    let namespace_finalized = !(resource.group.is_empty() && resource.resource == "namespaces")
+        || object::get_path(object, &["spec", "finalizers"])
+            .and_then(Value::as_array)
+            .is_none_or(Vec::is_empty);
     object::deletion_timestamp(object).is_some()
         && object::finalizers(object).is_empty()
         && object::deletion_grace_period(object).unwrap_or(0) == 0
+        && namespace_finalized
 }
 
 fn check_preconditions(
@@ -1189,32 +1210,114 @@ fn check_preconditions(
     Ok(())
 }
 
+/// Upstream's `rest.BeforeDelete` reporting a pending graceful deletion: the object already
+/// counts down a grace period and the request does not shorten it.
+fn pending_graceful(current: &Value, options: &DeleteOptions) -> bool {
+    if object::deletion_timestamp(current).is_none() {
+        return false;
+    }
+    let existing = object::deletion_grace_period(current).unwrap_or(0);
+    existing > 0 && options.grace_period.is_none_or(|requested| requested >= existing)
+}
+
+/// The default garbage collection policy of a resource (upstream's
+/// `DefaultGarbageCollectionPolicy` of the kind strategies).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum GcPolicy {
+    /// Dependents are deleted unless the request says otherwise.
+    DeleteDependents,
+    /// Dependents are orphaned unless the request says otherwise (kept for old API versions).
+    OrphanDependents,
+    /// The garbage collector does not handle this resource: no GC finalizers.
+    Unsupported,
+}
+
+fn default_gc_policy(resource: &Resource) -> GcPolicy {
+    match (
+        resource.group.as_str(),
+        resource.version.as_str(),
+        resource.resource.as_str(),
+    ) {
+        ("" | "events.k8s.io", _, "events") => GcPolicy::Unsupported,
+        ("", "v1", "replicationcontrollers") | ("batch", "v1", "jobs") => GcPolicy::OrphanDependents,
+        _ => GcPolicy::DeleteDependents,
+    }
+}
+
+/// Which of the two GC finalizers the object carries first, if any.
+fn existing_gc_finalizer(finalizers: &[String]) -> Option<Propagation> {
+    finalizers.iter().find_map(|f| match f.as_str() {
+        ORPHAN_FINALIZER => Some(Propagation::Orphan),
+        FOREGROUND_FINALIZER => Some(Propagation::Foreground),
+        _ => None,
+    })
+}
+
 /// The finalizers after a delete request's propagation policy (upstream:
-/// `deletionFinalizersForGarbageCollection`).
-fn deletion_finalizers(current: &Value, options: &DeleteOptions) -> Vec<String> {
-    let mut finalizers = object::finalizers(current);
-    let policy = options.propagation.or(match options.orphan_dependents {
-        Some(true) => Some(Propagation::Orphan),
-        Some(false) => Some(Propagation::Background),
-        None => None,
-    });
-    let (add, remove): (&[&str], &[&str]) = match policy {
-        Some(Propagation::Orphan) => (&[ORPHAN_FINALIZER], &[FOREGROUND_FINALIZER]),
-        Some(Propagation::Foreground) => (&[FOREGROUND_FINALIZER], &[ORPHAN_FINALIZER]),
-        Some(Propagation::Background) => (&[], &[ORPHAN_FINALIZER, FOREGROUND_FINALIZER]),
-        None => (&[], &[]),
-    };
-    // Only an object not yet being deleted takes a new policy.
-    if object::deletion_timestamp(current).is_some() && policy != Some(Propagation::Foreground) {
+/// `deletionFinalizersForGarbageCollection` with `shouldOrphanDependents` and
+/// `shouldDeleteDependents`; for the first delete of a namespace, the namespace REST's
+/// `shouldHaveOrphanFinalizer` and `shouldHaveDeleteDependentsFinalizer`). Precedence: the
+/// request's `orphanDependents`, then its `propagationPolicy`, then the finalizers already on
+/// the object, then the resource's default policy.
+fn deletion_finalizers(resource: &Resource, current: &Value, options: &DeleteOptions) -> Vec<String> {
+    let finalizers = object::finalizers(current);
+    let policy = default_gc_policy(resource);
+    if policy == GcPolicy::Unsupported {
         return finalizers;
     }
-    finalizers.retain(|f| !remove.contains(&f.as_str()));
-    for f in add {
-        if !finalizers.iter().any(|x| x == f) {
-            finalizers.push((*f).to_owned());
+    let existing = existing_gc_finalizer(&finalizers);
+    let namespace_termination = resource.group.is_empty()
+        && resource.resource == "namespaces"
+        && object::deletion_timestamp(current).is_none();
+    let (orphan, foreground) = if namespace_termination {
+        let has = |f: &str| finalizers.iter().any(|x| x == f);
+        match (options.orphan_dependents, options.propagation) {
+            (Some(orphan), _) => (orphan, !orphan),
+            (None, Some(p)) => (p == Propagation::Orphan, p == Propagation::Foreground),
+            (None, None) => (has(ORPHAN_FINALIZER), has(FOREGROUND_FINALIZER)),
         }
+    } else {
+        let orphan = match (options.orphan_dependents, options.propagation) {
+            (Some(orphan), _) => orphan,
+            (None, Some(p)) => p == Propagation::Orphan,
+            (None, None) => match existing {
+                Some(p) => p == Propagation::Orphan,
+                None => policy == GcPolicy::OrphanDependents,
+            },
+        };
+        let foreground = match (options.orphan_dependents, options.propagation) {
+            (Some(_), _) => false,
+            (None, Some(p)) => p == Propagation::Foreground,
+            (None, None) => existing == Some(Propagation::Foreground),
+        };
+        (orphan, foreground)
+    };
+    let mut next: Vec<String> = finalizers
+        .iter()
+        .filter(|f| *f != ORPHAN_FINALIZER && *f != FOREGROUND_FINALIZER)
+        .cloned()
+        .collect();
+    if orphan {
+        next.push(ORPHAN_FINALIZER.to_owned());
     }
-    finalizers
+    if foreground {
+        next.push(FOREGROUND_FINALIZER.to_owned());
+    }
+    let old: std::collections::BTreeSet<&String> = finalizers.iter().collect();
+    let new: std::collections::BTreeSet<&String> = next.iter().collect();
+    if old == new { finalizers } else { next }
+}
+
+/// Sets `deletionTimestamp` to now unless one is set; returns whether the object changed.
+fn mark_terminating(object: &mut Value) -> bool {
+    if object::deletion_timestamp(object).is_some() {
+        return false;
+    }
+    let Some(meta) = object::meta_mut(object) else {
+        return false;
+    };
+    meta.insert("deletionTimestamp".into(), Value::String(util::rfc3339_after(0)));
+    true
 }
 
 /// Sets `deletionTimestamp` (now plus `grace`) unless an earlier one is set; returns whether
@@ -1255,25 +1358,87 @@ mod tests {
         assert!(decode_continue(&escape).is_err());
     }
 
+    fn resource(group: &str, version: &str, plural: &str) -> Resource {
+        let found = crate::registry::Registry::builtin().find(group, version, plural);
+        Resource::clone(&found.unwrap())
+    }
+
     #[test]
     fn propagation_policies_set_gc_finalizers() {
+        let configmaps = resource("", "v1", "configmaps");
         let object = json!({"metadata": {"finalizers": ["example.com/x", "orphan"]}});
         let with = |p| DeleteOptions {
             propagation: Some(p),
             ..Default::default()
         };
         assert_eq!(
-            deletion_finalizers(&object, &with(Propagation::Foreground)),
+            deletion_finalizers(&configmaps, &object, &with(Propagation::Foreground)),
             ["example.com/x", "foregroundDeletion"]
         );
         assert_eq!(
-            deletion_finalizers(&object, &with(Propagation::Background)),
+            deletion_finalizers(&configmaps, &object, &with(Propagation::Background)),
             ["example.com/x"]
         );
         assert_eq!(
-            deletion_finalizers(&object, &DeleteOptions::default()),
+            deletion_finalizers(&configmaps, &object, &DeleteOptions::default()),
             ["example.com/x", "orphan"]
         );
+        let orphan_false = DeleteOptions {
+            orphan_dependents: Some(false),
+            ..Default::default()
+        };
+        assert_eq!(
+            deletion_finalizers(&configmaps, &object, &orphan_false),
+            ["example.com/x"]
+        );
+        // An object already being deleted still takes a new policy (no graceful deletion
+        // pending): background removes the orphan finalizer again.
+        let deleting = json!({"metadata": {"finalizers": ["orphan"], "deletionTimestamp": "2026-01-01T00:00:00Z", "deletionGracePeriodSeconds": 0}});
+        assert!(deletion_finalizers(&configmaps, &deleting, &with(Propagation::Background)).is_empty());
+        assert!(!pending_graceful(&deleting, &DeleteOptions::default()));
+    }
+
+    #[test]
+    fn default_gc_policies_as_upstream() {
+        let bare = json!({"metadata": {}});
+        let none = DeleteOptions::default();
+        assert_eq!(
+            deletion_finalizers(&resource("", "v1", "replicationcontrollers"), &bare, &none),
+            ["orphan"]
+        );
+        assert_eq!(
+            deletion_finalizers(&resource("batch", "v1", "jobs"), &bare, &none),
+            ["orphan"]
+        );
+        assert!(deletion_finalizers(&resource("apps", "v1", "replicasets"), &bare, &none).is_empty());
+        let foreground = DeleteOptions {
+            propagation: Some(Propagation::Foreground),
+            ..Default::default()
+        };
+        assert!(
+            deletion_finalizers(&resource("", "v1", "events"), &bare, &foreground).is_empty(),
+            "events do not support garbage collection"
+        );
+        // The first delete of a namespace: orphanDependents=false means foreground.
+        let orphan_false = DeleteOptions {
+            orphan_dependents: Some(false),
+            ..Default::default()
+        };
+        assert_eq!(
+            deletion_finalizers(&resource("", "v1", "namespaces"), &bare, &orphan_false),
+            ["foregroundDeletion"]
+        );
+    }
+
+    #[test]
+    fn graceful_deletion_pending_until_shortened() {
+        let pod = json!({"metadata": {"deletionTimestamp": "2026-01-01T00:00:30Z", "deletionGracePeriodSeconds": 30}});
+        assert!(pending_graceful(&pod, &DeleteOptions::default()));
+        let shorter = DeleteOptions {
+            grace_period: Some(5),
+            ..Default::default()
+        };
+        assert!(!pending_graceful(&pod, &shorter));
     }
 
     #[test]

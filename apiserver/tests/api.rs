@@ -555,6 +555,34 @@ async fn namespace_deletion_terminates_and_refuses_new_content() {
 
     let err = api_error(namespaces.delete("kube-system", &DeleteParams::default()).await);
     assert_eq!(err.code, 403);
+
+    // Termination sets only the deletionTimestamp, as upstream's namespace REST does.
+    let mut terminating = namespaces.get("doomed").await.unwrap();
+    assert_eq!(terminating.metadata.deletion_grace_period_seconds, None);
+    // A metadata finalizer removed while `kubernetes` remains does not delete it.
+    let held: Namespace =
+        serde_json::from_value(json!({"metadata": {"name": "held", "finalizers": ["example.com/x"]}}))
+            .unwrap();
+    namespaces.create(&PostParams::default(), &held).await.unwrap();
+    namespaces.delete("held", &DeleteParams::default()).await.unwrap();
+    namespaces
+        .patch(
+            "held",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+        )
+        .await
+        .unwrap();
+    let held = namespaces.get("held").await.unwrap();
+    assert_eq!(held.spec.unwrap().finalizers.unwrap(), ["kubernetes"]);
+    // Removing the last spec finalizer through `finalize` deletes the namespace.
+    terminating = namespaces.get("doomed").await.unwrap();
+    terminating.spec.as_mut().unwrap().finalizers = Some(vec![]);
+    namespaces
+        .replace_subresource("finalize", "doomed", &PostParams::default(), &terminating)
+        .await
+        .unwrap();
+    assert!(namespaces.get_opt("doomed").await.unwrap().is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,8 +7,10 @@
 //! concurrency limits, backoff on errors, a tracing span per reconcile and metrics. The entry
 //! point is [`run`].
 
+mod garbage_collector;
 pub mod harness;
 pub mod leader;
+mod namespace;
 mod root_ca;
 mod service_account;
 
@@ -90,6 +92,12 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
     }
     if config.enabled(root_ca::NAME) {
         tasks.spawn(root_ca::run(context.clone(), token.clone()));
+    }
+    if config.enabled(garbage_collector::NAME) {
+        tasks.spawn(garbage_collector::run(context.clone(), token.clone()));
+    }
+    if config.enabled(namespace::NAME) {
+        tasks.spawn(namespace::run(context.clone(), token.clone()));
     }
     tracing::info!(controllers = tasks.len(), "controllers started");
     while tasks.join_next().await.is_some() {}
