@@ -731,6 +731,23 @@ async fn jobs_orphan_their_dependents_by_default() {
     }))
     .unwrap();
     jobs.create(&PostParams::default(), &job).await.unwrap();
+    // Deleting without a policy warns (here a job that does not exist).
+    let request = http::Request::delete("/apis/batch/v1/namespaces/default/jobs/missing")
+        .body(kube::client::Body::from(Vec::new()))
+        .unwrap();
+    let response = server.client.send(request).await.unwrap();
+    assert_eq!(response.status().as_u16(), 404);
+    let warning = response
+        .headers()
+        .get("warning")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        warning,
+        "299 - \"child pods are preserved by default when jobs are deleted; set propagationPolicy=Background to remove them or set propagationPolicy=Orphan to suppress this warning\""
+    );
     // batch/v1 keeps the old default (upstream's DefaultGarbageCollectionPolicy): the
     // `orphan` finalizer holds the Job for the garbage collector.
     let pending = jobs.delete("once", &DeleteParams::default()).await.unwrap();
