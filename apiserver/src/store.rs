@@ -1327,9 +1327,15 @@ fn mark_deleting(object: &mut Value, grace: i64) -> bool {
     if object::deletion_timestamp(object).is_some() && existing_grace.is_none_or(|g| g <= grace) {
         return false;
     }
+    let first = object::deletion_timestamp(object).is_none();
     let Some(meta) = object::meta_mut(object) else {
         return false;
     };
+    // The first deletion mark bumps a set generation (upstream's `BeforeDelete` and
+    // `markAsDeleting`), so that controllers observe it.
+    if first && let Some(generation) = meta.get("generation").and_then(Value::as_i64).filter(|g| *g > 0) {
+        meta.insert("generation".into(), Value::from(generation.saturating_add(1)));
+    }
     meta.insert(
         "deletionTimestamp".into(),
         Value::String(util::rfc3339_after(grace)),
@@ -1443,8 +1449,12 @@ mod tests {
 
     #[test]
     fn deletion_marks_keep_the_earliest_deadline() {
-        let mut object = json!({"metadata": {}});
+        let mut object = json!({"metadata": {"generation": 3}});
         assert!(mark_deleting(&mut object, 30));
+        assert_eq!(
+            object["metadata"]["generation"], 4,
+            "the first mark bumps the generation"
+        );
         assert_eq!(object::deletion_grace_period(&object), Some(30));
         assert!(
             !mark_deleting(&mut object, 60),
@@ -1452,5 +1462,6 @@ mod tests {
         );
         assert!(mark_deleting(&mut object, 0));
         assert_eq!(object::deletion_grace_period(&object), Some(0));
+        assert_eq!(object["metadata"]["generation"], 4, "shortening does not");
     }
 }

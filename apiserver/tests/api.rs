@@ -719,3 +719,42 @@ fn base64_encode(bytes: &[u8]) -> String {
     }
     out
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_orphan_their_dependents_by_default() {
+    use k8s_openapi::api::batch::v1::Job;
+    let server = TestServer::start().await;
+    let jobs: Api<Job> = Api::namespaced(server.client.clone(), "default");
+    let job: Job = serde_json::from_value(json!({
+        "metadata": {"name": "once"},
+        "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox"}]}}},
+    }))
+    .unwrap();
+    jobs.create(&PostParams::default(), &job).await.unwrap();
+    // Deleting without a policy warns (here a job that does not exist).
+    let request = http::Request::delete("/apis/batch/v1/namespaces/default/jobs/missing")
+        .body(kube::client::Body::from(Vec::new()))
+        .unwrap();
+    let response = server.client.send(request).await.unwrap();
+    assert_eq!(response.status().as_u16(), 404);
+    let warning = response
+        .headers()
+        .get("warning")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        warning,
+        "299 - \"child pods are preserved by default when jobs are deleted; set propagationPolicy=Background to remove them or set propagationPolicy=Orphan to suppress this warning\""
+    );
+    // batch/v1 keeps the old default (upstream's DefaultGarbageCollectionPolicy): the
+    // `orphan` finalizer holds the Job for the garbage collector.
+    let pending = jobs.delete("once", &DeleteParams::default()).await.unwrap();
+    let pending = pending.left().unwrap();
+    assert_eq!(pending.metadata.finalizers.unwrap(), ["orphan"]);
+    assert!(pending.metadata.deletion_timestamp.is_some());
+    // Deleting again in the background drops the orphan finalizer, and with it the Job.
+    jobs.delete("once", &DeleteParams::background()).await.unwrap();
+    assert!(jobs.get_opt("once").await.unwrap().is_none());
+}

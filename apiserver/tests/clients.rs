@@ -52,7 +52,9 @@ where
         Some("yes"),
         "{kind}"
     );
-    api.delete(&name, &DeleteParams::default().grace_period(0))
+    // Background propagation: batch/v1 Jobs and v1 ReplicationControllers would otherwise
+    // default to orphaning, which waits for the garbage collector.
+    api.delete(&name, &DeleteParams::background().grace_period(0))
         .await
         .unwrap();
     assert!(api.get_opt(&name).await.unwrap().is_none(), "{kind} deleted");

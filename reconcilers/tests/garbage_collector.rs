@@ -239,8 +239,21 @@ async fn dangling_references_and_cluster_scoped_owners() {
     .await;
     gone(&secrets, "dangling", "the dependent of a missing owner").await;
 
-    // A cluster-scoped owner of a namespaced dependent.
+    // A cluster-scoped object cannot be owned by a namespaced one: such a reference is never
+    // acted upon.
     let roles: Api<ClusterRole> = Api::all(cluster.client.clone());
+    roles
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "misowned", "ownerReferences": [
+                owner_ref("ConfigMap", "nobody", "11111111-1111-1111-1111-111111111111", false)
+            ]}}))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+
+    // A cluster-scoped owner of a namespaced dependent.
     let role = roles
         .create(
             &PostParams::default(),
@@ -265,6 +278,7 @@ async fn dangling_references_and_cluster_scoped_owners() {
         "the dependent of the cluster-scoped owner",
     )
     .await;
+    assert!(roles.get_opt("misowned").await.unwrap().is_some());
 
     // A reference to a namespaced owner in another namespace is invalid: it does not exist
     // in the dependent's namespace, so the dependent goes, with a warning event.

@@ -26,7 +26,7 @@ use crate::http::ApiRequest;
 use crate::object;
 use crate::registry::{Backing, Registry, Resource};
 use crate::status::ApiError;
-use crate::store::{Deleted, GenericStore, ListQuery, WatchQuery, WriteOptions};
+use crate::store::{DeleteOptions, Deleted, GenericStore, ListQuery, WatchQuery, WriteOptions};
 use negotiation::{Output, PatchFormat, Transform};
 use query::Query;
 
@@ -496,14 +496,33 @@ async fn delete_body(target: &Target<'_>, body: crate::http::BodyStream) -> Resu
     body::decode(&bytes, format).map(Some)
 }
 
+/// Sent when a batch/v1 Job is deleted without a policy (upstream's Job REST `Delete` and
+/// `DeleteCollection`).
+const JOB_DELETE_WARNING: &str = "child pods are preserved by default when jobs are deleted; set propagationPolicy=Background to remove them or set propagationPolicy=Orphan to suppress this warning";
+
+/// The warnings of a delete request.
+fn delete_warnings(resource: &Resource, options: &DeleteOptions) -> Vec<String> {
+    let orphaning_jobs = resource.group == "batch" && resource.version == "v1" && resource.resource == "jobs";
+    if orphaning_jobs && options.propagation.is_none() && options.orphan_dependents.is_none() {
+        vec![JOB_DELETE_WARNING.to_owned()]
+    } else {
+        Vec::new()
+    }
+}
+
 async fn delete(target: &Target<'_>, body: crate::http::BodyStream) -> Result<Response, ApiError> {
     let body = delete_body(target, body).await?;
     let options = query::delete_options(&target.query, body.as_ref())?;
+    let warnings = delete_warnings(&target.resource, &options);
+    with_warnings(delete_with(target, &options).await, &warnings)
+}
+
+async fn delete_with(target: &Target<'_>, options: &DeleteOptions) -> Result<Response, ApiError> {
     let resource = &target.resource;
     let outcome = target
         .api
         .store
-        .delete(resource, &target.namespace, &target.name, &options)
+        .delete(resource, &target.namespace, &target.name, options)
         .await?;
     match outcome {
         Deleted::Gone(object) if !resource.returns_deleted_object() => {
@@ -530,6 +549,11 @@ async fn delete(target: &Target<'_>, body: crate::http::BodyStream) -> Result<Re
 async fn delete_collection(target: &Target<'_>, body: crate::http::BodyStream) -> Result<Response, ApiError> {
     let body = delete_body(target, body).await?;
     let options = query::delete_options(&target.query, body.as_ref())?;
+    let warnings = delete_warnings(&target.resource, &options);
+    with_warnings(delete_collection_with(target, &options).await, &warnings)
+}
+
+async fn delete_collection_with(target: &Target<'_>, options: &DeleteOptions) -> Result<Response, ApiError> {
     let params = query::list_params(&target.query, false)?;
     let deleted = target
         .api
@@ -538,7 +562,7 @@ async fn delete_collection(target: &Target<'_>, body: crate::http::BodyStream) -
             &target.resource,
             target.list_namespace(),
             &target.list_query(&params)?,
-            &options,
+            options,
         )
         .await?;
     let result = crate::store::ListResult {

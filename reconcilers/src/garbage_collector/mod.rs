@@ -154,8 +154,9 @@ pub(crate) async fn run(context: Arc<Context>, shutdown: CancellationToken) {
         changes,
         recorder: context.recorder("garbage-collector-controller"),
     });
+    // The graph builder holds no work worth finishing: it is simply stopped at shutdown.
+    let builder = tokio::spawn(build_graph(gc.clone(), receiver));
     let mut tasks = tokio::task::JoinSet::new();
-    tasks.spawn(build_graph(gc.clone(), receiver));
     let (synced_tx, synced_rx) = oneshot::channel();
     tasks.spawn(sync_monitors(gc.clone(), synced_tx, shutdown.clone()));
     let workers = gc.clone();
@@ -177,6 +178,7 @@ pub(crate) async fn run(context: Arc<Context>, shutdown: CancellationToken) {
         while pool.join_next().await.is_some() {}
     });
     shutdown.cancelled().await;
+    builder.abort();
     gc.attempt_to_delete.shut_down();
     gc.attempt_to_orphan.shut_down();
     // Workers finish their current item; monitors and the graph builder just stop.

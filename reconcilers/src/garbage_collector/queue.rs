@@ -105,6 +105,9 @@ impl<T: Clone + Eq + Hash + Send + 'static> WorkQueue<T> {
                 let Ok(mut state) = self.state.lock() else {
                     return None;
                 };
+                if state.shut_down {
+                    return None;
+                }
                 if let Some(item) = state.queue.pop_front() {
                     state.dirty.remove(&item);
                     state.processing.insert(item.clone());
@@ -114,9 +117,6 @@ impl<T: Clone + Eq + Hash + Send + 'static> WorkQueue<T> {
                         self.ready.notify_one();
                     }
                     return Some(item);
-                }
-                if state.shut_down {
-                    return None;
                 }
             }
             notified.await;
@@ -136,7 +136,7 @@ impl<T: Clone + Eq + Hash + Send + 'static> WorkQueue<T> {
         }
     }
 
-    /// Stops handing out items; waiting workers get `None`.
+    /// Stops handing out items (queued ones are dropped); waiting workers get `None`.
     pub fn shut_down(&self) {
         if let Ok(mut state) = self.state.lock() {
             state.shut_down = true;
