@@ -119,6 +119,22 @@ fn cell_formats_match_upstream() {
     let wide = row(&server.kubectl_ok(&["get", "pod", "web", "-o", "wide"]), "web");
     assert_eq!(wide[5..], ["<none>", "<none>", "<none>", "<none>"], "{wide:?}");
 
+    // Labels come from the rows' embedded PartialObjectMetadata (includeObject=Metadata);
+    // sorting needs whole objects (kubectl asks includeObject=Object).
+    let labelled = row(&server.kubectl_ok(&["get", "pod", "web", "--show-labels"]), "web");
+    assert_eq!(labelled.last().unwrap(), "app=web", "{labelled:?}");
+    let column = server.kubectl_ok(&["get", "pods", "-L", "app"]);
+    assert_eq!(
+        cells(column.lines().next().unwrap()).last().unwrap(),
+        "APP",
+        "{column}"
+    );
+    assert_eq!(row(&column, "web").last().unwrap(), "web", "{column}");
+    server.kubectl_ok(&["run", "aaa", "--image=nginx:1.27"]);
+    let sorted = server.kubectl_ok(&["get", "pods", "--sort-by=.metadata.name", "--no-headers"]);
+    let names: Vec<String> = sorted.lines().map(|l| cells(l)[0].clone()).collect();
+    assert_eq!(names, ["aaa", "web"], "{sorted}");
+
     let service = row(
         &server.kubectl_ok(&["get", "service", "web", "-o", "wide"]),
         "web",
