@@ -40,7 +40,35 @@ pub fn field_manager(resource: &Resource, subresource: &str) -> Option<FieldMana
 pub fn update(resource: &Resource, subresource: &str, old: Option<&Value>, new: &mut Value, manager: &str) {
     if let Some(field_manager) = field_manager(resource, subresource) {
         field_manager.update_no_errors(old, new, manager, &now());
+        if subresource == "scale" {
+            untime_scale_entries(new);
+        }
     }
+}
+
+/// Upstream's `ScaleHandler` moves the Scale's entries to the parent taking their times from
+/// the parent's entries under the Scale's manager identifiers (which name `autoscaling/v1`),
+/// so an entry of the scale subresource never has a time; entries are then sorted again as
+/// upstream sorts them (operation, time in seconds with none first, manager, apiVersion,
+/// subresource).
+fn untime_scale_entries(object: &mut Value) {
+    let Some(entries) = object
+        .pointer_mut("/metadata/managedFields")
+        .and_then(Value::as_array_mut)
+    else {
+        return;
+    };
+    for entry in entries.iter_mut() {
+        if entry.get("subresource").and_then(Value::as_str) == Some("scale")
+            && let Some(map) = entry.as_object_mut()
+        {
+            map.remove("time");
+        }
+    }
+    let text = |entry: &Value, key: &str| entry.get(key).and_then(Value::as_str).unwrap_or("").to_owned();
+    entries.sort_by_cached_key(|entry| {
+        ["operation", "time", "manager", "apiVersion", "subresource"].map(|key| text(entry, key))
+    });
 }
 
 /// The time managedFields record: now, in seconds.

@@ -576,3 +576,75 @@ async fn status_apply_dry_run_and_option_checks() {
         "failed to create typed patch object (/dup; /v1, Kind=ConfigMap): .spec: field not declared in schema"
     );
 }
+
+#[tokio::test]
+async fn subresource_writes_record_their_subresource() {
+    let server = TestServer::start().await;
+    let created = send(
+        &server,
+        "POST",
+        &format!("{DEPLOYMENTS}?fieldManager=creator"),
+        "application/json",
+        &deployment(2, "nginx:1"),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let creator = entries(&created.body);
+    assert_eq!(creator.len(), 1);
+    assert_eq!(creator[0]["fieldsV1"]["f:spec"]["f:replicas"], json!({}));
+
+    // A scale: the entry is the parent's, at its version, without a time (upstream's
+    // ScaleHandler); the creator loses the replicas.
+    let scaled = send(
+        &server,
+        "PATCH",
+        &format!("{DEPLOYMENTS}/web/scale?fieldManager=scaler"),
+        "application/merge-patch+json",
+        r#"{"spec":{"replicas":3}}"#,
+    )
+    .await;
+    assert_eq!(scaled.status, 200, "{}", scaled.body);
+    let live = send(
+        &server,
+        "GET",
+        &format!("{DEPLOYMENTS}/web"),
+        "application/json",
+        "",
+    )
+    .await;
+    assert_eq!(live.body["spec"]["replicas"], 3);
+    let fields = live.body["metadata"]["managedFields"].as_array().unwrap().clone();
+    assert_eq!(
+        fields[0],
+        json!({"manager": "scaler", "operation": "Update", "apiVersion": "apps/v1", "fieldsType": "FieldsV1",
+               "fieldsV1": {"f:spec": {"f:replicas": {}}}, "subresource": "scale"})
+    );
+    assert_eq!(fields[1]["manager"], "creator");
+    assert!(fields[1]["fieldsV1"]["f:spec"].get("f:replicas").is_none());
+
+    // A status update: the entry names the subresource; spec changes are reset.
+    let mut status = live.body.clone();
+    status["status"] = json!({"replicas": 3, "observedGeneration": 2});
+    status["spec"]["paused"] = json!(true);
+    let updated = send(
+        &server,
+        "PUT",
+        &format!("{DEPLOYMENTS}/web/status?fieldManager=controller"),
+        "application/json",
+        &status.to_string(),
+    )
+    .await;
+    assert_eq!(updated.status, 200, "{}", updated.body);
+    assert!(updated.body["spec"].get("paused").is_none());
+    let controller: Vec<Value> = entries(&updated.body)
+        .into_iter()
+        .filter(|e| e["manager"] == "controller")
+        .collect();
+    assert_eq!(
+        controller,
+        [
+            json!({"manager": "controller", "operation": "Update", "apiVersion": "apps/v1", "fieldsType": "FieldsV1",
+                "fieldsV1": {"f:status": {"f:observedGeneration": {}, "f:replicas": {}}}, "subresource": "status"})
+        ]
+    );
+}
