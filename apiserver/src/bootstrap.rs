@@ -151,7 +151,7 @@ async fn create(
     }
     crate::object::set_type_meta(&mut object, &resource.api_version(), &resource.kind);
     match store
-        .create(&resource, namespace, object, &WriteOptions::default())
+        .create(&resource, namespace, object, &WriteOptions::internal())
         .await
     {
         Ok(_) => {

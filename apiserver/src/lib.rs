@@ -15,6 +15,7 @@ mod files;
 pub mod health;
 pub mod http;
 pub mod kubeconfig;
+pub(crate) mod managed;
 mod meta_validation;
 pub mod metrics;
 pub mod object;

@@ -511,7 +511,7 @@ impl ServiceHooks {
         name: &str,
     ) -> Result<(), ApiError> {
         let object = Self::ipaddress_object(addr, namespace, name);
-        Box::pin(store.create(&self.ipaddresses, "", object, &WriteOptions::default()))
+        Box::pin(store.create(&self.ipaddresses, "", object, &WriteOptions::internal()))
             .await
             .map(|_| ())
     }

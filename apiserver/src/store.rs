@@ -23,6 +23,7 @@ use serde_json::{Value, json};
 
 use crate::admission::{Admission, Operation};
 use crate::convert;
+use crate::managed;
 use crate::object;
 use crate::registry::Resource;
 use crate::status::ApiError;
@@ -50,7 +51,26 @@ pub struct WriteOptions {
     pub dry_run: bool,
     /// Who makes the request.
     pub user: rudder_machinery::strategy::RequestUser,
+    /// The manager of a create, update or non-apply patch: it owns the fields it changed in
+    /// `metadata.managedFields`. `None` when the caller maintains them (server-side apply).
+    pub manager: Option<String>,
+    /// The subresource written through ("" for the main resource): it names the managedFields
+    /// entry and chooses the fields its strategy resets.
+    pub subresource: String,
 }
+
+impl WriteOptions {
+    /// The options of a write the API server itself makes (upstream's loopback client).
+    pub fn internal() -> Self {
+        WriteOptions {
+            manager: Some(INTERNAL_MANAGER.to_owned()),
+            ..Default::default()
+        }
+    }
+}
+
+/// The manager of the writes the API server makes itself (its loopback client's user agent).
+pub const INTERNAL_MANAGER: &str = "kube-apiserver";
 
 /// How dependents are treated when an owner is deleted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -547,15 +567,19 @@ impl GenericStore {
     ) -> Result<Value, ApiError> {
         let name = object::name(&object).to_owned();
         let mut object = (ops.normalize)(object).map_err(|err| pipeline_error(resource, &name, err))?;
+        if let Some(manager) = &options.manager {
+            managed::update(resource, &options.subresource, None, &mut object, manager);
+        }
+        let managed_fields = managed::before_admission(&object);
         self.admission
             .mutate(self, resource, Operation::Create, &mut object, None)?;
+        managed::after_admission(&mut object, managed_fields);
         // System fields (upstream: FillObjectMetaSystemFields, BeforeCreate).
         if let Some(meta) = object::meta_mut(&mut object) {
             meta.insert("uid".into(), Value::String(util::new_uid()));
             meta.insert("creationTimestamp".into(), Value::String(util::now_rfc3339()));
             meta.remove("deletionTimestamp");
             meta.remove("deletionGracePeriodSeconds");
-            meta.remove("managedFields");
             meta.remove("selfLink");
         }
         let hooks = self.hooks_for(resource);
@@ -697,11 +721,23 @@ impl GenericStore {
             if !pinned.is_empty() && pinned != object::resource_version(&current) {
                 return Err(ApiError::stale(resource.group_resource(), name));
             }
+            if pinned.is_empty() {
+                object::set_meta_str(
+                    &mut desired,
+                    "resourceVersion",
+                    object::resource_version(&current),
+                );
+            }
             // Decode and default, then admission, then the strategy.
             let mut new =
                 (ops.normalize)(desired.take()).map_err(|err| pipeline_error(resource, name, err))?;
+            if let Some(manager) = &options.manager {
+                managed::update(resource, &options.subresource, Some(&current), &mut new, manager);
+            }
+            let managed_fields = managed::before_admission(&new);
             self.admission
                 .mutate(self, resource, Operation::Update, &mut new, Some(&current))?;
+            managed::after_admission(&mut new, managed_fields);
             keep_system_metadata(&mut new, &current);
             let hooks = if target == UpdateTarget::Main {
                 self.hooks_for(resource)
@@ -757,12 +793,15 @@ impl GenericStore {
 
     /// Read-modify-write of one object that bypasses strategy and admission, for the
     /// subresources upstream implements directly on storage (bindings, eviction bookkeeping,
-    /// finalize, approval). `mutate` returns `None` to leave the object as it is.
+    /// finalize, approval). `mutate` returns `None` to leave the object as it is. With
+    /// `manager` (a subresource written through the update handler: finalize, approval, ...),
+    /// managedFields record the write as `options.subresource`'s.
     pub async fn update_raw(
         &self,
         resource: &Resource,
         namespace: &str,
         name: &str,
+        options: Option<&WriteOptions>,
         mut mutate: impl FnMut(&Value) -> Result<Option<Value>, ApiError>,
     ) -> Result<Value, ApiError> {
         let key = resource.key(namespace, name);
@@ -777,6 +816,12 @@ impl GenericStore {
                 return Ok(current);
             };
             keep_system_metadata(&mut new, &current);
+            if let Some(options) = options
+                && let Some(manager) = &options.manager
+            {
+                managed::update(resource, &options.subresource, Some(&current), &mut new, manager);
+                rudder_machinery::managedfields::ignore_managed_fields_timestamps(&mut new, &current);
+            }
             if same_object(&new, &current) {
                 return Ok(current);
             }
@@ -831,6 +876,7 @@ impl GenericStore {
             .map_err(Retry::Fail)?;
         let mut new = new;
         object::set_meta_str(&mut new, "resourceVersion", object::resource_version(current));
+        rudder_machinery::managedfields::ignore_managed_fields_timestamps(&mut new, current);
         if same_object(&new, current) {
             return Ok(Persisted::Unchanged);
         }
@@ -1144,11 +1190,6 @@ fn keep_system_metadata(new: &mut Value, old: &Value) {
             None => meta.remove(field),
         };
     }
-    // Without server-side apply tracking yet, managed fields are kept as they were.
-    match old_meta.get("managedFields") {
-        Some(value) => meta.insert("managedFields".into(), value.clone()),
-        None => meta.remove("managedFields"),
-    };
 }
 
 fn validate_meta(resource: &Resource, object: &Value) -> ErrorList {

@@ -277,7 +277,7 @@ impl FieldError {
             }
             _ => match &self.bad_value {
                 BadValue::Omitted => self.error_type.label().to_owned(),
-                BadValue::Str(s) => format!("{}: {s:?}", self.error_type.label()),
+                BadValue::Str(s) => format!("{}: {}", self.error_type.label(), go_quote(s)),
                 BadValue::Plain(p) => format!("{}: {p}", self.error_type.label()),
                 BadValue::Json(v) => format!("{}: {v}", self.error_type.label()),
             },
@@ -298,6 +298,57 @@ impl fmt::Display for FieldError {
 
 /// A list of field errors.
 pub type ErrorList = Vec<FieldError>;
+
+/// Go's `strconv.Quote` (what `%q` prints): printable characters as they are, the C escapes,
+/// `\xNN` for other ASCII controls, `\uNNNN` and `\UNNNNNNNN` for other unprintable ones.
+pub fn go_quote(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\u{7}' => out.push_str("\\a"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{b}' => out.push_str("\\v"),
+            c if go_is_print(c) => out.push(c),
+            c if u32::from(c) < 0x80 => out.push_str(&format!("\\x{:02x}", u32::from(c))),
+            c if u32::from(c) < 0x10000 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => out.push_str(&format!("\\U{:08x}", u32::from(c))),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Go's `unicode.IsPrint`: letters, marks, numbers, punctuation, symbols and the ASCII
+/// space (approximated: no controls, no other spaces, no format or private-use characters).
+pub fn go_is_print(c: char) -> bool {
+    c == ' '
+        || !(c.is_control()
+            || c.is_whitespace()
+            || matches!(
+                c,
+                '\u{AD}'
+                    | '\u{600}'..='\u{605}'
+                    | '\u{61C}'
+                    | '\u{6DD}'
+                    | '\u{70F}'
+                    | '\u{180E}'
+                    | '\u{200B}'..='\u{200F}'
+                    | '\u{202A}'..='\u{202E}'
+                    | '\u{2060}'..='\u{2064}'
+                    | '\u{2066}'..='\u{206F}'
+                    | '\u{E000}'..='\u{F8FF}'
+                    | '\u{FEFF}'
+                    | '\u{FFF9}'..='\u{FFFB}'
+                    | '\u{F0000}'..='\u{10FFFF}'
+            ))
+}
 
 /// Upstream's aggregate rendering of an error list: one message as is, several in brackets,
 /// duplicates dropped.

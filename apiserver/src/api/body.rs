@@ -108,14 +108,45 @@ fn json_type(value: &Value) -> &'static str {
     }
 }
 
-/// The `fieldValidation` parameter of a create, update or patch (`options_kind` names the
-/// options in the error): `Warn` when absent, 422 for values upstream does not know.
-pub fn field_validation(query: &Query, options_kind: &str) -> Result<Directive, ApiError> {
+/// The `fieldValidation` parameter of a create, update or patch: `Warn` when absent, the
+/// error of values upstream does not know.
+pub fn field_validation(query: &Query) -> Result<Directive, FieldError> {
     let value = query.get("fieldValidation").unwrap_or("");
-    Directive::parse(value).ok_or_else(|| {
-        let error = FieldError::not_supported(&Path::new("fieldValidation"), value, &Directive::SUPPORTED);
-        ApiError::invalid("meta.k8s.io", options_kind, "", &[error])
-    })
+    Directive::parse(value)
+        .ok_or_else(|| FieldError::not_supported(&Path::new("fieldValidation"), value, &Directive::SUPPORTED))
+}
+
+/// The applied configuration of a server-side apply body (YAML, of which JSON is a subset):
+/// a map, as upstream's `yaml.Unmarshal` into `map[string]interface{}` (empty for an empty
+/// body); 400 `error decoding YAML: ...` otherwise.
+pub fn decode_apply(bytes: &[u8]) -> Result<Value, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Value::Object(serde_json::Map::new()));
+    }
+    let value = decode(bytes, BodyFormat::Yaml)
+        .map_err(|err| ApiError::bad_request(format!("error decoding YAML: {}", err.message)))?;
+    match value {
+        Value::Object(_) => Ok(value),
+        Value::Null => Ok(Value::Object(serde_json::Map::new())),
+        other => Err(ApiError::bad_request(format!(
+            "error decoding YAML: error unmarshaling JSON: while decoding JSON: json: cannot unmarshal {} into Go value of type map[string]interface {{}}",
+            json_type(&other)
+        ))),
+    }
+}
+
+/// The strict error of an apply body (duplicate keys, as yaml.v2's strict mode reports them
+/// through sigs.k8s.io/yaml), checked under `Strict` and `Warn`.
+pub fn apply_strict_error(directive: Directive, bytes: &[u8]) -> Option<String> {
+    if !directive.checks() {
+        return None;
+    }
+    let duplicates = std::str::from_utf8(bytes)
+        .ok()
+        .and_then(yaml_tree)
+        .map(|root| fv::yaml_duplicate_keys(&root))
+        .unwrap_or_default();
+    fv::yaml_strict_error(&duplicates).map(|error| format!("error converting YAML to JSON: {error}"))
 }
 
 /// The schema definition of the objects of `resource`.
@@ -484,23 +515,15 @@ nested:
     #[test]
     fn field_validation_values() {
         let query = |raw: &str| Query::parse(raw);
+        assert_eq!(field_validation(&query("")).unwrap(), Directive::Warn);
         assert_eq!(
-            field_validation(&query(""), "CreateOptions").unwrap(),
-            Directive::Warn
-        );
-        assert_eq!(
-            field_validation(
-                &query("fieldValidation=Strict&fieldValidation=Ignore"),
-                "CreateOptions"
-            )
-            .unwrap(),
+            field_validation(&query("fieldValidation=Strict&fieldValidation=Ignore")).unwrap(),
             Directive::Strict
         );
-        let error = field_validation(&query("fieldValidation=strict"), "PatchOptions").unwrap_err();
-        assert_eq!(error.code.as_u16(), 422);
+        let error = field_validation(&query("fieldValidation=strict")).unwrap_err();
         assert_eq!(
-            error.message,
-            "PatchOptions.meta.k8s.io \"\" is invalid: fieldValidation: Unsupported value: \"strict\": supported values: \"\", \"Ignore\", \"Strict\", \"Warn\""
+            error.to_string(),
+            "fieldValidation: Unsupported value: \"strict\": supported values: \"\", \"Ignore\", \"Strict\", \"Warn\""
         );
     }
 

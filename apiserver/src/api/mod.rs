@@ -29,6 +29,8 @@ use crate::status::ApiError;
 use crate::store::{DeleteOptions, Deleted, GenericStore, ListQuery, WatchQuery, WriteOptions};
 use negotiation::{Output, PatchFormat, Transform};
 use query::Query;
+use rudder_machinery::field::{ErrorList, FieldError, Path};
+use rudder_machinery::fieldvalidation::Directive;
 
 /// What the API handlers share.
 pub struct Api {
@@ -58,6 +60,24 @@ pub async fn serve(api: &Api, request: ApiRequest) -> Response {
 
 fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The checked options of a write.
+struct Write {
+    /// What the store needs.
+    options: WriteOptions,
+    /// `fieldValidation`.
+    directive: Directive,
+    /// `force` (apply only).
+    force: bool,
+}
+
+/// The subresource a write through `update_target` goes through.
+fn subresource_of(update_target: UpdateTarget) -> &'static str {
+    match update_target {
+        UpdateTarget::Main => "",
+        UpdateTarget::Status => "status",
+    }
 }
 
 /// A request routed to one resource.
@@ -172,15 +192,51 @@ impl Target<'_> {
         header_str(&self.headers, header::CONTENT_TYPE)
     }
 
-    fn write_options(&self, kind: &str) -> Result<WriteOptions, ApiError> {
-        Ok(WriteOptions {
-            dry_run: query::dry_run(&self.query, kind)?,
-            user: rudder_machinery::strategy::RequestUser {
-                name: self.user.name.clone(),
-                uid: self.user.uid.clone(),
-                groups: self.user.groups.clone(),
-                extra: Default::default(),
+    /// The options of a write through `subresource` ("" for the main resource), checked as
+    /// upstream's `Validate{Create,Update,Patch}Options` check them (`kind` names the
+    /// options; `patch` is the patch format of a PATCH).
+    fn write_options(
+        &self,
+        kind: &str,
+        subresource: &str,
+        patch: Option<PatchFormat>,
+    ) -> Result<Write, ApiError> {
+        let field_manager = self.query.get("fieldManager").unwrap_or("");
+        let force = self.query.bool("force")?;
+        let mut errors = ErrorList::new();
+        match patch {
+            Some(PatchFormat::Apply) if field_manager.is_empty() => errors.push(FieldError::required(
+                &Path::new("fieldManager"),
+                "is required for apply patch",
+            )),
+            Some(PatchFormat::Apply) | None => {}
+            Some(_) if self.query.has("force") => errors.push(FieldError::forbidden(
+                &Path::new("force"),
+                "may not be specified for non-apply patch",
+            )),
+            Some(_) => {}
+        }
+        errors.extend(crate::managed::validate_field_manager(field_manager));
+        errors.extend(query::dry_run_errors(&self.query));
+        let directive = body::field_validation(&self.query).map_err(|error| errors.push(error));
+        let Some(directive) = directive.ok().filter(|_| errors.is_empty()) else {
+            return Err(ApiError::invalid("meta.k8s.io", kind, "", &errors));
+        };
+        let user_agent = header_str(&self.headers, header::USER_AGENT).unwrap_or("");
+        Ok(Write {
+            options: WriteOptions {
+                dry_run: self.query.has("dryRun"),
+                user: rudder_machinery::strategy::RequestUser {
+                    name: self.user.name.clone(),
+                    uid: self.user.uid.clone(),
+                    groups: self.user.groups.clone(),
+                    extra: Default::default(),
+                },
+                manager: Some(crate::managed::manager_name(field_manager, user_agent)),
+                subresource: subresource.to_owned(),
             },
+            directive,
+            force: force.unwrap_or(false),
         })
     }
 
@@ -274,8 +330,9 @@ async fn create(target: &Target<'_>, body: crate::http::BodyStream) -> Result<Re
     let resource = &target.resource;
     let format = negotiation::negotiate_input(target.content_type())?;
     let bytes = body::read(body).await?;
-    let options = target.write_options("CreateOptions")?;
-    let directive = body::field_validation(&target.query, "CreateOptions")?;
+    let Write {
+        options, directive, ..
+    } = target.write_options("CreateOptions", "", None)?;
     let object = body::decode_object(&bytes, format, &resource.api_version(), &resource.kind)?;
     let mut warnings = body::check_body_fields(resource, directive, &bytes, format, &object)?;
     let created = target
@@ -300,8 +357,9 @@ async fn update(
     let resource = &target.resource;
     let format = negotiation::negotiate_input(target.content_type())?;
     let bytes = body::read(body).await?;
-    let options = target.write_options("UpdateOptions")?;
-    let directive = body::field_validation(&target.query, "UpdateOptions")?;
+    let Write {
+        options, directive, ..
+    } = target.write_options("UpdateOptions", subresource_of(update_target), None)?;
     let object = body::decode_object(&bytes, format, &resource.api_version(), &resource.kind)?;
     let mut warnings = body::check_body_fields(resource, directive, &bytes, format, &object)?;
     let result = target
@@ -432,15 +490,14 @@ async fn patch(
     body: crate::http::BodyStream,
 ) -> Result<Response, ApiError> {
     let format = negotiation::negotiate_patch(target.content_type())?;
-    if format == PatchFormat::Apply {
-        return Err(ApiError::unsupported_media_type(
-            "application/apply-patch+yaml",
-            &negotiation::SUPPORTED_PATCH[..3],
-        ));
-    }
     let bytes = body::read(body).await?;
-    let options = target.write_options("PatchOptions")?;
-    let directive = body::field_validation(&target.query, "PatchOptions")?;
+    let write = target.write_options("PatchOptions", subresource_of(update_target), Some(format))?;
+    if format == PatchFormat::Apply {
+        return apply(target, update_target, &bytes, write).await;
+    }
+    let Write {
+        options, directive, ..
+    } = write;
     let document: Value =
         serde_json::from_slice(&bytes).map_err(|err| ApiError::bad_request(err.to_string()))?;
     let body_errors = body::patch_body_errors(directive, format, &bytes);
@@ -485,6 +542,98 @@ async fn patch(
         patched.map(|patched| target.respond(StatusCode::OK, patched)),
         &warnings,
     )
+}
+
+/// Server-side apply (`application/apply-patch+yaml`): the configuration in `bytes` merged
+/// into the live object by `fieldManager`, or a new object when none exists (main resource
+/// only), as upstream's `applyPatcher`.
+async fn apply(
+    target: &Target<'_>,
+    update_target: UpdateTarget,
+    bytes: &[u8],
+    write: Write,
+) -> Result<Response, ApiError> {
+    let resource = &target.resource;
+    let Write {
+        mut options,
+        directive,
+        force,
+    } = write;
+    let field_manager = crate::managed::field_manager(resource, &options.subresource).ok_or_else(|| {
+        ApiError::unsupported_media_type("application/apply-patch+yaml", &negotiation::SUPPORTED_PATCH[..3])
+    })?;
+    let manager = options.manager.take().unwrap_or_default();
+    let config = body::decode_apply(bytes)?;
+    let strict_error = body::apply_strict_error(directive, bytes);
+    let pinned = object::resource_version(&config).is_empty();
+    let mut warnings = Vec::new();
+    let mut check = |applied: Value| -> Result<Value, ApiError> {
+        if let Some(error) = &strict_error {
+            if directive == Directive::Strict {
+                return Err(ApiError::bad_request(format!(
+                    "error strict decoding YAML: {error}"
+                )));
+            }
+            warnings = rudder_machinery::fieldvalidation::strict_warnings(std::slice::from_ref(error));
+        }
+        check_patched_identity(&applied, &target.name, &target.namespace)?;
+        Ok(applied)
+    };
+    let result = target
+        .api
+        .store
+        .update_with(
+            resource,
+            &target.namespace,
+            &target.name,
+            update_target,
+            &options,
+            |current| {
+                let mut applied = field_manager
+                    .apply(Some(current), &config, &manager, force, &crate::managed::now())
+                    .map_err(|err| crate::managed::api_error(&err))?;
+                // Without a resourceVersion in the configuration, a lost race is retried.
+                if pinned {
+                    object::remove_meta(&mut applied, "resourceVersion");
+                }
+                check(applied)
+            },
+        )
+        .await;
+    let (object, status) = match result {
+        Err(err) if err.code == StatusCode::NOT_FOUND && update_target == UpdateTarget::Main => {
+            let applied = field_manager
+                .apply(None, &config, &manager, force, &crate::managed::now())
+                .map_err(|err| crate::managed::api_error(&err))?;
+            let mut applied = check(applied)?;
+            if !object::uid(&applied).is_empty() {
+                return Err(ApiError::conflict(
+                    resource.group_resource(),
+                    &target.name,
+                    &format!(
+                        "uid mismatch: the provided object specified uid {}, and no existing object was found",
+                        object::uid(&applied)
+                    ),
+                ));
+            }
+            object::remove_meta(&mut applied, "resourceVersion");
+            let created = target
+                .api
+                .store
+                .create(resource, &target.namespace, applied, &options)
+                .await;
+            (created, StatusCode::CREATED)
+        }
+        other => (other, StatusCode::OK),
+    };
+    if let (Ok(object), Some(ops)) = (&object, resource.ops()) {
+        match (status, update_target) {
+            (StatusCode::CREATED, _) => warnings.extend((ops.warnings)(object)),
+            (_, UpdateTarget::Main) => warnings.extend((ops.warnings_on_update)(object)),
+            (_, UpdateTarget::Status) => {}
+        }
+    }
+    with_warnings(object.map(|object| target.respond(status, object)), &warnings)
 }
 
 async fn delete_body(target: &Target<'_>, body: crate::http::BodyStream) -> Result<Option<Value>, ApiError> {

@@ -88,17 +88,21 @@ pub fn pretty(query: &Query, user_agent: Option<&str>) -> bool {
 
 /// `dryRun`: only `All` is valid.
 pub fn dry_run(query: &Query, options_kind: &str) -> Result<bool, ApiError> {
-    let values = query.all("dryRun");
-    let mut errors = ErrorList::new();
-    for value in &values {
-        if *value != "All" {
-            errors.push(FieldError::not_supported(&Path::new("dryRun"), *value, &["All"]));
-        }
-    }
+    let errors = dry_run_errors(query);
     if !errors.is_empty() {
         return Err(ApiError::invalid("meta.k8s.io", options_kind, "", &errors));
     }
-    Ok(!values.is_empty())
+    Ok(query.has("dryRun"))
+}
+
+/// Upstream's `ValidateDryRun`.
+pub fn dry_run_errors(query: &Query) -> ErrorList {
+    query
+        .all("dryRun")
+        .into_iter()
+        .filter(|value| *value != "All")
+        .map(|value| FieldError::not_supported(&Path::new("dryRun"), value, &["All"]))
+        .collect()
 }
 
 /// Parsed list and watch parameters.

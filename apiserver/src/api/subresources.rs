@@ -36,12 +36,18 @@ pub(super) async fn serve(
         }
         ("eviction", "create") => evict(target, body).await,
         ("finalize", "update") => finalize(target, body).await,
-        ("approval", "update") => field_update(target, body, &["status", "conditions"]).await,
+        ("approval", "update") => field_update(target, body, "approval", &["status", "conditions"]).await,
         ("ephemeralcontainers", "update") => {
-            field_update(target, body, &["spec", "ephemeralContainers"]).await
+            field_update(
+                target,
+                body,
+                "ephemeralcontainers",
+                &["spec", "ephemeralContainers"],
+            )
+            .await
         }
         ("resize", "get") => super::get(target).await,
-        ("resize", "update") => field_update(target, body, &["spec", "containers"]).await,
+        ("resize", "update") => field_update(target, body, "resize", &["spec", "containers"]).await,
         ("ephemeralcontainers", "get") => super::get(target).await,
         ("ephemeralcontainers" | "resize" | "approval", "patch") => {
             let path: &[&str] = match sub.name.as_str() {
@@ -49,7 +55,7 @@ pub(super) async fn serve(
                 "resize" => &["spec", "containers"],
                 _ => &["status", "conditions"],
             };
-            field_patch(target, body, path).await
+            field_patch(target, body, &sub.name, path).await
         }
         (name, _) => Err(ApiError::service_unavailable(format!(
             "the {name} subresource of {} is not available: no component serves it yet",
@@ -107,11 +113,6 @@ async fn scale(target: &Target<'_>, verb: &str, body: BodyStream) -> Result<Resp
         let object = store.get(resource, &target.namespace, &target.name)?;
         return Ok(target.respond(StatusCode::OK, scale_of(target, &object)));
     }
-    let options = target.write_options(if verb == "patch" {
-        "PatchOptions"
-    } else {
-        "UpdateOptions"
-    })?;
     let (desired_scale, patch_doc) = match verb {
         "update" => (
             Some(target.object_body(body, "autoscaling/v1", "Scale").await?),
@@ -119,6 +120,11 @@ async fn scale(target: &Target<'_>, verb: &str, body: BodyStream) -> Result<Resp
         ),
         _ => (None, Some(patch_body(target, body).await?)),
     };
+    let (kind, format) = match &patch_doc {
+        Some((format, _)) => ("PatchOptions", Some(*format)),
+        None => ("UpdateOptions", None),
+    };
+    let options = target.write_options(kind, "scale", format)?.options;
     let updated = store
         .update_with(
             resource,
@@ -211,7 +217,7 @@ pub(super) async fn bind(target: &Target<'_>, pod_name: &str, binding: &Value) -
     target
         .api
         .store
-        .update_raw(&pods, &target.namespace, pod_name, |current| {
+        .update_raw(&pods, &target.namespace, pod_name, None, |current| {
             if object::deletion_timestamp(current).is_some() {
                 return Err(ApiError::conflict(
                     GroupResource {
@@ -433,7 +439,7 @@ async fn check_disruption_budget(target: &Target<'_>, pod: &Value, dry_run: bool
     }
     let pod_name = object::name(pod).to_owned();
     store
-        .update_raw(&pdbs, &target.namespace, &budget_name, |current| {
+        .update_raw(&pdbs, &target.namespace, &budget_name, None, |current| {
             let allowed = current
                 .pointer("/status/disruptionsAllowed")
                 .and_then(Value::as_i64)
@@ -473,25 +479,37 @@ async fn finalize(target: &Target<'_>, body: BodyStream) -> Result<Response, Api
     }
     let pinned = object::resource_version(&desired).to_owned();
     let finalizers = object::get_path(&desired, &["spec", "finalizers"]).cloned();
+    let options = target.write_options("UpdateOptions", "finalize", None)?.options;
     let updated = target
         .api
         .store
-        .update_raw(resource, &target.namespace, &target.name, |current| {
-            if !pinned.is_empty() && pinned != object::resource_version(current) {
-                return Err(ApiError::stale(resource.group_resource(), &target.name));
-            }
-            let mut next = current.clone();
-            set_path(&mut next, &["spec", "finalizers"], finalizers.clone());
-            rudder_machinery::kinds::namespace::finalize_update(next, current)
-                .map(Some)
-                .map_err(|err| crate::store::pipeline_error(resource, &target.name, err))
-        })
+        .update_raw(
+            resource,
+            &target.namespace,
+            &target.name,
+            Some(&options),
+            |current| {
+                if !pinned.is_empty() && pinned != object::resource_version(current) {
+                    return Err(ApiError::stale(resource.group_resource(), &target.name));
+                }
+                let mut next = current.clone();
+                set_path(&mut next, &["spec", "finalizers"], finalizers.clone());
+                rudder_machinery::kinds::namespace::finalize_update(next, current)
+                    .map(Some)
+                    .map_err(|err| crate::store::pipeline_error(resource, &target.name, err))
+            },
+        )
         .await?;
     Ok(target.respond(StatusCode::OK, updated))
 }
 
 /// An update through a subresource that may change only the field at `path`.
-async fn field_update(target: &Target<'_>, body: BodyStream, path: &[&str]) -> Result<Response, ApiError> {
+async fn field_update(
+    target: &Target<'_>,
+    body: BodyStream,
+    subresource: &str,
+    path: &[&str],
+) -> Result<Response, ApiError> {
     let resource = &target.resource;
     let desired = target
         .object_body(body, &resource.api_version(), &resource.kind)
@@ -505,14 +523,23 @@ async fn field_update(target: &Target<'_>, body: BodyStream, path: &[&str]) -> R
     }
     let pinned = object::resource_version(&desired).to_owned();
     let value = object::get_path(&desired, path).cloned();
-    let updated = copy_field(target, path, value, &pinned).await?;
+    let options = target.write_options("UpdateOptions", subresource, None)?.options;
+    let updated = copy_field(target, path, value, &pinned, &options).await?;
     Ok(target.respond(StatusCode::OK, updated))
 }
 
 /// A patch through a subresource that may change only the field at `path`.
-async fn field_patch(target: &Target<'_>, body: BodyStream, path: &[&str]) -> Result<Response, ApiError> {
+async fn field_patch(
+    target: &Target<'_>,
+    body: BodyStream,
+    subresource: &str,
+    path: &[&str],
+) -> Result<Response, ApiError> {
     let resource = &target.resource;
     let (format, document) = patch_body(target, body).await?;
+    let options = target
+        .write_options("PatchOptions", subresource, Some(format))?
+        .options;
     let current = target.api.store.get(resource, &target.namespace, &target.name)?;
     let patched = apply_patch(
         resource,
@@ -526,7 +553,7 @@ async fn field_patch(target: &Target<'_>, body: BodyStream, path: &[&str]) -> Re
     check_patched_identity(&patched, &target.name, &target.namespace)?;
     let pinned = object::resource_version(&patched).to_owned();
     let value = object::get_path(&patched, path).cloned();
-    let updated = copy_field(target, path, value, &pinned).await?;
+    let updated = copy_field(target, path, value, &pinned, &options).await?;
     Ok(target.respond(StatusCode::OK, updated))
 }
 
@@ -535,19 +562,26 @@ async fn copy_field(
     path: &[&str],
     value: Option<Value>,
     pinned: &str,
+    options: &crate::store::WriteOptions,
 ) -> Result<Value, ApiError> {
     let resource = &target.resource;
     target
         .api
         .store
-        .update_raw(resource, &target.namespace, &target.name, |current| {
-            if !pinned.is_empty() && pinned != object::resource_version(current) {
-                return Err(ApiError::stale(resource.group_resource(), &target.name));
-            }
-            let mut next = current.clone();
-            set_path(&mut next, path, value.clone());
-            Ok(Some(next))
-        })
+        .update_raw(
+            resource,
+            &target.namespace,
+            &target.name,
+            Some(options),
+            |current| {
+                if !pinned.is_empty() && pinned != object::resource_version(current) {
+                    return Err(ApiError::stale(resource.group_resource(), &target.name));
+                }
+                let mut next = current.clone();
+                set_path(&mut next, path, value.clone());
+                Ok(Some(next))
+            },
+        )
         .await
 }
 

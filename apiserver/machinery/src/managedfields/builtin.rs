@@ -126,6 +126,46 @@ impl VersionConverter for BuiltinConverter {
     }
 }
 
+/// The fields nobody may own through an endpoint (the strategy's `GetResetFields`), as
+/// field-name paths: `status` for a main resource with a status, `spec` (and a few metadata
+/// fields for some kinds) for a status subresource; the other subresources keep what their
+/// strategies reset.
+pub fn reset_fields(
+    group: &str,
+    resource: &str,
+    subresource: &str,
+    has_status: bool,
+) -> &'static [&'static [&'static str]] {
+    const NONE: &[&[&str]] = &[];
+    const STATUS: &[&[&str]] = &[&["status"]];
+    const SPEC: &[&[&str]] = &[&["spec"]];
+    const SPEC_AND_METADATA: &[&[&str]] = &[&["metadata"], &["spec"]];
+    match (group, resource, subresource) {
+        ("certificates.k8s.io", "certificatesigningrequests", "") => &[&["spec"], &["status"]],
+        ("certificates.k8s.io", "certificatesigningrequests", "status") => {
+            &[&["spec"], &["status", "conditions"]]
+        }
+        ("certificates.k8s.io", "certificatesigningrequests", "approval") => {
+            &[&["spec"], &["status", "certificate"]]
+        }
+        (_, _, "") if has_status => STATUS,
+        (_, _, "") => NONE,
+        ("", "pods", "status") => &[
+            &["spec"],
+            &["metadata", "deletionTimestamp"],
+            &["metadata", "ownerReferences"],
+        ],
+        ("", "pods", "ephemeralcontainers" | "resize") | ("", "namespaces", "finalize") => STATUS,
+        ("apps", "deployments", "status") => &[&["spec"], &["metadata", "labels"]],
+        ("flowcontrol.apiserver.k8s.io", "flowschemas" | "prioritylevelconfigurations", "status")
+        | ("admissionregistration.k8s.io", "validatingadmissionpolicies", "status")
+        | ("storage.k8s.io", "volumeattachments", "status")
+        | ("resource.k8s.io", "resourceclaims", "status") => SPEC_AND_METADATA,
+        (_, _, "status") => SPEC,
+        _ => NONE,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

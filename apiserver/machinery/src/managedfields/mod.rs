@@ -240,19 +240,22 @@ impl<'a> FieldManager<'a> {
         now: &str,
     ) -> Result<(), FieldManagerError> {
         let now = normalize_time(now).unwrap_or_else(|| now.to_string());
+        let fresh;
         let live = match old {
-            Some(old) => old.clone(),
-            None => self.types.new_object(&self.api_version, &self.kind),
+            Some(old) => old,
+            None => {
+                fresh = self.types.new_object(&self.api_version, &self.kind);
+                &fresh
+            }
         };
-        self.pipeline().update(&live, new, manager, &now)
+        self.pipeline().update(live, new, manager, &now)
     }
 
     /// [`FieldManager::update`] as the handlers call it (`UpdateNoErrors`): on an internal
-    /// failure, `new` is left without managedFields.
+    /// failure, `new` is left without managedFields (the update changes nothing else of
+    /// `new` before it can fail).
     pub fn update_no_errors(&self, old: Option<&Value>, new: &mut Value, manager: &str, now: &str) {
-        let original = new.clone();
         if self.update(old, new, manager, now).is_err() {
-            *new = original;
             fieldmanager::remove_managed_fields(new);
         }
     }

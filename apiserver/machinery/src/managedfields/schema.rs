@@ -174,7 +174,7 @@ pub struct StructField {
 /// Built-in kinds use [`super::builtin::BuiltinTypes`] (upstream's OpenAPI v3 definitions,
 /// objects seen as Go's typed structs encode them); custom resources can use
 /// [`super::openapi::Types::for_custom_resource`] built from a CRD's structural schema.
-pub trait TypeSource {
+pub trait TypeSource: Sync {
     /// The type named `name` (`io.k8s.api.apps.v1.Deployment`), if known.
     fn named(&self, name: &str) -> Option<&Atom>;
 

@@ -48,7 +48,7 @@ pub enum UpdaterError {
 }
 
 /// Converts objects between the versions of a kind.
-pub trait VersionConverter {
+pub trait VersionConverter: Sync {
     /// Converts `object` to `api_version`, returning it (as upstream's type converter sees
     /// it) and its type; `Ok(None)` when the kind has no such version (managers recorded at
     /// it are dropped). Only called for a version other than the object's.
