@@ -20,6 +20,8 @@ definition. Writes, under apiserver/machinery/src/generated/:
 
 Only the versions a default v1.35 API server enables are generated: the GA ones.
 Usage: hack/gen-apis.py   (then cargo fmt is not needed: the output is formatted)
+Then run hack/gen-openapi-protobuf.sh: it converts the new v2 document to its protobuf form
+(a test fails while the two disagree).
 """
 
 import gzip
