@@ -7,8 +7,11 @@
 //! concurrency limits, backoff on errors, a tracing span per reconcile and metrics. The entry
 //! point is [`run`].
 
+mod deployment;
 pub mod harness;
 pub mod leader;
+mod pods;
+mod replica_set;
 mod root_ca;
 mod service_account;
 
@@ -90,6 +93,18 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
     }
     if config.enabled(root_ca::NAME) {
         tasks.spawn(root_ca::run(context.clone(), token.clone()));
+    }
+    if config.enabled(replica_set::NAME) {
+        tasks.spawn(replica_set::run_replica_sets(context.clone(), token.clone()));
+    }
+    if config.enabled(replica_set::RC_NAME) {
+        tasks.spawn(replica_set::run_replication_controllers(
+            context.clone(),
+            token.clone(),
+        ));
+    }
+    if config.enabled(deployment::NAME) {
+        tasks.spawn(deployment::run(context.clone(), token.clone()));
     }
     tracing::info!(controllers = tasks.len(), "controllers started");
     while tasks.join_next().await.is_some() {}
