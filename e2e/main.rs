@@ -5,3 +5,4 @@ mod foundation;
 mod harness;
 mod kubectl;
 mod validation;
+mod workloads;

@@ -557,3 +557,48 @@ async fn an_idle_deployment_writes_nothing() {
     assert_eq!(versions().await, before, "an idle deployment changed something");
     env.cluster.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_rollout_exceeds_its_progress_deadline() {
+    let env = env("deadline").await;
+    env.deployments
+        .create(
+            &PostParams::default(),
+            &deployment(
+                "web",
+                2,
+                serde_json::json!({"spec": {"progressDeadlineSeconds": 2}}),
+            ),
+        )
+        .await
+        .unwrap();
+    // No pod ever becomes ready: after two seconds without progress the condition turns.
+    let condition = eventually("ProgressDeadlineExceeded", 20, || async {
+        let d = env.deployments.get("web").await.unwrap();
+        d.status?
+            .conditions?
+            .into_iter()
+            .find(|c| c.type_ == "Progressing" && c.reason.as_deref() == Some("ProgressDeadlineExceeded"))
+    })
+    .await;
+    assert_eq!(condition.status, "False");
+    let rs = env.replica_sets().await.remove(0);
+    assert_eq!(
+        condition.message.unwrap(),
+        format!("ReplicaSet \"{}\" has timed out progressing.", rs.name_any())
+    );
+    let d = env.deployments.get("web").await.unwrap();
+    let available = d
+        .status
+        .unwrap()
+        .conditions
+        .unwrap()
+        .into_iter()
+        .find(|c| c.type_ == "Available")
+        .unwrap();
+    assert_eq!(
+        (available.status.as_str(), available.reason.as_deref()),
+        ("False", Some("MinimumReplicasUnavailable"))
+    );
+    env.cluster.stop().await;
+}

@@ -322,3 +322,31 @@ async fn replication_controllers_share_the_replica_set_logic() {
     assert_eq!(labels["app"], "legacy");
     cluster.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pods_become_available_after_min_ready_seconds() {
+    let cluster = Cluster::start(&["replicaset"]).await;
+    namespace(&cluster, "slow").await;
+    let sets: Api<ReplicaSet> = Api::namespaced(cluster.client.clone(), "slow");
+    let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), "slow");
+    let mut rs = replica_set("web", 1);
+    rs.spec.as_mut().unwrap().min_ready_seconds = Some(2);
+    sets.create(&PostParams::default(), &rs).await.unwrap();
+    eventually("a pod", 20, || async {
+        (owned_pods(&pods, "app=web").await.len() == 1).then_some(())
+    })
+    .await;
+    kubelet::mark_all_ready(&pods, "app=web").await;
+    eventually("ready, not yet available", 20, || async {
+        let status = sets.get("web").await.unwrap().status.unwrap();
+        (status.ready_replicas == Some(1) && status.available_replicas.is_none()).then_some(())
+    })
+    .await;
+    // Nothing changes in the cluster: the controller wakes itself when the pod becomes available.
+    eventually("available", 10, || async {
+        let status = sets.get("web").await.unwrap().status.unwrap();
+        (status.available_replicas == Some(1)).then_some(())
+    })
+    .await;
+    cluster.stop().await;
+}
