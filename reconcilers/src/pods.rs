@@ -496,7 +496,7 @@ struct Expectation {
 }
 
 impl Expectations {
-    /// Whether the owner `key` (namespace/name) may sync: nothing pending, or pending too long.
+    /// Whether the owner `key` (its UID) may sync: nothing pending, or pending too long.
     pub fn satisfied(&self, key: &str) -> bool {
         let Ok(entries) = self.entries.lock() else {
             return true;
@@ -565,7 +565,7 @@ impl Expectations {
             return;
         };
         let namespace = pod.namespace().unwrap_or_default();
-        let key = format!("{namespace}/{}", owner.name);
+        let key = owner.uid.clone();
         let pod_key = format!("{namespace}/{}", pod.name_any());
         if deleted || pod.metadata.deletion_timestamp.is_some() {
             self.deletion_observed(&key, &pod_key);
@@ -673,9 +673,9 @@ mod tests {
     #[test]
     fn expectations_wait_for_the_cache() {
         let expectations = Expectations::default();
-        assert!(expectations.satisfied("ns/web"), "no expectation, free to sync");
-        expectations.expect_creations("ns/web", 2);
-        assert!(!expectations.satisfied("ns/web"));
+        assert!(expectations.satisfied("u"), "no expectation, free to sync");
+        expectations.expect_creations("u", 2);
+        assert!(!expectations.satisfied("u"));
         let owned = |name: &str| {
             pod(
                 serde_json::json!({"metadata": {"name": name, "namespace": "ns", "ownerReferences": [
@@ -689,19 +689,19 @@ mod tests {
             &watcher::Event::Apply(owned("a")),
             |_| false,
         );
-        assert!(!expectations.satisfied("ns/web"));
+        assert!(!expectations.satisfied("u"));
         expectations.observe("ReplicaSet", &watcher::Event::Apply(owned("a")), |_| false);
-        assert!(!expectations.satisfied("ns/web"));
+        assert!(!expectations.satisfied("u"));
         expectations.observe("ReplicaSet", &watcher::Event::InitApply(owned("b")), |_| false);
-        assert!(expectations.satisfied("ns/web"));
+        assert!(expectations.satisfied("u"));
 
-        expectations.expect_deletions("ns/web", ["ns/a".to_owned(), "ns/b".to_owned()].into());
+        expectations.expect_deletions("u", ["ns/a".to_owned(), "ns/b".to_owned()].into());
         expectations.observe("ReplicaSet", &watcher::Event::Delete(owned("a")), |_| true);
-        assert!(!expectations.satisfied("ns/web"));
+        assert!(!expectations.satisfied("u"));
         let mut terminating = owned("b");
         terminating.metadata.deletion_timestamp = Some(now());
         expectations.observe("ReplicaSet", &watcher::Event::Apply(terminating), |_| true);
-        assert!(expectations.satisfied("ns/web"));
+        assert!(expectations.satisfied("u"));
     }
 
     #[test]

@@ -241,7 +241,8 @@ async fn reconcile<K: Replicated>(
     }
     let namespace = owner.namespace().unwrap_or_default();
     let name = owner.name_any();
-    let key = format!("{namespace}/{name}");
+    // Expectations are kept per owner UID: an owner deleted and created again starts afresh.
+    let key = owner.meta().uid.clone().unwrap_or_default();
     let needs_sync = state.expectations.satisfied(&key);
     let selector = match owner.selector() {
         Ok(selector) => selector,
