@@ -170,6 +170,12 @@ fn kubectl_rolls_deployments_out_back_and_forth() {
     rollout_status(&server);
     let sets = server.kubectl_ok(&["get", "rs", "-l", "app=web", "-o", "name"]);
     assert_eq!(sets.lines().count(), 3, "{sets}");
+    let table = server.kubectl_ok(&["get", "deployment", "web", "--no-headers"]);
+    let columns: Vec<&str> = table.split_whitespace().collect();
+    assert_eq!(&columns[..4], ["web", "5/5", "5", "5"], "{table}");
+    let described = server.kubectl_ok(&["describe", "deployment", "web"]);
+    assert!(described.contains("(5/5 replicas created)"), "{described}");
+    assert!(described.contains("NewReplicaSetAvailable"), "{described}");
     let events = server.kubectl_ok(&[
         "get",
         "events",
