@@ -140,6 +140,27 @@ fn annotation<'a>(meta: &'a ObjectMeta, key: &str) -> Option<&'a str> {
     meta.annotations.as_ref()?.get(key).map(String::as_str)
 }
 
+/// The revision a rollback was requested to, if any (invalid values are ignored).
+fn rollback_to(d: &Deployment) -> Option<i64> {
+    annotation(&d.metadata, ROLLBACK_TO)
+        .filter(|v| !v.is_empty())
+        .and_then(|v| v.parse().ok())
+}
+
+/// Upstream's LastRevision: the second highest revision.
+fn last_revision(all: &[ReplicaSet]) -> i64 {
+    let (mut max, mut second) = (0, 0);
+    for revision in all.iter().filter_map(|rs| revision_of(&rs.metadata)) {
+        if revision >= max {
+            second = max;
+            max = revision;
+        } else if revision > second {
+            second = revision;
+        }
+    }
+    second
+}
+
 /// Upstream's ReplicaSetsByCreationTimestamp: older first, then by name.
 fn by_creation(a: &ReplicaSet, b: &ReplicaSet) -> Ordering {
     let time = |rs: &ReplicaSet| rs.metadata.creation_timestamp.as_ref().map(|t| t.0);
@@ -558,7 +579,16 @@ impl Sync {
         }
         self.check_paused_conditions().await?;
         let paused = self.d.spec.as_ref().and_then(|s| s.paused).unwrap_or(false);
-        if paused || Box::pin(self.is_scaling_event(&list)).await? {
+        if paused {
+            Box::pin(self.sync(list)).await?;
+            return Ok(self.requeue.map_or_else(Action::await_change, Action::requeue));
+        }
+        // Rollback is not re-entrant: nothing else happens until the request is cleared.
+        if let Some(revision) = rollback_to(&self.d) {
+            Box::pin(self.rollback(list, revision)).await?;
+            return Ok(Action::await_change());
+        }
+        if Box::pin(self.is_scaling_event(&list)).await? {
             Box::pin(self.sync(list)).await?;
         } else if is_rolling(&self.d) {
             Box::pin(self.rollout_rolling(list)).await?;
@@ -566,6 +596,96 @@ impl Sync {
             Box::pin(self.rollout_recreate(list)).await?;
         }
         Ok(self.requeue.map_or_else(Action::await_change, Action::requeue))
+    }
+
+    /// Upstream's rollback: the deprecated `rollbackTo` request, kept in apps/v1 as the
+    /// `deprecated.deployment.rollback.to` annotation (0 means the previous revision).
+    async fn rollback(&mut self, list: Vec<ReplicaSet>, revision: i64) -> Result<(), ReconcileError> {
+        let (new_rs, old) = Box::pin(self.get_all_and_sync_revision(&list, true)).await?;
+        let mut all: Vec<ReplicaSet> = old;
+        all.extend(new_rs);
+        let mut revision = revision;
+        if revision == 0 {
+            revision = last_revision(&all);
+            if revision == 0 {
+                self.event(
+                    EventType::Warning,
+                    "DeploymentRollbackRevisionNotFound",
+                    "Unable to find last revision.".into(),
+                )
+                .await;
+                return self.clear_rollback_to().await;
+            }
+        }
+        let Some(target) = all.iter().find(|rs| revision_of(&rs.metadata) == Some(revision)) else {
+            self.event(
+                EventType::Warning,
+                "DeploymentRollbackRevisionNotFound",
+                "Unable to find the revision to rollback to.".into(),
+            )
+            .await;
+            return self.clear_rollback_to().await;
+        };
+        let template = rs_template(target).cloned().unwrap_or_default();
+        if equal_ignore_hash(&d_template(&self.d), &template) {
+            let message = format!(
+                "The rollback revision contains the same template as current deployment {:?}",
+                self.d.name_any()
+            );
+            self.event(EventType::Warning, "DeploymentRollbackTemplateUnchanged", message)
+                .await;
+            return self.clear_rollback_to().await;
+        }
+        // Take the revision's template (without its hash) and its annotations.
+        let mut template = template;
+        if let Some(labels) = template.metadata.as_mut().and_then(|m| m.labels.as_mut()) {
+            labels.remove(POD_TEMPLATE_HASH);
+        }
+        if let Some(spec) = self.d.spec.as_mut() {
+            spec.template = template;
+        }
+        let skipped = [
+            LAST_APPLIED,
+            REVISION,
+            REVISION_HISTORY,
+            DESIRED_REPLICAS,
+            MAX_REPLICAS,
+            ROLLBACK_TO,
+        ];
+        let mut annotations: BTreeMap<String, String> = self
+            .d
+            .metadata
+            .annotations
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(k, _)| skipped.contains(&k.as_str()))
+            .collect();
+        for (key, value) in target.metadata.annotations.iter().flatten() {
+            if !skipped.contains(&key.as_str()) {
+                annotations.insert(key.clone(), value.clone());
+            }
+        }
+        self.d.metadata.annotations = Some(annotations);
+        self.clear_rollback_to().await?;
+        let message = format!(
+            "Rolled back deployment {:?} to revision {revision}",
+            self.d.name_any()
+        );
+        self.event(EventType::Normal, "DeploymentRollback", message).await;
+        Ok(())
+    }
+
+    /// Removes the rollback request and writes the deployment.
+    async fn clear_rollback_to(&mut self) -> Result<(), ReconcileError> {
+        if let Some(annotations) = self.d.metadata.annotations.as_mut() {
+            annotations.remove(ROLLBACK_TO);
+        }
+        let api: Api<Deployment> = Api::namespaced(self.context.client.clone(), &self.namespace());
+        self.d = api
+            .replace(&self.d.name_any(), &PostParams::default(), &self.d)
+            .await?;
+        Ok(())
     }
 
     /// Upstream's getReplicaSetsForDeployment: adopt matching orphans, release mismatches.

@@ -602,3 +602,65 @@ async fn a_stuck_rollout_exceeds_its_progress_deadline() {
     );
     env.cluster.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_deprecated_rollback_annotation_rolls_back() {
+    let env = env("rollbackto").await;
+    let _kubelet = Kubelet::start(env.cluster.client.clone(), "rollbackto");
+    env.deployments
+        .create(
+            &PostParams::default(),
+            &deployment("web", 1, serde_json::json!({})),
+        )
+        .await
+        .unwrap();
+    env.wait_complete("web", 1).await;
+    env.set_image("web", "busybox:2").await;
+    env.wait_complete("web", 1).await;
+    let annotate = |value: &str| serde_json::json!({"metadata": {"annotations": {"deprecated.deployment.rollback.to": value}}});
+    // 0: the previous revision.
+    env.deployments
+        .patch("web", &PatchParams::default(), &Patch::Merge(annotate("0")))
+        .await
+        .unwrap();
+    let d = env.wait_complete("web", 1).await;
+    let template = d.spec.unwrap().template;
+    assert_eq!(
+        template.spec.unwrap().containers[0].image.as_deref(),
+        Some("busybox:1")
+    );
+    assert!(
+        !template
+            .metadata
+            .unwrap()
+            .labels
+            .unwrap()
+            .contains_key("pod-template-hash")
+    );
+    assert!(
+        !d.metadata
+            .annotations
+            .unwrap()
+            .contains_key("deprecated.deployment.rollback.to")
+    );
+    assert!(
+        env.events("DeploymentRollback")
+            .await
+            .contains(&"Rolled back deployment \"web\" to revision 1".to_owned())
+    );
+    // An unknown revision is reported and cleared.
+    env.deployments
+        .patch("web", &PatchParams::default(), &Patch::Merge(annotate("42")))
+        .await
+        .unwrap();
+    eventually("the request cleared", 20, || async {
+        let d = env.deployments.get("web").await.unwrap();
+        (!d.annotations().contains_key("deprecated.deployment.rollback.to")).then_some(())
+    })
+    .await;
+    assert_eq!(
+        env.events("DeploymentRollbackRevisionNotFound").await,
+        ["Unable to find the revision to rollback to."]
+    );
+    env.cluster.stop().await;
+}
