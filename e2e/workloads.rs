@@ -102,6 +102,10 @@ fn kubectl_rolls_deployments_out_back_and_forth() {
     let out = server.kubectl_ok(&["create", "deployment", "web", "--image=busybox", "--replicas=3"]);
     assert_eq!(out.trim(), "deployment.apps/web created");
     rollout_status(&server);
+    // The replica set has the name a real cluster gives this template (upstream's ComputeHash
+    // of the defaulted template).
+    let sets = server.kubectl_ok(&["get", "rs", "-o", "name"]);
+    assert_eq!(sets.trim(), "replicaset.apps/web-54f6478d6f");
     let pods = server.kubectl_ok(&["get", "pods", "-l", "app=web", "-o", "name"]);
     assert_eq!(pods.lines().count(), 3, "{pods}");
     let ready = server.kubectl_ok(&[

@@ -14,6 +14,7 @@ mod pods;
 mod replica_set;
 mod root_ca;
 mod service_account;
+mod template_hash;
 
 use std::future::Future;
 

@@ -575,8 +575,8 @@ impl Expectations {
     }
 }
 
-/// Upstream's ComputeHash: FNV-32a of the pod template and the collision count, written with
-/// the safe alphabet. The template is hashed in its canonical JSON form.
+/// Upstream's ComputeHash: FNV-32a of the pod template (as go-spew prints the Go struct, see
+/// [`crate::template_hash`]) and the collision count, written with the safe alphabet.
 pub fn template_hash(template: &PodTemplateSpec, collision_count: Option<i32>) -> String {
     let mut hash: u32 = 0x811c_9dc5;
     let mut write = |bytes: &[u8]| {
@@ -585,7 +585,12 @@ pub fn template_hash(template: &PodTemplateSpec, collision_count: Option<i32>) -
             hash = hash.wrapping_mul(0x0100_0193);
         }
     };
-    write(&serde_json::to_vec(template).unwrap_or_default());
+    let json = serde_json::to_value(template).unwrap_or_default();
+    match crate::template_hash::spew(&json) {
+        Some(printed) => write(printed.as_bytes()),
+        // Something the Go printer cannot be reproduced for: still a stable hash.
+        None => write(json.to_string().as_bytes()),
+    }
     if let Some(count) = collision_count {
         let mut bytes = [0u8; 8];
         bytes[..4].copy_from_slice(&count.to_le_bytes());
