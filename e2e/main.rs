@@ -11,3 +11,4 @@ mod harness;
 mod kubectl;
 mod printing;
 mod validation;
+mod workloads;

@@ -779,8 +779,10 @@ impl GenericStore {
                     }
                     return Ok(new);
                 }
-                Err(Retry::Conflict) if pinned.is_empty() => continue,
-                Err(Retry::Conflict) => return Err(ApiError::stale(resource.group_resource(), name)),
+                // Another writer won: compute again from the new current object. A pinned
+                // version (the client's precondition) then no longer matches and fails above;
+                // an inherited one (a patch applied to the current object) is recomputed.
+                Err(Retry::Conflict) => continue,
                 Err(Retry::Fail(err)) => return Err(err),
             }
         }

@@ -7,12 +7,16 @@
 //! concurrency limits, backoff on errors, a tracing span per reconcile and metrics. The entry
 //! point is [`run`].
 
+mod deployment;
 mod garbage_collector;
 pub mod harness;
 pub mod leader;
 mod namespace;
+mod pods;
+mod replica_set;
 mod root_ca;
 mod service_account;
+mod template_hash;
 
 use std::future::Future;
 
@@ -98,6 +102,18 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
     }
     if config.enabled(namespace::NAME) {
         tasks.spawn(namespace::run(context.clone(), token.clone()));
+    }
+    if config.enabled(replica_set::NAME) {
+        tasks.spawn(replica_set::run_replica_sets(context.clone(), token.clone()));
+    }
+    if config.enabled(replica_set::RC_NAME) {
+        tasks.spawn(replica_set::run_replication_controllers(
+            context.clone(),
+            token.clone(),
+        ));
+    }
+    if config.enabled(deployment::NAME) {
+        tasks.spawn(deployment::run(context.clone(), token.clone()));
     }
     tracing::info!(controllers = tasks.len(), "controllers started");
     while tasks.join_next().await.is_some() {}

@@ -2,6 +2,8 @@
 //! and the controllers of this crate running against it through HTTPS like in production.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 
+pub mod kubelet;
+
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
