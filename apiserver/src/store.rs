@@ -743,8 +743,11 @@ impl GenericStore {
                     }
                     return Ok(new);
                 }
-                Err(Retry::Conflict) if pinned.is_empty() => continue,
-                Err(Retry::Conflict) => return Err(ApiError::stale(resource.group_resource(), name)),
+                // Read again and let `mutate` decide: an update pinned to the version the
+                // client read fails as stale at the top of the loop, while a patch (pinned
+                // only to the version it was applied to) is applied again to the newer object,
+                // as upstream's GuaranteedUpdate does.
+                Err(Retry::Conflict) => continue,
                 Err(Retry::Fail(err)) => return Err(err),
             }
         }

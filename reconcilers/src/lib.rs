@@ -9,7 +9,9 @@
 
 pub mod harness;
 pub mod leader;
+mod node_lifecycle;
 mod root_ca;
+mod scheduler;
 mod service_account;
 
 use std::future::Future;
@@ -90,6 +92,12 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
     }
     if config.enabled(root_ca::NAME) {
         tasks.spawn(root_ca::run(context.clone(), token.clone()));
+    }
+    if config.enabled(node_lifecycle::NAME) {
+        tasks.spawn(node_lifecycle::run(context.clone(), token.clone()));
+    }
+    if config.enabled(scheduler::NAME) {
+        tasks.spawn(scheduler::run(context.clone(), token.clone()));
     }
     tracing::info!(controllers = tasks.len(), "controllers started");
     while tasks.join_next().await.is_some() {}
