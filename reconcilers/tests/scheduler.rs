@@ -265,3 +265,93 @@ async fn anti_affinity_spreads_pods_and_node_affinity_selects() {
     sim.join().await;
     cluster.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_nodes_pods_wait_with_upstreams_message() {
+    let cluster = Cluster::start(&["scheduler"]).await;
+    let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), "default");
+    pods.create(&PostParams::default(), &pod("lonely", &json!({})))
+        .await
+        .unwrap();
+    assert_eq!(
+        unschedulable_message(&pods, "lonely").await,
+        "no nodes available to schedule pods"
+    );
+    // Pods of other schedulers are left alone.
+    pods.create(
+        &PostParams::default(),
+        &pod("other", &json!({"schedulerName": "custom"})),
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let other = pods.get("other").await.unwrap();
+    assert!(
+        other
+            .status
+            .and_then(|s| s.conditions)
+            .unwrap_or_default()
+            .is_empty()
+    );
+    cluster.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn higher_priority_pods_preempt_lower_priority_ones() {
+    let (cluster, sim, stop) = cluster(1).await;
+    let classes: Api<k8s_openapi::api::scheduling::v1::PriorityClass> = Api::all(cluster.client.clone());
+    for (name, value, policy) in [
+        ("low", 100, "PreemptLowerPriority"),
+        ("high", 1000, "PreemptLowerPriority"),
+        ("high-never", 1000, "Never"),
+    ] {
+        let class = serde_json::from_value(
+            json!({"metadata": {"name": name}, "value": value, "preemptionPolicy": policy}),
+        )
+        .unwrap();
+        classes.create(&PostParams::default(), &class).await.unwrap();
+    }
+    let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), "default");
+    let with_class = |class: &str| {
+        let mut spec = cpu("20");
+        spec["priorityClassName"] = json!(class);
+        spec
+    };
+    pods.create(&PostParams::default(), &pod("victim", &with_class("low")))
+        .await
+        .unwrap();
+    assert_eq!(node_of(&pods, "victim").await, "sim-node-0001");
+
+    pods.create(&PostParams::default(), &pod("polite", &with_class("high-never")))
+        .await
+        .unwrap();
+    assert_eq!(
+        unschedulable_message(&pods, "polite").await,
+        "0/1 nodes are available: 1 Insufficient cpu. preemption: not eligible due to preemptionPolicy=Never."
+    );
+    pods.delete("polite", &Default::default()).await.unwrap();
+
+    let preemptor = pods
+        .create(&PostParams::default(), &pod("preemptor", &with_class("high")))
+        .await
+        .unwrap();
+    assert_eq!(node_of(&pods, "preemptor").await, "sim-node-0001");
+    eventually("the victim gone", 30, || async {
+        pods.get_opt("victim").await.unwrap().is_none().then_some(())
+    })
+    .await;
+    let preempted = eventually("the Preempted event", 20, || async {
+        events_for(&cluster.client, "victim", "Preempted").await.pop()
+    })
+    .await;
+    assert_eq!(
+        preempted.note.unwrap(),
+        format!(
+            "Preempted by pod {} on node sim-node-0001",
+            preemptor.metadata.uid.unwrap()
+        )
+    );
+    stop.cancel();
+    sim.join().await;
+    cluster.stop().await;
+}

@@ -261,7 +261,7 @@ impl PodInfo {
 }
 
 /// One node and what its pods take.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct NodeInfo {
     pub node: Option<Arc<Node>>,
     pub allocatable: Resources,
@@ -296,7 +296,7 @@ impl NodeInfo {
             .unwrap_or(false)
     }
 
-    fn add_pod(&mut self, pod: Arc<PodInfo>) {
+    pub fn add_pod(&mut self, pod: Arc<PodInfo>) {
         self.requested.add(&pod.requests);
         self.non_zero_requested.add(&pod.non_zero);
         for port in &pod.ports {
@@ -305,7 +305,7 @@ impl NodeInfo {
         self.pods.insert(pod.key.clone(), pod);
     }
 
-    fn remove_pod(&mut self, key: &str) -> Option<Arc<PodInfo>> {
+    pub fn remove_pod(&mut self, key: &str) -> Option<Arc<PodInfo>> {
         let pod = self.pods.remove(key)?;
         self.requested.sub(&pod.requests);
         self.non_zero_requested.sub(&pod.non_zero);

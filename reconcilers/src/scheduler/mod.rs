@@ -10,11 +10,14 @@
 //! event, and waits until the cluster changes (a node added or changed, an assigned pod gone)
 //! — never on a timer. Failed API calls retry with backoff.
 //!
-//! Preemption is not performed: the message says no victims were found. It must not write
-//! anything but bindings, pod conditions and events.
+//! A pod that fits nowhere may preempt lower-priority pods ([`preemption`]): the victims get
+//! a `DisruptionTarget` condition and are deleted, and the pod is nominated to the node
+//! (`status.nominatedNodeName`) and retried when they are gone. It must not write anything
+//! but bindings, pod statuses, victim deletions and events.
 
 mod cache;
 mod plugins;
+mod preemption;
 
 use std::cmp::Ordering as CmpOrdering;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
@@ -22,7 +25,6 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::stream::FuturesUnordered;
 use futures_util::{Future, StreamExt};
 use k8s_openapi::api::core::v1::{Node, ObjectReference, Pod};
 use k8s_openapi::jiff::Timestamp;
@@ -47,6 +49,8 @@ const MAX_IN_FLIGHT: usize = 256;
 /// Backoff after a failed API call, doubling up to the maximum (upstream's pod backoff).
 const BACKOFF_INITIAL: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(10);
+/// The message when the cluster has no nodes at all.
+const NO_NODES: &str = "no nodes available to schedule pods";
 /// Clusters smaller than this are searched whole (upstream's `minFeasibleNodesToFind`).
 const MIN_FEASIBLE_NODES: usize = 100;
 
@@ -149,17 +153,17 @@ fn histogram(total: usize, reasons: &BTreeMap<String, usize>) -> String {
     message
 }
 
-/// The message of a pod that fits nowhere, with the preemption verdict.
+/// The message of a pod that fits nowhere, with the verdict of preemption (which found no
+/// victims, or for which the pod is `ineligible`).
 fn unschedulable_message(
-    pod: &Pod,
     total: usize,
     reasons: &BTreeMap<String, usize>,
     resolvable: usize,
+    ineligible: Option<&str>,
 ) -> String {
     let filters = histogram(total, reasons);
-    let never = pod.spec.as_ref().and_then(|s| s.preemption_policy.as_deref()) == Some("Never");
-    let preemption = if never {
-        "preemption: not eligible due to preemptionPolicy=Never.".to_owned()
+    let preemption = if let Some(why) = ineligible {
+        format!("preemption: {why}")
     } else {
         let mut verdicts = BTreeMap::new();
         if resolvable > 0 {
@@ -334,11 +338,13 @@ impl Scheduler {
         .default_backoff()
         .boxed();
         let (mut nodes_synced, mut pods_synced) = (false, false);
-        let mut calls: FuturesUnordered<Call> = FuturesUnordered::new();
+        // API calls run as their own tasks (both cores work) and report back here.
+        let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Outcome>();
+        let mut calls = 0usize;
         let mut relisted_nodes: Option<HashSet<String>> = None;
         let mut relisted_pods: Option<HashSet<String>> = None;
         loop {
-            let ready = nodes_synced && pods_synced && !self.active.is_empty() && calls.len() < MAX_IN_FLIGHT;
+            let ready = nodes_synced && pods_synced && !self.active.is_empty() && calls < MAX_IN_FLIGHT;
             tokio::select! {
                 () = shutdown.cancelled() => break,
                 event = node_events.next() => match event {
@@ -407,10 +413,17 @@ impl Scheduler {
                     Some(Ok(watcher::Event::Delete(pod))) => self.forget_pod(&pod),
                 },
                 Some(key) = self.wake_rx.recv() => self.activate(key),
-                Some(outcome) = calls.next(), if !calls.is_empty() => self.finish(outcome),
+                Some(outcome) = done_rx.recv() => {
+                    calls -= 1;
+                    self.finish(outcome);
+                }
                 () = std::future::ready(()), if ready => {
                     if let Some(call) = self.schedule_next() {
-                        calls.push(call);
+                        calls += 1;
+                        let done = done_tx.clone();
+                        tokio::spawn(async move {
+                            let _ = done.send(call.await);
+                        });
                     }
                 }
             }
@@ -469,7 +482,7 @@ impl Scheduler {
         let wanted = feasible_nodes_to_find(total);
         let mut feasible = Vec::new();
         let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
-        let mut resolvable = 0;
+        let mut curable = Vec::new();
         let start = if total == 0 { 0 } else { self.next_start % total };
         let mut examined = 0;
         for offset in 0..total {
@@ -487,7 +500,7 @@ impl Scheduler {
                 }
                 Err(failure) => {
                     if failure.code == Code::Unschedulable {
-                        resolvable += 1;
+                        curable.push(name.clone());
                     }
                     for reason in failure.reasons {
                         *reasons.entry(reason).or_insert(0) += 1;
@@ -499,11 +512,26 @@ impl Scheduler {
             self.next_start = (start + examined) % total;
         }
         if feasible.is_empty() {
-            let message = unschedulable_message(&pod, total, &reasons, resolvable);
+            let ineligible = preemption::ineligible(&prepared, &self.cache);
+            let chosen = match ineligible {
+                None if !curable.is_empty() => preemption::select(&prepared, &self.cache, &curable),
+                _ => None,
+            };
+            let message = if total == 0 {
+                NO_NODES.to_owned()
+            } else if chosen.is_some() {
+                histogram(total, &reasons)
+            } else {
+                unschedulable_message(total, &reasons, curable.len(), ineligible)
+            };
             tracing::debug!(%message, "unschedulable");
+            let nominated = chosen.as_ref().map(|victims| victims.node.clone());
+            if let Some(victims) = chosen {
+                self.preempt(&pod, victims);
+            }
             self.unschedulable.insert(key.clone());
             self.in_flight.insert(key.clone());
-            return Some(self.report_unschedulable(key, &pod, message));
+            return Some(self.report_unschedulable(key, &pod, message, nominated));
         }
         let scores = prepared.score(&feasible);
         let best = scores
@@ -558,13 +586,65 @@ impl Scheduler {
         })
     }
 
-    fn report_unschedulable(&self, key: String, pod: &Pod, message: String) -> Call {
+    /// Evicts the victims as upstream does: a `DisruptionTarget` condition, deletion (with
+    /// the victim's own grace period) and a `Preempted` event.
+    fn preempt(&self, preemptor: &Pod, victims: preemption::Victims) {
+        let uid = preemptor.uid().unwrap_or_default();
+        tracing::info!(pod = %key_of(preemptor), node = %victims.node, victims = victims.pods.len(), "preempting");
+        for victim in victims.pods {
+            let api: Api<Pod> = Api::namespaced(self.client.clone(), victim.namespace());
+            let recorder = self.recorder.clone();
+            let note = format!("Preempted by pod {uid} on node {}", victims.node);
+            tokio::spawn(async move {
+                let name = victim.pod.name_any();
+                let now = Timestamp::now();
+                let condition = json!({"status": {"conditions": [{
+                    "type": "DisruptionTarget", "status": "True", "lastProbeTime": null,
+                    "lastTransitionTime": Timestamp::from_second(now.as_second()).unwrap_or(now).to_string(),
+                    "reason": "PreemptionByScheduler",
+                    "message": format!("{SCHEDULER_NAME}: preempting to accommodate a higher priority pod"),
+                }]}});
+                let result = async {
+                    api.patch_status(&name, &PatchParams::default(), &Patch::Strategic(&condition))
+                        .await?;
+                    api.delete(&name, &kube::api::DeleteParams::default()).await?;
+                    Ok::<(), kube::Error>(())
+                }
+                .await;
+                match result {
+                    // Already gone or changed: the next attempt decides again.
+                    Ok(()) | Err(kube::Error::Api(_)) => {}
+                    Err(err) => tracing::warn!(victim = %victim.key, error = %err, "preempting failed"),
+                }
+                let event = Event {
+                    type_: EventType::Normal,
+                    reason: "Preempted".to_owned(),
+                    note: Some(note),
+                    action: "Preempting".to_owned(),
+                    secondary: None,
+                };
+                if let Err(err) = recorder.publish(&event, &reference(&victim.pod)).await {
+                    tracing::debug!(victim = %victim.key, error = %err, "publishing the Preempted event failed");
+                }
+            });
+        }
+    }
+
+    fn report_unschedulable(
+        &self,
+        key: String,
+        pod: &Pod,
+        message: String,
+        nominated: Option<String>,
+    ) -> Call {
         let current = scheduled_condition(pod);
-        let unchanged = current.is_some_and(|c| {
-            c.status == "False"
-                && c.reason.as_deref() == Some("Unschedulable")
-                && c.message.as_deref() == Some(&message)
-        });
+        let current_nominated = pod.status.as_ref().and_then(|s| s.nominated_node_name.clone());
+        let unchanged = current_nominated == nominated
+            && current.is_some_and(|c| {
+                c.status == "False"
+                    && c.reason.as_deref() == Some("Unschedulable")
+                    && c.message.as_deref() == Some(&message)
+            });
         let transition = match current {
             Some(c) if c.status == "False" => c.last_transition_time.as_ref().map(|t| t.0),
             _ => None,
@@ -589,11 +669,14 @@ impl Scheduler {
             let result = if unchanged {
                 Ok(())
             } else {
-                let patch = json!({"status": {"conditions": [{
-                    "type": "PodScheduled", "status": "False", "lastProbeTime": null,
-                    "lastTransitionTime": transition.to_string(), "reason": "Unschedulable",
-                    "message": message,
-                }]}});
+                let patch = json!({"status": {
+                    "nominatedNodeName": nominated,
+                    "conditions": [{
+                        "type": "PodScheduled", "status": "False", "lastProbeTime": null,
+                        "lastTransitionTime": transition.to_string(), "reason": "Unschedulable",
+                        "message": message,
+                    }],
+                }});
                 api.patch_status(&name, &PatchParams::default(), &Patch::Strategic(&patch))
                     .await
                     .map(|_| ())
@@ -617,14 +700,13 @@ mod tests {
 
     #[test]
     fn messages_are_upstreams() {
-        let pod = Pod::default();
         let reasons: BTreeMap<String, usize> = [
             ("Insufficient cpu".to_owned(), 1),
             (plugins::REASON_TAINTS.to_owned(), 2),
         ]
         .into();
         assert_eq!(
-            unschedulable_message(&pod, 3, &reasons, 1),
+            unschedulable_message(3, &reasons, 1, None),
             "0/3 nodes are available: 1 Insufficient cpu, 2 node(s) had untolerated taint(s). \
              preemption: 0/3 nodes are available: 1 No preemption victims found for incoming pod, \
              2 Preemption is not helpful for scheduling."
