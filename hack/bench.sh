@@ -4,3 +4,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo bench --locked -p rudder-storage --bench storage
 cargo bench --locked -p rudder-apiserver --bench api
+cargo bench --locked -p rudder-reconcilers --bench scheduler

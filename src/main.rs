@@ -79,6 +79,10 @@ struct ServerArgs {
     /// This machine's node name [default: the host name].
     #[arg(long)]
     node_name: Option<String>,
+    /// Register this many simulated nodes (`sim-node-0001`, ...) that run pods without
+    /// containers, as kwok does; they use the admin kubeconfig.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    simulated_nodes: usize,
 }
 
 fn main() -> std::process::ExitCode {
@@ -132,6 +136,16 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
         controllers,
         stop.clone().cancelled_owned(),
     ));
+    let simulated = if args.simulated_nodes > 0 {
+        let client = kube_client(running.kubeconfig()).await?;
+        let config = rudder_noded::simulated::Config {
+            count: args.simulated_nodes,
+            ..Default::default()
+        };
+        Some(rudder_noded::simulated::SimulatedNodes::start(client, config, stop.clone()).await?)
+    } else {
+        None
+    };
     #[allow(clippy::print_stdout)]
     {
         println!("export KUBECONFIG={}", running.kubeconfig().display());
@@ -139,6 +153,9 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
     shutdown_signal().await;
     tracing::info!("shutting down");
     stop.cancel();
+    if let Some(simulated) = simulated {
+        simulated.join().await;
+    }
     match reconcilers.await {
         Ok(Err(err)) => tracing::warn!(error = %err, "controllers stopped with an error"),
         Err(err) => tracing::warn!(error = %err, "controllers task failed"),
@@ -191,6 +208,16 @@ async fn reconcilers_config(
     })
 }
 
+/// A client from a kubeconfig file.
+async fn kube_client(kubeconfig: &std::path::Path) -> anyhow::Result<kube::Client> {
+    let parsed = kube::config::Kubeconfig::read_from(kubeconfig)
+        .with_context(|| format!("reading {}", kubeconfig.display()))?;
+    let config = kube::Config::from_custom_kubeconfig(parsed, &kube::config::KubeConfigOptions::default())
+        .await
+        .with_context(|| format!("loading {}", kubeconfig.display()))?;
+    Ok(kube::Client::try_from(config)?)
+}
+
 /// PEM encoding of one DER certificate.
 fn pem_encode(der: &[u8]) -> String {
     use base64::Engine;
@@ -236,8 +263,8 @@ fn init_logging(format: LogFormat, verbosity: u8) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         let level = match verbosity {
             0..=1 => "info",
-            2..=4 => "info,rudder=debug,rudder_apiserver=debug,rudder_storage=debug,rudder_reconcilers=debug",
-            _ => "debug,rudder=trace,rudder_apiserver=trace,rudder_storage=trace,rudder_reconcilers=trace",
+            2..=4 => "info,rudder=debug,rudder_apiserver=debug,rudder_storage=debug,rudder_reconcilers=debug,rudder_noded=debug",
+            _ => "debug,rudder=trace,rudder_apiserver=trace,rudder_storage=trace,rudder_reconcilers=trace,rudder_noded=trace",
         };
         EnvFilter::new(level)
     });

@@ -51,7 +51,7 @@ fn only_the_binary_depends_on_the_api_server() {
 fn every_module_has_a_doc_comment() {
     let mut missing = Vec::new();
     let mut checked = 0;
-    for dir in ["src", "apiserver", "reconcilers", "e2e", "tests"] {
+    for dir in ["src", "apiserver", "noded", "reconcilers", "e2e", "tests"] {
         visit(&workspace_root().join(dir), &mut |path| {
             if path.extension().is_some_and(|e| e == "rs") && !path.ends_with("build.rs") {
                 checked += 1;

@@ -12,9 +12,11 @@ mod garbage_collector;
 pub mod harness;
 pub mod leader;
 mod namespace;
+mod node_lifecycle;
 mod pods;
 mod replica_set;
 mod root_ca;
+mod scheduler;
 mod service_account;
 mod template_hash;
 
@@ -114,6 +116,12 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
     }
     if config.enabled(deployment::NAME) {
         tasks.spawn(deployment::run(context.clone(), token.clone()));
+    }
+    if config.enabled(node_lifecycle::NAME) {
+        tasks.spawn(node_lifecycle::run(context.clone(), token.clone()));
+    }
+    if config.enabled(scheduler::NAME) {
+        tasks.spawn(scheduler::run(context.clone(), token.clone()));
     }
     tracing::info!(controllers = tasks.len(), "controllers started");
     while tasks.join_next().await.is_some() {}

@@ -285,7 +285,9 @@ fn success(code: u16) -> Value {
     json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": code})
 }
 
-/// Sets (or adds) a pod condition, updating its transition time when the status changes.
+/// Sets (or adds) a pod condition as upstream's `UpdatePodCondition`: the condition is
+/// replaced whole (a previous reason and message go), keeping its transition time only when
+/// the status is unchanged.
 fn set_pod_condition(pod: &mut Value, condition: &str, status: &str) {
     let now = util::now_rfc3339();
     let conditions = pod
@@ -297,10 +299,12 @@ fn set_pod_condition(pod: &mut Value, condition: &str, status: &str) {
         return;
     };
     if let Some(existing) = conditions.iter_mut().find(|c| c["type"] == condition) {
-        if existing["status"] != status {
-            existing["status"] = Value::String(status.to_owned());
-            existing["lastTransitionTime"] = Value::String(now);
-        }
+        let transition = if existing["status"] == status {
+            existing["lastTransitionTime"].clone()
+        } else {
+            Value::String(now)
+        };
+        *existing = json!({"type": condition, "status": status, "lastProbeTime": null, "lastTransitionTime": transition});
         return;
     }
     conditions
