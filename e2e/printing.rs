@@ -137,7 +137,10 @@ fn cell_formats_match_upstream() {
     let mut expected = names.clone();
     expected.sort();
     assert_eq!(names, expected, "{sorted}");
-    assert!(names.len() >= 2 && names[0] == "aaa" && names.contains(&"web".to_owned()), "{sorted}");
+    assert!(
+        names.len() >= 2 && names[0] == "aaa" && names.contains(&"web".to_owned()),
+        "{sorted}"
+    );
 
     let service = row(
         &server.kubectl_ok(&["get", "service", "web", "-o", "wide"]),
