@@ -52,10 +52,36 @@ pub struct Api {
 
 /// Serves a request under `/api` or `/apis`.
 pub async fn serve(api: &Api, request: ApiRequest) -> Response {
+    let accept = header_str(&request.headers, header::ACCEPT).map(str::to_owned);
     match handle(api, request).await {
         Ok(response) => response,
-        Err(error) => error.into_response(),
+        Err(error) => error_response(error, accept.as_deref()),
     }
+}
+
+/// An error's `Status` in the encoding the client accepts (protobuf and YAML too, as
+/// upstream's error writer negotiates); JSON when nothing else is acceptable.
+fn error_response(error: ApiError, accept: Option<&str>) -> Response {
+    let Ok(negotiated) = negotiation::negotiate_output(accept, false) else {
+        return error.into_response();
+    };
+    if matches!(negotiated.encoding, negotiation::Encoding::Json { .. }) {
+        return error.into_response();
+    }
+    let plain = Output {
+        encoding: negotiated.encoding,
+        transform: Transform::None,
+    };
+    let Ok(status) = serde_json::to_value(error.status()) else {
+        return error.into_response();
+    };
+    let mut response = output::respond(error.code, &status, &plain);
+    if let Some(seconds) = error.retry_after {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, http::HeaderValue::from(seconds));
+    }
+    response
 }
 
 fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
@@ -722,4 +748,35 @@ async fn delete_collection_with(target: &Target<'_>, options: &DeleteOptions) ->
     };
     let list = output::list(result, &target.resource, &target.output);
     Ok(output::respond(StatusCode::OK, &list, &target.output))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn errors_are_encoded_as_the_client_accepts() {
+        let protobuf = error_response(
+            ApiError::path_not_found(),
+            Some("application/vnd.kubernetes.protobuf, application/json"),
+        );
+        assert_eq!(protobuf.status(), StatusCode::NOT_FOUND);
+        assert_eq!(
+            protobuf.headers()[header::CONTENT_TYPE],
+            rudder_machinery::protobuf::MEDIA_TYPE
+        );
+        let body = http_body_util::BodyExt::collect(protobuf.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        let (api_version, kind, status) = rudder_machinery::protobuf::decode(&body).unwrap();
+        assert_eq!((api_version.as_str(), kind.as_str()), ("v1", "Status"));
+        assert_eq!(status["code"], 404);
+        assert_eq!(status["reason"], "NotFound");
+
+        let yaml = error_response(ApiError::path_not_found(), Some("application/yaml"));
+        assert_eq!(yaml.headers()[header::CONTENT_TYPE], "application/yaml");
+        let json = error_response(ApiError::path_not_found(), Some("text/html"));
+        assert_eq!(json.headers()[header::CONTENT_TYPE], "application/json");
+    }
 }
