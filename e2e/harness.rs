@@ -37,6 +37,14 @@ impl Server {
         server
     }
 
+    /// Starts a server with extra flags in a fresh data directory and waits until it is ready.
+    pub fn start_with(extra: &[&str]) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let mut server = Server::start_in(dir.path(), free_port(), extra);
+        server._dir = Some(dir);
+        server
+    }
+
     /// Starts a server on `data_dir` and `port` and waits until it is ready.
     pub fn start_in(data_dir: &Path, port: u16, extra: &[&str]) -> Server {
         let child = Command::new(rudder_bin())

@@ -1,81 +1,12 @@
 //! Deployments through the real kubectl: create, scale, set image, rollout status, history,
 //! undo, pause and resume, with the deployment and replica set controllers of `rudder server`.
 //!
-//! There are no nodes yet, so nothing runs the pods: a background thread plays the kubelet
-//! and reports every pod Running and Ready with `kubectl patch --subresource=status`. It goes
-//! away when simulated nodes report pod status themselves.
+//! The pods run on simulated nodes (`--simulated-nodes`): the scheduler binds them and the
+//! simulated kubelets report them Running and Ready.
 
-use std::path::PathBuf;
-use std::process::Command;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::harness::Server;
-
-/// Reports every pod of the `default` namespace ready until dropped.
-struct FakeKubelet {
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl FakeKubelet {
-    fn start(kubeconfig: PathBuf) -> FakeKubelet {
-        let stop = Arc::new(AtomicBool::new(false));
-        let stopping = stop.clone();
-        let thread = std::thread::spawn(move || {
-            while !stopping.load(Ordering::Relaxed) {
-                let out = Command::new("kubectl")
-                    .arg("--kubeconfig")
-                    .arg(&kubeconfig)
-                    .args(["get", "pods", "-o", "json"])
-                    .output()
-                    .unwrap();
-                let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-                for pod in list["items"].as_array().into_iter().flatten() {
-                    let ready = pod["status"]["conditions"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .any(|c| c["type"] == "Ready" && c["status"] == "True");
-                    if ready || pod["metadata"]["deletionTimestamp"].is_string() {
-                        continue;
-                    }
-                    let now = "2020-01-01T00:00:00Z";
-                    let patch = serde_json::json!({"status": {
-                        "phase": "Running",
-                        "podIP": "10.244.0.10",
-                        "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": now}],
-                    }});
-                    let _ = Command::new("kubectl")
-                        .arg("--kubeconfig")
-                        .arg(&kubeconfig)
-                        .args([
-                            "patch",
-                            "pod",
-                            pod["metadata"]["name"].as_str().unwrap_or_default(),
-                        ])
-                        .args(["--subresource=status", "--type=merge", "-p", &patch.to_string()])
-                        .output();
-                }
-                std::thread::sleep(Duration::from_millis(200));
-            }
-        });
-        FakeKubelet {
-            stop,
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for FakeKubelet {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
 
 fn rollout_status(server: &Server) {
     let out = server.kubectl_ok(&["rollout", "status", "deployment/web", "--timeout=60s"]);
@@ -97,8 +28,7 @@ fn image(server: &Server) -> String {
 
 #[test]
 fn kubectl_rolls_deployments_out_back_and_forth() {
-    let server = Server::start();
-    let _kubelet = FakeKubelet::start(server.kubeconfig());
+    let server = Server::start_with(&["--simulated-nodes", "2"]);
     let out = server.kubectl_ok(&["create", "deployment", "web", "--image=busybox", "--replicas=3"]);
     assert_eq!(out.trim(), "deployment.apps/web created");
     rollout_status(&server);
@@ -108,6 +38,20 @@ fn kubectl_rolls_deployments_out_back_and_forth() {
     assert_eq!(sets.trim(), "replicaset.apps/web-54f6478d6f");
     let pods = server.kubectl_ok(&["get", "pods", "-l", "app=web", "-o", "name"]);
     assert_eq!(pods.lines().count(), 3, "{pods}");
+    // Bound by the scheduler to the simulated nodes, with pod IPs from the node's range.
+    let placed = server.kubectl_ok(&[
+        "get",
+        "pods",
+        "-l",
+        "app=web",
+        "-o",
+        "jsonpath={range .items[*]}{.spec.nodeName} {.status.podIP}{\"\\n\"}{end}",
+    ]);
+    for line in placed.lines() {
+        let (node, ip) = line.split_once(' ').unwrap();
+        assert!(node.starts_with("sim-node-"), "{placed}");
+        assert!(ip.starts_with("10.244."), "{placed}");
+    }
     let ready = server.kubectl_ok(&[
         "get",
         "deployment",
