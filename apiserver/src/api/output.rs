@@ -67,6 +67,12 @@ pub fn respond(status: StatusCode, value: &Value, output: &Output) -> Response {
 
 /// One object of `resource` as the client asked for it.
 pub fn object(value: Value, resource: &Resource, output: &Output) -> Value {
+    shaped(value, resource, output, true)
+}
+
+/// One object as the client asked for it; a Table carries its column definitions only when
+/// `headers` is set (upstream's watch encoder sends them in the first event only).
+fn shaped(value: Value, resource: &Resource, output: &Output, headers: bool) -> Value {
     match output.transform {
         Transform::None => value,
         Transform::PartialMetadata { beta } => partial(&value, beta),
@@ -78,28 +84,9 @@ pub fn object(value: Value, resource: &Resource, output: &Output) -> Value {
                 resource,
                 json!({"resourceVersion": resource_version}),
                 rows,
-                true,
+                headers,
             )
         }
-    }
-}
-
-/// One object of a watch, as the client asked for it: Tables carry their column
-/// definitions in the first event only, as upstream's watch encoder does.
-fn watch_object(value: Value, resource: &Resource, output: &Output, first: bool) -> Value {
-    match output.transform {
-        Transform::Table { beta, include } => {
-            let resource_version = crate::object::resource_version(&value).to_owned();
-            let rows = vec![table_row(&value, resource, beta, include, now())];
-            table(
-                beta,
-                resource,
-                json!({"resourceVersion": resource_version}),
-                rows,
-                first,
-            )
-        }
-        _ => object(value, resource, output),
     }
 }
 
@@ -267,9 +254,9 @@ pub fn watch_event(event: WatchEvent, resource: &Resource, output: &Output, firs
     let api_version = resource.api_version();
     let kind = resource.kind.as_str();
     let (kind_name, object) = match event {
-        WatchEvent::Added(o) => ("ADDED", watch_object(o, resource, output, first)),
-        WatchEvent::Modified(o) => ("MODIFIED", watch_object(o, resource, output, first)),
-        WatchEvent::Deleted(o) => ("DELETED", watch_object(o, resource, output, first)),
+        WatchEvent::Added(o) => ("ADDED", shaped(o, resource, output, first)),
+        WatchEvent::Modified(o) => ("MODIFIED", shaped(o, resource, output, first)),
+        WatchEvent::Deleted(o) => ("DELETED", shaped(o, resource, output, first)),
         WatchEvent::Bookmark {
             resource_version,
             initial_events_end,
@@ -289,9 +276,7 @@ pub fn watch_event(event: WatchEvent, resource: &Resource, output: &Output, firs
                     bookmark("meta.k8s.io/v1beta1", "PartialObjectMetadata")
                 }
                 // Upstream prints the bookmark's empty object as a row of the table.
-                Transform::Table { .. } => {
-                    watch_object(bookmark(&api_version, kind), resource, output, first)
-                }
+                Transform::Table { .. } => shaped(bookmark(&api_version, kind), resource, output, first),
             };
             ("BOOKMARK", object)
         }
