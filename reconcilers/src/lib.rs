@@ -10,6 +10,8 @@
 mod deployment;
 mod garbage_collector;
 pub mod harness;
+#[cfg_attr(not(test), allow(dead_code))]
+mod history;
 pub mod leader;
 mod namespace;
 mod node_lifecycle;

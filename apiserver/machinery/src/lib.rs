@@ -12,6 +12,7 @@
 mod generated;
 
 pub mod convert;
+pub mod crd;
 pub mod field;
 pub mod fieldvalidation;
 pub mod kinds;
