@@ -10,7 +10,6 @@
 mod deployment;
 mod garbage_collector;
 pub mod harness;
-#[cfg_attr(not(test), allow(dead_code))]
 mod history;
 pub mod leader;
 mod namespace;
@@ -20,6 +19,7 @@ mod replica_set;
 mod root_ca;
 mod scheduler;
 mod service_account;
+mod stateful_set;
 mod template_hash;
 
 use std::future::Future;
@@ -118,6 +118,9 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
     }
     if config.enabled(deployment::NAME) {
         tasks.spawn(deployment::run(context.clone(), token.clone()));
+    }
+    if config.enabled(stateful_set::NAME) {
+        tasks.spawn(stateful_set::run(context.clone(), token.clone()));
     }
     if config.enabled(node_lifecycle::NAME) {
         tasks.spawn(node_lifecycle::run(context.clone(), token.clone()));
