@@ -10,5 +10,6 @@ mod foundation;
 mod harness;
 mod kubectl;
 mod printing;
+mod statefulset;
 mod validation;
 mod workloads;
