@@ -527,3 +527,86 @@ async fn history_is_pruned_to_the_limit() {
     assert_eq!(numbers, [3, 4]);
     env.cluster.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn min_ready_seconds_holds_the_next_pod_until_available() {
+    let env = env("minready").await;
+    let _kubelet = Kubelet::start(env.cluster.client.clone(), "minready");
+    env.create(&stateful_set(
+        "web",
+        2,
+        serde_json::json!({"spec": {"minReadySeconds": 2}}),
+    ))
+    .await;
+    env.wait_status("web", |s| {
+        let st = status(s);
+        st.ready_replicas == Some(1) && st.available_replicas == Some(0)
+    })
+    .await;
+    // Ready but not yet available: web-1 waits.
+    assert_eq!(env.pod_names().await, ["web-0"]);
+    env.wait_pods(&["web-0", "web-1"]).await;
+    let set = env.wait_status("web", |s| complete(s, 2)).await;
+    let ready_since = |pod: &Pod| {
+        pod.status
+            .as_ref()
+            .unwrap()
+            .conditions
+            .as_ref()
+            .unwrap()
+            .iter()
+            .find(|c| c.type_ == "Ready")
+            .unwrap()
+            .last_transition_time
+            .clone()
+            .unwrap()
+            .0
+    };
+    let first = env.pods.get("web-0").await.unwrap();
+    let second = env.pods.get("web-1").await.unwrap();
+    let created = second.metadata.creation_timestamp.unwrap().0;
+    assert!(
+        created.duration_since(ready_since(&first)).as_secs() >= 2,
+        "web-1 created before web-0 was available"
+    );
+    assert_eq!(status(&set).available_replicas, Some(2));
+    env.cluster.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_stateful_set_writes_nothing() {
+    let env = env("idle").await;
+    let _kubelet = Kubelet::start(env.cluster.client.clone(), "idle");
+    env.create(&stateful_set(
+        "web",
+        2,
+        serde_json::json!({"spec": {"volumeClaimTemplates": [{
+            "metadata": {"name": "www"},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}
+        }]}}),
+    ))
+    .await;
+    env.wait_status("web", |s| complete(s, 2)).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let versions = || async {
+        let mut all = BTreeMap::new();
+        for s in env.sets.list(&ListParams::default()).await.unwrap().items {
+            all.insert(format!("sts/{}", s.name_any()), s.resource_version().unwrap());
+        }
+        for p in env.pods.list(&ListParams::default()).await.unwrap().items {
+            all.insert(format!("pod/{}", p.name_any()), p.resource_version().unwrap());
+        }
+        for c in env.claims.list(&ListParams::default()).await.unwrap().items {
+            all.insert(format!("pvc/{}", c.name_any()), c.resource_version().unwrap());
+        }
+        for r in env.revisions.list(&ListParams::default()).await.unwrap().items {
+            all.insert(format!("rev/{}", r.name_any()), r.resource_version().unwrap());
+        }
+        all
+    };
+    let before = versions().await;
+    assert_eq!(before.len(), 1 + 2 + 2 + 1, "{before:?}");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(versions().await, before, "an idle stateful set changed something");
+    env.cluster.stop().await;
+}
