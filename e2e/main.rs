@@ -3,6 +3,7 @@
 
 mod apply;
 mod clientgo;
+mod daemonset;
 mod deletion;
 mod diff;
 mod explain;

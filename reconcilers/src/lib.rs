@@ -7,6 +7,7 @@
 //! concurrency limits, backoff on errors, a tracing span per reconcile and metrics. The entry
 //! point is [`run`].
 
+mod daemon_set;
 mod deployment;
 mod garbage_collector;
 pub mod harness;
@@ -115,6 +116,9 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
             context.clone(),
             token.clone(),
         ));
+    }
+    if config.enabled(daemon_set::NAME) {
+        tasks.spawn(daemon_set::run(context.clone(), token.clone()));
     }
     if config.enabled(deployment::NAME) {
         tasks.spawn(deployment::run(context.clone(), token.clone()));
