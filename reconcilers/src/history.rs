@@ -6,8 +6,8 @@
 
 use crate::pods::safe_encode;
 
-/// The longest name prefix of a revision, so that `<prefix>-<hash>` is a valid name.
-const MAX_PREFIX_LENGTH: usize = 253 - 1 - 10;
+/// The longest name prefix of a revision, as upstream cuts it (in bytes).
+const MAX_PREFIX_LENGTH: usize = 223;
 
 /// Upstream's HashControllerRevision: FNV-32 (not 32a) over the revision's raw data, then the
 /// decimal collision count when there is one, safe-encoded.
@@ -26,13 +26,14 @@ pub fn revision_hash(raw: &[u8], collision_count: Option<i32>) -> String {
     safe_encode(&hash.to_string())
 }
 
-/// Upstream's ControllerRevisionName: `<prefix>-<hash>`, the prefix cut to keep the name valid.
+/// Upstream's ControllerRevisionName: `<prefix>-<hash>`, the prefix cut to 223 bytes (object
+/// names are ASCII; a prefix that is not is cut at the last character boundary before).
 pub fn revision_name(prefix: &str, hash: &str) -> String {
-    let prefix = match prefix.char_indices().nth(MAX_PREFIX_LENGTH) {
-        Some((cut, _)) => &prefix[..cut],
-        None => prefix,
-    };
-    format!("{prefix}-{hash}")
+    let mut cut = prefix.len().min(MAX_PREFIX_LENGTH);
+    while !prefix.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}-{hash}", &prefix[..cut])
 }
 
 #[cfg(test)]
@@ -53,6 +54,6 @@ mod tests {
     fn names_stay_valid() {
         assert_eq!(revision_name("web", "abc"), "web-abc");
         let long = "x".repeat(300);
-        assert_eq!(revision_name(&long, "abcdefghij").len(), 253);
+        assert_eq!(revision_name(&long, "abcdefghij").len(), 223 + 1 + 10);
     }
 }
