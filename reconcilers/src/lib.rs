@@ -8,6 +8,8 @@
 //! point is [`run`].
 
 mod deployment;
+mod endpoint_slice;
+mod endpoints;
 mod garbage_collector;
 pub mod harness;
 #[cfg_attr(not(test), allow(dead_code))]
@@ -121,6 +123,12 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
     }
     if config.enabled(node_lifecycle::NAME) {
         tasks.spawn(node_lifecycle::run(context.clone(), token.clone()));
+    }
+    if config.enabled(endpoints::NAME) {
+        tasks.spawn(endpoints::run(context.clone(), token.clone()));
+    }
+    if config.enabled(endpoint_slice::NAME) {
+        tasks.spawn(endpoint_slice::run(context.clone(), token.clone()));
     }
     if config.enabled(scheduler::NAME) {
         tasks.spawn(scheduler::run(context.clone(), token.clone()));
