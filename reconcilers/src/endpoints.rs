@@ -687,9 +687,7 @@ pub(crate) fn desired_subsets(service: &Service, pods: &[Arc<Pod>]) -> Vec<Endpo
         .and_then(|s| s.ports.clone())
         .unwrap_or_default();
     let headless = !is_service_ip_set(service);
-    let mut addresses: BTreeMap<(String, String), EndpointAddress> = BTreeMap::new();
-    // Port (None: the headless sentinel without ports) -> address key -> ready.
-    let mut by_port: BTreeMap<Option<PortKey>, (Option<EndpointPort>, AddressSet)> = BTreeMap::new();
+    let mut subsets = Vec::new();
     for pod in pods {
         if !should_pod_be_in_endpoints(pod, publish_not_ready) {
             continue;
@@ -698,33 +696,73 @@ pub(crate) fn desired_subsets(service: &Service, pods: &[Arc<Pod>]) -> Vec<Endpo
             continue;
         };
         let ready = publish_not_ready || pods::is_ready(pod);
-        let key = address_key(&address);
-        addresses.entry(key.clone()).or_insert(address);
-        let mut ports = Vec::new();
-        if service_ports.is_empty() {
-            if headless {
-                ports.push(None);
-            }
+        let (addresses, not_ready_addresses) = if ready {
+            (Some(vec![address]), None)
         } else {
-            for service_port in &service_ports {
-                let Some(number) = find_port(pod, service_port) else {
-                    continue;
-                };
-                ports.push(Some(EndpointPort {
+            (None, Some(vec![address]))
+        };
+        if service_ports.is_empty() {
+            // A headless service may have no ports; one with a cluster IP then has no
+            // endpoints.
+            if headless {
+                subsets.push(EndpointSubset {
+                    addresses,
+                    not_ready_addresses,
+                    ports: None,
+                });
+            }
+            continue;
+        }
+        let ports: Vec<EndpointPort> = service_ports
+            .iter()
+            .filter_map(|service_port| {
+                Some(EndpointPort {
                     name: service_port.name.clone().filter(|n| !n.is_empty()),
-                    port: number,
+                    port: find_port(pod, service_port)?,
                     protocol: service_port.protocol.clone(),
                     app_protocol: service_port.app_protocol.clone(),
-                }));
-            }
+                })
+            })
+            .collect();
+        if !ports.is_empty() {
+            subsets.push(EndpointSubset {
+                addresses,
+                not_ready_addresses,
+                ports: Some(ports),
+            });
         }
-        for port in ports {
-            let entry = by_port
-                .entry(port.as_ref().map(port_key))
-                .or_insert_with(|| (port.clone(), BTreeMap::new()));
-            let was = entry.1.entry(key.clone()).or_insert(ready);
-            // Not ready for one pod's view of the port stays not ready.
-            *was = *was && ready;
+    }
+    repack(&subsets)
+}
+
+/// Upstream's `RepackSubsets`: every set of ports reaching the same addresses (with the same
+/// readiness) becomes one subset; an address not ready in one subset stays not ready for
+/// that port. Addresses are identified by IP and pod UID, and sorted so.
+pub(crate) fn repack(subsets: &[EndpointSubset]) -> Vec<EndpointSubset> {
+    let mut addresses: BTreeMap<(String, String), EndpointAddress> = BTreeMap::new();
+    // Port (None: the sentinel of a subset without ports) -> address key -> ready.
+    let mut by_port: BTreeMap<Option<PortKey>, (Option<EndpointPort>, AddressSet)> = BTreeMap::new();
+    for subset in subsets {
+        let ports: Vec<Option<EndpointPort>> = match subset.ports.as_deref() {
+            None | Some([]) => vec![None],
+            Some(ports) => ports.iter().cloned().map(Some).collect(),
+        };
+        let listed = subset
+            .addresses
+            .iter()
+            .flatten()
+            .map(|a| (a, true))
+            .chain(subset.not_ready_addresses.iter().flatten().map(|a| (a, false)));
+        for (address, ready) in listed {
+            let key = address_key(address);
+            addresses.entry(key.clone()).or_insert_with(|| address.clone());
+            for port in &ports {
+                let entry = by_port
+                    .entry(port.as_ref().map(port_key))
+                    .or_insert_with(|| (port.clone(), BTreeMap::new()));
+                let was = entry.1.entry(key.clone()).or_insert(ready);
+                *was = *was && ready;
+            }
         }
     }
     // Group ports by their address sets.
@@ -991,6 +1029,36 @@ mod tests {
         // A service with a cluster IP and no ports has no endpoints.
         let svc = service(json!({"selector": {"app": "web"}, "clusterIP": "10.0.0.1"}));
         assert!(desired_subsets(&svc, &[pod("a", "10.244.0.2", true, &json!({}))]).is_empty());
+    }
+
+    #[test]
+    fn repacking_regroups_ports_by_the_addresses_they_reach() {
+        let subsets: Vec<EndpointSubset> = serde_json::from_value(json!([
+            {"addresses": [{"ip": "10.0.0.2"}, {"ip": "10.0.0.1"}], "ports": [{"name": "http", "port": 80}]},
+            {"addresses": [{"ip": "10.0.0.1"}], "notReadyAddresses": [{"ip": "10.0.0.2"}],
+             "ports": [{"name": "https", "port": 443}]},
+            {"notReadyAddresses": [{"ip": "10.0.0.1"}], "ports": [{"name": "http", "port": 80}]},
+        ]))
+        .unwrap();
+        let packed = repack(&subsets);
+        let view: Vec<(Vec<&str>, Vec<&str>, Vec<i32>)> = packed
+            .iter()
+            .map(|s| {
+                (
+                    ips(&s.addresses),
+                    ips(&s.not_ready_addresses),
+                    s.ports.iter().flatten().map(|p| p.port).collect(),
+                )
+            })
+            .collect();
+        // 10.0.0.1 is not ready for port 80 (listed so once); port 443 reaches a different set.
+        assert_eq!(
+            view,
+            [
+                (vec!["10.0.0.2"], vec!["10.0.0.1"], vec![80]),
+                (vec!["10.0.0.1"], vec!["10.0.0.2"], vec![443]),
+            ]
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@
 
 mod deployment;
 mod endpoint_slice;
+mod endpoint_slice_mirroring;
 mod endpoints;
 mod garbage_collector;
 pub mod harness;
@@ -129,6 +130,9 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
     }
     if config.enabled(endpoint_slice::NAME) {
         tasks.spawn(endpoint_slice::run(context.clone(), token.clone()));
+    }
+    if config.enabled(endpoint_slice_mirroring::NAME) {
+        tasks.spawn(endpoint_slice_mirroring::run(context.clone(), token.clone()));
     }
     if config.enabled(scheduler::NAME) {
         tasks.spawn(scheduler::run(context.clone(), token.clone()));

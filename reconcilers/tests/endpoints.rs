@@ -431,3 +431,107 @@ async fn deleted_services_lose_their_endpoints_and_slices() {
     assert!(endpoints.get_opt("manual").await.unwrap().is_some());
     cluster.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endpoints_of_services_without_selectors_are_mirrored_into_slices() {
+    let cluster = Cluster::start(&["endpoint", "endpointslice", "endpointslicemirroring"]).await;
+    let client = cluster.client.clone();
+    let services: Api<Service> = Api::namespaced(client.clone(), "default");
+    let endpoints: Api<Endpoints> = Api::namespaced(client.clone(), "default");
+    let slices: Api<EndpointSlice> = Api::namespaced(client.clone(), "default");
+    let mirrored = |name: &'static str| {
+        let slices = slices.clone();
+        async move {
+            slices
+                .list(&ListParams::default().labels(&format!(
+                    "kubernetes.io/service-name={name},endpointslice.kubernetes.io/managed-by=endpointslicemirroring-controller.k8s.io"
+                )))
+                .await
+                .unwrap()
+                .items
+        }
+    };
+    let svc = serde_json::from_value(json!({"metadata": {"name": "db"},
+        "spec": {"ports": [{"name": "pg", "port": 5432, "protocol": "TCP"}]}}))
+    .unwrap();
+    services.create(&PostParams::default(), &svc).await.unwrap();
+    let ep: Endpoints =
+        serde_json::from_value(json!({"metadata": {"name": "db", "labels": {"tier": "data"}},
+        "subsets": [{"addresses": [{"ip": "192.168.1.10"}], "notReadyAddresses": [{"ip": "192.168.1.11"}],
+                     "ports": [{"name": "pg", "port": 5432, "protocol": "TCP"}]}]}))
+        .unwrap();
+    endpoints.create(&PostParams::default(), &ep).await.unwrap();
+    let found = eventually("a mirrored slice", 30, || async {
+        let found = mirrored("db").await;
+        (found.len() == 1 && found[0].endpoints.len() == 2).then_some(found)
+    })
+    .await;
+    let slice = &found[0];
+    assert_eq!(slice.labels().get("tier").map(String::as_str), Some("data"));
+    assert_eq!(slice.owner_references()[0].kind, "Endpoints");
+    let ready: BTreeMap<String, Option<bool>> = slice
+        .endpoints
+        .iter()
+        .map(|e| {
+            (
+                e.addresses[0].clone(),
+                e.conditions.as_ref().and_then(|c| c.ready),
+            )
+        })
+        .collect();
+    assert_eq!(
+        ready,
+        BTreeMap::from([
+            ("192.168.1.10".to_owned(), Some(true)),
+            ("192.168.1.11".to_owned(), Some(false))
+        ])
+    );
+    // The controllers for selected services leave it alone: no Endpoints rewrite, no slices.
+    let all = slices
+        .list(&ListParams::default().labels("kubernetes.io/service-name=db"))
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(all.len(), 1, "{all:?}");
+    // The API server's own Endpoints are marked skip-mirror.
+    assert!(mirrored("kubernetes").await.is_empty());
+
+    // A change of the Endpoints is mirrored into the same slice.
+    endpoints
+        .patch(
+            "db",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"subsets": [{"addresses": [{"ip": "192.168.1.12"}],
+                "ports": [{"name": "pg", "port": 5432, "protocol": "TCP"}]}]})),
+        )
+        .await
+        .unwrap();
+    let updated = eventually("the mirrored change", 30, || async {
+        let found = mirrored("db").await;
+        (found.len() == 1
+            && found[0].endpoints.len() == 1
+            && found[0].endpoints[0].addresses == ["192.168.1.12"])
+        .then_some(found)
+    })
+    .await;
+    assert_eq!(updated[0].name_any(), slice.name_any());
+    let stored = endpoints.get("db").await.unwrap();
+    assert!(!stored.labels().contains_key("endpoints.kubernetes.io/managed-by"));
+
+    // skip-mirror removes the mirror.
+    endpoints
+        .patch(
+            "db",
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"metadata": {"labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}}}),
+            ),
+        )
+        .await
+        .unwrap();
+    eventually("the mirror removed", 30, || async {
+        mirrored("db").await.is_empty().then_some(())
+    })
+    .await;
+    cluster.stop().await;
+}
