@@ -5,6 +5,7 @@ mod apply;
 mod clientgo;
 mod deletion;
 mod diff;
+mod endpoints;
 mod explain;
 mod foundation;
 mod harness;
