@@ -6,6 +6,7 @@ mod clientgo;
 mod daemonset;
 mod deletion;
 mod diff;
+mod endpoints;
 mod explain;
 mod foundation;
 mod harness;

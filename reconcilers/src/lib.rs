@@ -9,6 +9,9 @@
 
 mod daemon_set;
 mod deployment;
+mod endpoint_slice;
+mod endpoint_slice_mirroring;
+mod endpoints;
 mod garbage_collector;
 pub mod harness;
 mod history;
@@ -128,6 +131,15 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
     }
     if config.enabled(node_lifecycle::NAME) {
         tasks.spawn(node_lifecycle::run(context.clone(), token.clone()));
+    }
+    if config.enabled(endpoints::NAME) {
+        tasks.spawn(endpoints::run(context.clone(), token.clone()));
+    }
+    if config.enabled(endpoint_slice::NAME) {
+        tasks.spawn(endpoint_slice::run(context.clone(), token.clone()));
+    }
+    if config.enabled(endpoint_slice_mirroring::NAME) {
+        tasks.spawn(endpoint_slice_mirroring::run(context.clone(), token.clone()));
     }
     if config.enabled(scheduler::NAME) {
         tasks.spawn(scheduler::run(context.clone(), token.clone()));
