@@ -14,6 +14,14 @@
 //! such as `500ms` or `2s`; default 1 s) and [`EXIT_CODE_ANNOTATION`] (its exit code; default
 //! 0). Probes and readiness gates are ignored: a running container is ready.
 //!
+//! A node can be made to look dead, as if its kubelet stopped: in-process with
+//! [`SimulatedNodes::stop_node`], or from outside (e2e tests against `rudder server`, `kubectl`)
+//! with the node annotation [`STOPPED_ANNOTATION`] set to `true`
+//! (`kubectl annotate node sim-node-0001 sim.rudder.dev/stopped=true`). A stopped node no
+//! longer renews its Lease, reports its status or runs its pods; removing the annotation
+//! resumes it: the status is reported afresh (Ready again) and its pods are reported ready.
+//! One watch on nodes follows the annotation.
+//!
 //! It must not start processes or touch the host: everything here is API objects.
 
 use std::collections::hash_map::DefaultHasher;
@@ -51,6 +59,8 @@ pub const STATUS_REPORT_INTERVAL: Duration = Duration::from_secs(300);
 pub const DURATION_ANNOTATION: &str = "sim.rudder.dev/duration";
 /// The exit code of a run-to-completion pod's containers (an integer; 0 succeeds).
 pub const EXIT_CODE_ANNOTATION: &str = "sim.rudder.dev/exit-code";
+/// The annotation that stops a simulated node's kubelet (value `true`); removing it resumes.
+pub const STOPPED_ANNOTATION: &str = "sim.rudder.dev/stopped";
 /// The annotation marking nodes as simulated (value `true`).
 pub const SIMULATED_ANNOTATION: &str = "sim.rudder.dev/node";
 /// How long a run-to-completion pod runs without the annotation.
@@ -110,7 +120,10 @@ struct SimNode {
     internal_ip: Ipv4Addr,
     /// The pod network as (first address, prefix length).
     pod_cidr: (u32, u8),
+    /// Stopped in-process ([`SimulatedNodes::stop_node`]).
     stopped: AtomicBool,
+    /// Stopped by [`STOPPED_ANNOTATION`].
+    annotated_stopped: AtomicBool,
     lease: Mutex<Option<Lease>>,
 }
 
@@ -162,8 +175,15 @@ impl SimulatedNodes {
             concurrency,
             shutdown.clone(),
         ))];
+        let (resumed, resumed_rx) = mpsc::unbounded_channel();
+        tasks.push(tokio::spawn(follow_stop_annotations(
+            client.clone(),
+            nodes.clone(),
+            resumed,
+            shutdown.clone(),
+        )));
         if config.run_pods {
-            let pods = PodRunner::new(client, nodes.clone(), concurrency);
+            let pods = PodRunner::new(client, nodes.clone(), concurrency, resumed_rx);
             tasks.push(tokio::spawn(pods.run(shutdown)));
         }
         Ok(SimulatedNodes { names, nodes, tasks })
@@ -416,8 +436,75 @@ async fn register(client: Client, name: String, index: u32) -> Result<Arc<SimNod
         internal_ip: ip,
         pod_cidr,
         stopped: AtomicBool::new(false),
+        annotated_stopped: AtomicBool::new(false),
         lease: Mutex::new(Some(lease)),
     }))
+}
+
+impl SimNode {
+    /// Whether the node's kubelet looks dead.
+    fn is_stopped(&self) -> bool {
+        self.stopped.load(Ordering::Relaxed) || self.annotated_stopped.load(Ordering::Relaxed)
+    }
+}
+
+/// Follows [`STOPPED_ANNOTATION`] on the simulated nodes; a node that resumes reports its
+/// status and Lease at once and has its pods looked at again (`resumed`).
+async fn follow_stop_annotations(
+    client: Client,
+    nodes: Nodes,
+    resumed: mpsc::UnboundedSender<String>,
+    shutdown: CancellationToken,
+) {
+    let api: Api<Node> = Api::all(client.clone());
+    let mut events = watcher(api, watcher::Config::default())
+        .default_backoff()
+        .applied_objects()
+        .boxed();
+    loop {
+        let node = tokio::select! {
+            () = shutdown.cancelled() => return,
+            event = events.next() => match event {
+                None => return,
+                Some(Err(err)) => {
+                    tracing::debug!(error = %err, "node watch failed; retrying");
+                    continue;
+                }
+                Some(Ok(node)) => node,
+            },
+        };
+        let Some(sim) = nodes.get(&node.name_any()) else {
+            continue;
+        };
+        let stop = node
+            .annotations()
+            .get(STOPPED_ANNOTATION)
+            .is_some_and(|v| v == "true");
+        let was = sim.annotated_stopped.swap(stop, Ordering::Relaxed);
+        if was && !stop && !sim.stopped.load(Ordering::Relaxed) {
+            tracing::info!(node = %sim.name, "simulated node resumed");
+            let client = client.clone();
+            let sim = sim.clone();
+            let resumed = resumed.clone();
+            tokio::spawn(async move {
+                let nodes: Api<Node> = Api::all(client.clone());
+                let patch = json!({"status": {"conditions": node_conditions(&time_str(Timestamp::now()))}});
+                if let Err(err) = nodes
+                    .patch_status(&sim.name, &PatchParams::default(), &Patch::Strategic(&patch))
+                    .await
+                {
+                    tracing::warn!(node = %sim.name, error = %err, "reporting the node status failed");
+                }
+                if let Ok(mut slot) = sim.lease.lock() {
+                    *slot = None;
+                }
+                renew(client, sim.clone()).await;
+                let _ = resumed.send(sim.name.clone());
+            });
+        } else if stop && !was {
+            tracing::info!(node = %sim.name, "simulated node stopped by annotation");
+        }
+    }
 }
 
 /// Renews one node's Lease by an update conditioned on the version last written.
@@ -486,7 +573,7 @@ async fn renew_leases(client: Client, nodes: Nodes, concurrency: usize, shutdown
         ticks += 1;
         let live: Vec<Arc<SimNode>> = nodes
             .values()
-            .filter(|node| !node.stopped.load(Ordering::Relaxed))
+            .filter(|node| !node.is_stopped())
             .cloned()
             .collect();
         let report = ticks.is_multiple_of(report_every);
@@ -584,6 +671,8 @@ struct PodRunner {
     dirty: HashSet<String>,
     wake_tx: mpsc::UnboundedSender<String>,
     wake_rx: mpsc::UnboundedReceiver<String>,
+    /// Nodes that resumed after being stopped.
+    resumed_rx: mpsc::UnboundedReceiver<String>,
 }
 
 fn key_of(pod: &Pod) -> String {
@@ -866,7 +955,12 @@ fn restarts_of(pod: &Pod) -> i32 {
 }
 
 impl PodRunner {
-    fn new(client: Client, nodes: Nodes, concurrency: usize) -> PodRunner {
+    fn new(
+        client: Client,
+        nodes: Nodes,
+        concurrency: usize,
+        resumed_rx: mpsc::UnboundedReceiver<String>,
+    ) -> PodRunner {
         let (wake_tx, wake_rx) = mpsc::unbounded_channel();
         let pools = nodes
             .values()
@@ -886,6 +980,7 @@ impl PodRunner {
             dirty: HashSet::new(),
             wake_tx,
             wake_rx,
+            resumed_rx,
         }
     }
 
@@ -995,6 +1090,17 @@ impl PodRunner {
                     Some(Ok(watcher::Event::Apply(pod))) => self.observe(pod),
                     Some(Ok(watcher::Event::Delete(pod))) => self.forget(&key_of(&pod)),
                 },
+                Some(node) = self.resumed_rx.recv() => {
+                    let keys: Vec<String> = self
+                        .pods
+                        .iter()
+                        .filter(|(_, pod)| pod.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(node.as_str()))
+                        .map(|(key, _)| key.clone())
+                        .collect();
+                    for key in keys {
+                        self.enqueue(key);
+                    }
+                }
                 Some(key) = self.wake_rx.recv() => {
                     self.timers.remove(&key);
                     self.enqueue(key);
@@ -1027,7 +1133,7 @@ impl PodRunner {
         let pod = self.pods.get(key)?.clone();
         let node_name = pod.spec.as_ref()?.node_name.clone()?;
         let node = self.nodes.get(&node_name)?.clone();
-        if node.stopped.load(Ordering::Relaxed) {
+        if node.is_stopped() {
             return None;
         }
         let uid = pod.uid().unwrap_or_default();
@@ -1172,9 +1278,36 @@ impl PodRunner {
                     (key, result)
                 }))
             }
+            Some((since, restarts)) if !ready(&pod) => {
+                // Marked not ready while the node was silent: report it ready again.
+                let ip = pod_ip(self)?;
+                let place = Placement {
+                    host_ip: &host_ip,
+                    pod_ip: &ip,
+                };
+                let started = started_at(&pod).unwrap_or_else(Timestamp::now);
+                let status = running_status(&pod, &place, started, restarts, None);
+                let stage = Stage::Running { since, restarts };
+                Some(Box::pin(async move {
+                    let result = api
+                        .patch_status(&name, &PatchParams::default(), &Patch::Merge(&status))
+                        .await
+                        .map(|_| Some(stage));
+                    (key, result)
+                }))
+            }
             Some(_) => None,
         }
     }
+}
+
+/// Whether the pod's `Ready` condition is not `False`.
+fn ready(pod: &Pod) -> bool {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|c| c.iter().find(|c| c.type_ == "Ready"))
+        .is_none_or(|c| c.status != "False")
 }
 
 #[cfg(test)]
