@@ -20,6 +20,7 @@ mod replica_set;
 mod root_ca;
 mod scheduler;
 mod service_account;
+mod taint_eviction;
 mod template_hash;
 
 use std::future::Future;
@@ -121,6 +122,9 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
     }
     if config.enabled(node_lifecycle::NAME) {
         tasks.spawn(node_lifecycle::run(context.clone(), token.clone()));
+    }
+    if config.enabled(taint_eviction::NAME) {
+        tasks.spawn(taint_eviction::run(context.clone(), token.clone()));
     }
     if config.enabled(scheduler::NAME) {
         tasks.spawn(scheduler::run(context.clone(), token.clone()));

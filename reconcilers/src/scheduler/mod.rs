@@ -16,7 +16,7 @@
 //! but bindings, pod statuses, victim deletions and events.
 
 mod cache;
-mod plugins;
+pub(crate) mod plugins;
 mod preemption;
 
 use std::cmp::Ordering as CmpOrdering;
