@@ -9,6 +9,7 @@ mod explain;
 mod foundation;
 mod harness;
 mod kubectl;
+mod nodes;
 mod printing;
 mod validation;
 mod workloads;
