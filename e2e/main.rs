@@ -11,5 +11,6 @@ mod harness;
 mod kubectl;
 mod nodes;
 mod printing;
+mod scheduling;
 mod validation;
 mod workloads;
