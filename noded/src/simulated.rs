@@ -4,8 +4,9 @@
 //!
 //! Pods are followed with one watch (`spec.nodeName!=""`, filtered to these nodes); each
 //! change queues the pod, and a bounded set of concurrent writes (which the API server commits
-//! together) moves it along: Pending → Running with a pod IP from the node's `podCIDR` (or,
-//! without one, the node's own /24 from 10.244.0.0 onwards), then for run-to-completion pods
+//! together) moves it along: Pending → Running with a pod IP from the node's `podCIDR`
+//! (followed by a watch on nodes once the node IPAM controller sets it; without one, the
+//! node's own /24 from 10.244.0.0 onwards), then for run-to-completion pods
 //! (`restartPolicy` Never or OnFailure) Succeeded or Failed after a delay, and pods being
 //! deleted are finalized (containers terminated, then deleted with a grace period of 0) as a
 //! kubelet does. Nothing polls: timers exist only for pods due to finish.
@@ -175,15 +176,15 @@ impl SimulatedNodes {
             concurrency,
             shutdown.clone(),
         ))];
-        let (resumed, resumed_rx) = mpsc::unbounded_channel();
-        tasks.push(tokio::spawn(follow_stop_annotations(
+        let (resumed, changes_rx) = mpsc::unbounded_channel();
+        tasks.push(tokio::spawn(follow_nodes(
             client.clone(),
             nodes.clone(),
             resumed,
             shutdown.clone(),
         )));
         if config.run_pods {
-            let pods = PodRunner::new(client, nodes.clone(), concurrency, resumed_rx);
+            let pods = PodRunner::new(client, nodes.clone(), concurrency, changes_rx);
             tasks.push(tokio::spawn(pods.run(shutdown)));
         }
         Ok(SimulatedNodes { names, nodes, tasks })
@@ -448,12 +449,22 @@ impl SimNode {
     }
 }
 
-/// Follows [`STOPPED_ANNOTATION`] on the simulated nodes; a node that resumes reports its
-/// status and Lease at once and has its pods looked at again (`resumed`).
-async fn follow_stop_annotations(
+/// What the pod runner hears of the nodes.
+#[derive(Debug)]
+enum NodeChange {
+    /// The node resumed after being stopped: its pods are looked at again.
+    Resumed(String),
+    /// The node's `spec.podCIDR` (set by the node IPAM controller): new pods take their
+    /// addresses from it.
+    PodCidr(String, (u32, u8)),
+}
+
+/// Follows the simulated nodes: [`STOPPED_ANNOTATION`] (a node that resumes reports its status
+/// and Lease at once and has its pods looked at again) and `spec.podCIDR`.
+async fn follow_nodes(
     client: Client,
     nodes: Nodes,
-    resumed: mpsc::UnboundedSender<String>,
+    changes: mpsc::UnboundedSender<NodeChange>,
     shutdown: CancellationToken,
 ) {
     let api: Api<Node> = Api::all(client.clone());
@@ -476,6 +487,14 @@ async fn follow_stop_annotations(
         let Some(sim) = nodes.get(&node.name_any()) else {
             continue;
         };
+        if let Some(cidr) = node
+            .spec
+            .as_ref()
+            .and_then(|s| s.pod_cidr.as_deref())
+            .and_then(parse_cidr)
+        {
+            let _ = changes.send(NodeChange::PodCidr(sim.name.clone(), cidr));
+        }
         let stop = node
             .annotations()
             .get(STOPPED_ANNOTATION)
@@ -485,7 +504,7 @@ async fn follow_stop_annotations(
             tracing::info!(node = %sim.name, "simulated node resumed");
             let client = client.clone();
             let sim = sim.clone();
-            let resumed = resumed.clone();
+            let changes = changes.clone();
             tokio::spawn(async move {
                 let nodes: Api<Node> = Api::all(client.clone());
                 let patch = json!({"status": {"conditions": node_conditions(&time_str(Timestamp::now()))}});
@@ -499,7 +518,7 @@ async fn follow_stop_annotations(
                     *slot = None;
                 }
                 renew(client, sim.clone()).await;
-                let _ = resumed.send(sim.name.clone());
+                let _ = changes.send(NodeChange::Resumed(sim.name.clone()));
             });
         } else if stop && !was {
             tracing::info!(node = %sim.name, "simulated node stopped by annotation");
@@ -671,8 +690,8 @@ struct PodRunner {
     dirty: HashSet<String>,
     wake_tx: mpsc::UnboundedSender<String>,
     wake_rx: mpsc::UnboundedReceiver<String>,
-    /// Nodes that resumed after being stopped.
-    resumed_rx: mpsc::UnboundedReceiver<String>,
+    /// What changed on the nodes.
+    changes_rx: mpsc::UnboundedReceiver<NodeChange>,
 }
 
 fn key_of(pod: &Pod) -> String {
@@ -959,7 +978,7 @@ impl PodRunner {
         client: Client,
         nodes: Nodes,
         concurrency: usize,
-        resumed_rx: mpsc::UnboundedReceiver<String>,
+        changes_rx: mpsc::UnboundedReceiver<NodeChange>,
     ) -> PodRunner {
         let (wake_tx, wake_rx) = mpsc::unbounded_channel();
         let pools = nodes
@@ -980,7 +999,7 @@ impl PodRunner {
             dirty: HashSet::new(),
             wake_tx,
             wake_rx,
-            resumed_rx,
+            changes_rx,
         }
     }
 
@@ -1027,6 +1046,47 @@ impl PodRunner {
         }
         self.pods.insert(key.clone(), Arc::new(pod));
         self.enqueue(key);
+    }
+
+    fn node_changed(&mut self, change: NodeChange) {
+        match change {
+            NodeChange::PodCidr(node, cidr) => self.set_pod_cidr(&node, cidr),
+            NodeChange::Resumed(node) => {
+                let keys: Vec<String> = self
+                    .pods
+                    .iter()
+                    .filter(|(_, pod)| {
+                        pod.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(node.as_str())
+                    })
+                    .map(|(key, _)| key.clone())
+                    .collect();
+                for key in keys {
+                    self.enqueue(key);
+                }
+            }
+        }
+    }
+
+    /// The node's pod network is now `cidr`: addresses of its pods inside it stay taken.
+    fn set_pod_cidr(&mut self, node: &str, cidr: (u32, u8)) {
+        if self
+            .pools
+            .get(node)
+            .is_some_and(|pool| pool.first == cidr.0 && pool.size == 1u32 << (32 - u32::from(cidr.1)))
+        {
+            return;
+        }
+        let mut pool = IpPool::new(cidr);
+        for pod in self.pods.values() {
+            if pod.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(node)
+                && !pod.spec.as_ref().and_then(|s| s.host_network).unwrap_or(false)
+                && let Some(ip) = Self::pod_ip(pod)
+            {
+                pool.claim(ip);
+            }
+        }
+        tracing::debug!(node, "pod network from spec.podCIDR");
+        self.pools.insert(node.to_owned(), pool);
     }
 
     fn forget(&mut self, key: &str) {
@@ -1090,17 +1150,7 @@ impl PodRunner {
                     Some(Ok(watcher::Event::Apply(pod))) => self.observe(pod),
                     Some(Ok(watcher::Event::Delete(pod))) => self.forget(&key_of(&pod)),
                 },
-                Some(node) = self.resumed_rx.recv() => {
-                    let keys: Vec<String> = self
-                        .pods
-                        .iter()
-                        .filter(|(_, pod)| pod.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(node.as_str()))
-                        .map(|(key, _)| key.clone())
-                        .collect();
-                    for key in keys {
-                        self.enqueue(key);
-                    }
-                }
+                Some(change) = self.changes_rx.recv() => self.node_changed(change),
                 Some(key) = self.wake_rx.recv() => {
                     self.timers.remove(&key);
                     self.enqueue(key);

@@ -14,6 +14,7 @@ pub mod harness;
 mod history;
 pub mod leader;
 mod namespace;
+mod node_ipam;
 mod node_lifecycle;
 mod pods;
 mod replica_set;
@@ -119,6 +120,9 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
     }
     if config.enabled(deployment::NAME) {
         tasks.spawn(deployment::run(context.clone(), token.clone()));
+    }
+    if config.enabled(node_ipam::NAME) {
+        tasks.spawn(node_ipam::run(context.clone(), token.clone()));
     }
     if config.enabled(node_lifecycle::NAME) {
         tasks.spawn(node_lifecycle::run(context.clone(), token.clone()));

@@ -200,3 +200,61 @@ async fn silent_nodes_go_unknown_get_tainted_and_lose_their_pods() {
     sim.join().await;
     cluster.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_get_pod_cidrs_and_simulated_pods_take_addresses_from_them() {
+    let cluster = Cluster::start(&["node-ipam-controller"]).await;
+    let stop = CancellationToken::new();
+    let config = Config {
+        count: 3,
+        ..Config::default()
+    };
+    let sim = SimulatedNodes::start(cluster.client.clone(), config, stop.clone())
+        .await
+        .unwrap();
+    let nodes: Api<Node> = Api::all(cluster.client.clone());
+    let cidrs = eventually("pod CIDRs", 30, || async {
+        let list = nodes.list(&ListParams::default()).await.unwrap().items;
+        let cidrs: Vec<(String, String)> = list
+            .iter()
+            .filter_map(|n| {
+                let spec = n.spec.as_ref()?;
+                let cidr = spec.pod_cidr.clone()?;
+                assert_eq!(spec.pod_cidrs.as_deref(), Some(std::slice::from_ref(&cidr)));
+                Some((n.name_any(), cidr))
+            })
+            .collect();
+        (cidrs.len() == 3).then_some(cidrs)
+    })
+    .await;
+    let mut ranges: Vec<&str> = cidrs.iter().map(|(_, c)| c.as_str()).collect();
+    ranges.sort_unstable();
+    assert_eq!(ranges, ["10.244.0.0/24", "10.244.1.0/24", "10.244.2.0/24"]);
+
+    // A pod on a node takes its address from the node's range.
+    let (node, cidr) = cidrs.iter().find(|(n, _)| n == "sim-node-0003").unwrap().clone();
+    let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), "default");
+    pods.create(&PostParams::default(), &pod_on("addressed", &node, &json!([])))
+        .await
+        .unwrap();
+    let ip = eventually("a pod IP", 30, || async {
+        pods.get("addressed").await.unwrap().status?.pod_ip
+    })
+    .await;
+    let prefix = cidr.trim_end_matches("0/24");
+    assert!(ip.starts_with(prefix), "{ip} not in {cidr}");
+
+    // A deleted node's range is free; a new node gets the next one.
+    nodes.delete("sim-node-0001", &Default::default()).await.unwrap();
+    let extra: Node = serde_json::from_value(json!({"metadata": {"name": "extra"}})).unwrap();
+    nodes.create(&PostParams::default(), &extra).await.unwrap();
+    let assigned = eventually("the new node's CIDR", 30, || async {
+        nodes.get("extra").await.unwrap().spec?.pod_cidr
+    })
+    .await;
+    assert_eq!(assigned, "10.244.3.0/24");
+
+    stop.cancel();
+    sim.join().await;
+    cluster.stop().await;
+}
