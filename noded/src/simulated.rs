@@ -4,8 +4,9 @@
 //!
 //! Pods are followed with one watch (`spec.nodeName!=""`, filtered to these nodes); each
 //! change queues the pod, and a bounded set of concurrent writes (which the API server commits
-//! together) moves it along: Pending → Running with a pod IP from the node's `podCIDR` (or,
-//! without one, the node's own /24 from 10.244.0.0 onwards), then for run-to-completion pods
+//! together) moves it along: Pending → Running with a pod IP from the node's `podCIDR`
+//! (followed by a watch on nodes once the node IPAM controller sets it; without one, the
+//! node's own /24 from 10.244.0.0 onwards), then for run-to-completion pods
 //! (`restartPolicy` Never or OnFailure) Succeeded or Failed after a delay, and pods being
 //! deleted are finalized (containers terminated, then deleted with a grace period of 0) as a
 //! kubelet does. Nothing polls: timers exist only for pods due to finish.
@@ -13,6 +14,14 @@
 //! Annotations steer a pod's fate: [`DURATION_ANNOTATION`] (how long it runs, a Go duration
 //! such as `500ms` or `2s`; default 1 s) and [`EXIT_CODE_ANNOTATION`] (its exit code; default
 //! 0). Probes and readiness gates are ignored: a running container is ready.
+//!
+//! A node can be made to look dead, as if its kubelet stopped: in-process with
+//! [`SimulatedNodes::stop_node`], or from outside (e2e tests against `rudder server`, `kubectl`)
+//! with the node annotation [`STOPPED_ANNOTATION`] set to `true`
+//! (`kubectl annotate node sim-node-0001 sim.rudder.dev/stopped=true`). A stopped node no
+//! longer renews its Lease, reports its status or runs its pods; removing the annotation
+//! resumes it: the status is reported afresh (Ready again) and its pods are reported ready.
+//! One watch on nodes follows the annotation.
 //!
 //! It must not start processes or touch the host: everything here is API objects.
 
@@ -51,6 +60,8 @@ pub const STATUS_REPORT_INTERVAL: Duration = Duration::from_secs(300);
 pub const DURATION_ANNOTATION: &str = "sim.rudder.dev/duration";
 /// The exit code of a run-to-completion pod's containers (an integer; 0 succeeds).
 pub const EXIT_CODE_ANNOTATION: &str = "sim.rudder.dev/exit-code";
+/// The annotation that stops a simulated node's kubelet (value `true`); removing it resumes.
+pub const STOPPED_ANNOTATION: &str = "sim.rudder.dev/stopped";
 /// The annotation marking nodes as simulated (value `true`).
 pub const SIMULATED_ANNOTATION: &str = "sim.rudder.dev/node";
 /// How long a run-to-completion pod runs without the annotation.
@@ -110,7 +121,10 @@ struct SimNode {
     internal_ip: Ipv4Addr,
     /// The pod network as (first address, prefix length).
     pod_cidr: (u32, u8),
+    /// Stopped in-process ([`SimulatedNodes::stop_node`]).
     stopped: AtomicBool,
+    /// Stopped by [`STOPPED_ANNOTATION`].
+    annotated_stopped: AtomicBool,
     lease: Mutex<Option<Lease>>,
 }
 
@@ -162,8 +176,15 @@ impl SimulatedNodes {
             concurrency,
             shutdown.clone(),
         ))];
+        let (resumed, changes_rx) = mpsc::unbounded_channel();
+        tasks.push(tokio::spawn(follow_nodes(
+            client.clone(),
+            nodes.clone(),
+            resumed,
+            shutdown.clone(),
+        )));
         if config.run_pods {
-            let pods = PodRunner::new(client, nodes.clone(), concurrency);
+            let pods = PodRunner::new(client, nodes.clone(), concurrency, changes_rx);
             tasks.push(tokio::spawn(pods.run(shutdown)));
         }
         Ok(SimulatedNodes { names, nodes, tasks })
@@ -416,8 +437,93 @@ async fn register(client: Client, name: String, index: u32) -> Result<Arc<SimNod
         internal_ip: ip,
         pod_cidr,
         stopped: AtomicBool::new(false),
+        annotated_stopped: AtomicBool::new(false),
         lease: Mutex::new(Some(lease)),
     }))
+}
+
+impl SimNode {
+    /// Whether the node's kubelet looks dead.
+    fn is_stopped(&self) -> bool {
+        self.stopped.load(Ordering::Relaxed) || self.annotated_stopped.load(Ordering::Relaxed)
+    }
+}
+
+/// What the pod runner hears of the nodes.
+#[derive(Debug)]
+enum NodeChange {
+    /// The node resumed after being stopped: its pods are looked at again.
+    Resumed(String),
+    /// The node's `spec.podCIDR` (set by the node IPAM controller): new pods take their
+    /// addresses from it.
+    PodCidr(String, (u32, u8)),
+}
+
+/// Follows the simulated nodes: [`STOPPED_ANNOTATION`] (a node that resumes reports its status
+/// and Lease at once and has its pods looked at again) and `spec.podCIDR`.
+async fn follow_nodes(
+    client: Client,
+    nodes: Nodes,
+    changes: mpsc::UnboundedSender<NodeChange>,
+    shutdown: CancellationToken,
+) {
+    let api: Api<Node> = Api::all(client.clone());
+    let mut events = watcher(api, watcher::Config::default())
+        .default_backoff()
+        .applied_objects()
+        .boxed();
+    loop {
+        let node = tokio::select! {
+            () = shutdown.cancelled() => return,
+            event = events.next() => match event {
+                None => return,
+                Some(Err(err)) => {
+                    tracing::debug!(error = %err, "node watch failed; retrying");
+                    continue;
+                }
+                Some(Ok(node)) => node,
+            },
+        };
+        let Some(sim) = nodes.get(&node.name_any()) else {
+            continue;
+        };
+        if let Some(cidr) = node
+            .spec
+            .as_ref()
+            .and_then(|s| s.pod_cidr.as_deref())
+            .and_then(parse_cidr)
+        {
+            let _ = changes.send(NodeChange::PodCidr(sim.name.clone(), cidr));
+        }
+        let stop = node
+            .annotations()
+            .get(STOPPED_ANNOTATION)
+            .is_some_and(|v| v == "true");
+        let was = sim.annotated_stopped.swap(stop, Ordering::Relaxed);
+        if was && !stop && !sim.stopped.load(Ordering::Relaxed) {
+            tracing::info!(node = %sim.name, "simulated node resumed");
+            let client = client.clone();
+            let sim = sim.clone();
+            let changes = changes.clone();
+            tokio::spawn(async move {
+                let nodes: Api<Node> = Api::all(client.clone());
+                let patch = json!({"status": {"conditions": node_conditions(&time_str(Timestamp::now()))}});
+                if let Err(err) = nodes
+                    .patch_status(&sim.name, &PatchParams::default(), &Patch::Strategic(&patch))
+                    .await
+                {
+                    tracing::warn!(node = %sim.name, error = %err, "reporting the node status failed");
+                }
+                if let Ok(mut slot) = sim.lease.lock() {
+                    *slot = None;
+                }
+                renew(client, sim.clone()).await;
+                let _ = changes.send(NodeChange::Resumed(sim.name.clone()));
+            });
+        } else if stop && !was {
+            tracing::info!(node = %sim.name, "simulated node stopped by annotation");
+        }
+    }
 }
 
 /// Renews one node's Lease by an update conditioned on the version last written.
@@ -486,7 +592,7 @@ async fn renew_leases(client: Client, nodes: Nodes, concurrency: usize, shutdown
         ticks += 1;
         let live: Vec<Arc<SimNode>> = nodes
             .values()
-            .filter(|node| !node.stopped.load(Ordering::Relaxed))
+            .filter(|node| !node.is_stopped())
             .cloned()
             .collect();
         let report = ticks.is_multiple_of(report_every);
@@ -584,6 +690,8 @@ struct PodRunner {
     dirty: HashSet<String>,
     wake_tx: mpsc::UnboundedSender<String>,
     wake_rx: mpsc::UnboundedReceiver<String>,
+    /// What changed on the nodes.
+    changes_rx: mpsc::UnboundedReceiver<NodeChange>,
 }
 
 fn key_of(pod: &Pod) -> String {
@@ -866,7 +974,12 @@ fn restarts_of(pod: &Pod) -> i32 {
 }
 
 impl PodRunner {
-    fn new(client: Client, nodes: Nodes, concurrency: usize) -> PodRunner {
+    fn new(
+        client: Client,
+        nodes: Nodes,
+        concurrency: usize,
+        changes_rx: mpsc::UnboundedReceiver<NodeChange>,
+    ) -> PodRunner {
         let (wake_tx, wake_rx) = mpsc::unbounded_channel();
         let pools = nodes
             .values()
@@ -886,6 +999,7 @@ impl PodRunner {
             dirty: HashSet::new(),
             wake_tx,
             wake_rx,
+            changes_rx,
         }
     }
 
@@ -932,6 +1046,47 @@ impl PodRunner {
         }
         self.pods.insert(key.clone(), Arc::new(pod));
         self.enqueue(key);
+    }
+
+    fn node_changed(&mut self, change: NodeChange) {
+        match change {
+            NodeChange::PodCidr(node, cidr) => self.set_pod_cidr(&node, cidr),
+            NodeChange::Resumed(node) => {
+                let keys: Vec<String> = self
+                    .pods
+                    .iter()
+                    .filter(|(_, pod)| {
+                        pod.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(node.as_str())
+                    })
+                    .map(|(key, _)| key.clone())
+                    .collect();
+                for key in keys {
+                    self.enqueue(key);
+                }
+            }
+        }
+    }
+
+    /// The node's pod network is now `cidr`: addresses of its pods inside it stay taken.
+    fn set_pod_cidr(&mut self, node: &str, cidr: (u32, u8)) {
+        if self
+            .pools
+            .get(node)
+            .is_some_and(|pool| pool.first == cidr.0 && pool.size == 1u32 << (32 - u32::from(cidr.1)))
+        {
+            return;
+        }
+        let mut pool = IpPool::new(cidr);
+        for pod in self.pods.values() {
+            if pod.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(node)
+                && !pod.spec.as_ref().and_then(|s| s.host_network).unwrap_or(false)
+                && let Some(ip) = Self::pod_ip(pod)
+            {
+                pool.claim(ip);
+            }
+        }
+        tracing::debug!(node, "pod network from spec.podCIDR");
+        self.pools.insert(node.to_owned(), pool);
     }
 
     fn forget(&mut self, key: &str) {
@@ -995,6 +1150,7 @@ impl PodRunner {
                     Some(Ok(watcher::Event::Apply(pod))) => self.observe(pod),
                     Some(Ok(watcher::Event::Delete(pod))) => self.forget(&key_of(&pod)),
                 },
+                Some(change) = self.changes_rx.recv() => self.node_changed(change),
                 Some(key) = self.wake_rx.recv() => {
                     self.timers.remove(&key);
                     self.enqueue(key);
@@ -1027,7 +1183,7 @@ impl PodRunner {
         let pod = self.pods.get(key)?.clone();
         let node_name = pod.spec.as_ref()?.node_name.clone()?;
         let node = self.nodes.get(&node_name)?.clone();
-        if node.stopped.load(Ordering::Relaxed) {
+        if node.is_stopped() {
             return None;
         }
         let uid = pod.uid().unwrap_or_default();
@@ -1172,9 +1328,36 @@ impl PodRunner {
                     (key, result)
                 }))
             }
+            Some((since, restarts)) if !ready(&pod) => {
+                // Marked not ready while the node was silent: report it ready again.
+                let ip = pod_ip(self)?;
+                let place = Placement {
+                    host_ip: &host_ip,
+                    pod_ip: &ip,
+                };
+                let started = started_at(&pod).unwrap_or_else(Timestamp::now);
+                let status = running_status(&pod, &place, started, restarts, None);
+                let stage = Stage::Running { since, restarts };
+                Some(Box::pin(async move {
+                    let result = api
+                        .patch_status(&name, &PatchParams::default(), &Patch::Merge(&status))
+                        .await
+                        .map(|_| Some(stage));
+                    (key, result)
+                }))
+            }
             Some(_) => None,
         }
     }
+}
+
+/// Whether the pod's `Ready` condition is not `False`.
+fn ready(pod: &Pod) -> bool {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|c| c.iter().find(|c| c.type_ == "Ready"))
+        .is_none_or(|c| c.status != "False")
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ pub mod harness;
 mod history;
 pub mod leader;
 mod namespace;
+mod node_ipam;
 mod node_lifecycle;
 mod pods;
 mod replica_set;
@@ -24,6 +25,7 @@ mod root_ca;
 mod scheduler;
 mod service_account;
 mod stateful_set;
+mod taint_eviction;
 mod template_hash;
 
 use std::future::Future;
@@ -129,6 +131,9 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
     if config.enabled(stateful_set::NAME) {
         tasks.spawn(stateful_set::run(context.clone(), token.clone()));
     }
+    if config.enabled(node_ipam::NAME) {
+        tasks.spawn(node_ipam::run(context.clone(), token.clone()));
+    }
     if config.enabled(node_lifecycle::NAME) {
         tasks.spawn(node_lifecycle::run(context.clone(), token.clone()));
     }
@@ -140,6 +145,9 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
     }
     if config.enabled(endpoint_slice_mirroring::NAME) {
         tasks.spawn(endpoint_slice_mirroring::run(context.clone(), token.clone()));
+    }
+    if config.enabled(taint_eviction::NAME) {
+        tasks.spawn(taint_eviction::run(context.clone(), token.clone()));
     }
     if config.enabled(scheduler::NAME) {
         tasks.spawn(scheduler::run(context.clone(), token.clone()));

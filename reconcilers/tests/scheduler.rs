@@ -355,3 +355,68 @@ async fn higher_priority_pods_preempt_lower_priority_ones() {
     sim.join().await;
     cluster.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preemption_spares_pods_protected_by_a_disruption_budget() {
+    let (cluster, sim, stop) = cluster(2).await;
+    let classes: Api<k8s_openapi::api::scheduling::v1::PriorityClass> = Api::all(cluster.client.clone());
+    for (name, value) in [("lowest", 1), ("low", 5), ("high", 1000)] {
+        let class = serde_json::from_value(json!({"metadata": {"name": name}, "value": value})).unwrap();
+        classes.create(&PostParams::default(), &class).await.unwrap();
+    }
+    let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), "default");
+    // Without a budget the cheaper victim (priority 1, on the first node) would be chosen.
+    for (name, node, class, app) in [
+        ("protected", "sim-node-0001", "lowest", "db"),
+        ("spare", "sim-node-0002", "low", "batch"),
+    ] {
+        let mut spec = cpu("20");
+        spec["priorityClassName"] = json!(class);
+        spec["nodeName"] = json!(node);
+        let mut object = pod(name, &spec);
+        object.metadata.labels = Some([("app".to_owned(), app.to_owned())].into());
+        pods.create(&PostParams::default(), &object).await.unwrap();
+    }
+    let budgets: Api<k8s_openapi::api::policy::v1::PodDisruptionBudget> =
+        Api::namespaced(cluster.client.clone(), "default");
+    let budget = budgets
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({
+                "metadata": {"name": "db"},
+                "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "db"}}},
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    // The disruption controller does not run here: the status is written as it would.
+    let mut budget = budget;
+    budget.status = Some(
+        serde_json::from_value(json!({
+            "disruptionsAllowed": 0, "currentHealthy": 1, "desiredHealthy": 1, "expectedPods": 1,
+        }))
+        .unwrap(),
+    );
+    budgets
+        .replace_status("db", &PostParams::default(), &budget)
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+
+    let mut spec = cpu("20");
+    spec["priorityClassName"] = json!("high");
+    pods.create(&PostParams::default(), &pod("urgent", &spec))
+        .await
+        .unwrap();
+    assert_eq!(node_of(&pods, "urgent").await, "sim-node-0002");
+    eventually("the spare victim gone", 30, || async {
+        pods.get_opt("spare").await.unwrap().is_none().then_some(())
+    })
+    .await;
+    assert!(pods.get_opt("protected").await.unwrap().is_some());
+
+    stop.cancel();
+    sim.join().await;
+    cluster.stop().await;
+}

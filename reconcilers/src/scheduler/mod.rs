@@ -16,7 +16,7 @@
 //! but bindings, pod statuses, victim deletions and events.
 
 mod cache;
-mod plugins;
+pub(crate) mod plugins;
 mod preemption;
 
 use std::cmp::Ordering as CmpOrdering;
@@ -27,9 +27,11 @@ use std::time::Duration;
 
 use futures_util::{Future, StreamExt};
 use k8s_openapi::api::core::v1::{Node, ObjectReference, Pod};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::reflector::Store;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 use serde_json::json;
@@ -55,7 +57,23 @@ const NO_NODES: &str = "no nodes available to schedule pods";
 const MIN_FEASIBLE_NODES: usize = 100;
 
 pub(crate) async fn run(context: Arc<Context>, shutdown: CancellationToken) {
-    Scheduler::new(context.client.clone()).run(shutdown).await;
+    // PodDisruptionBudgets, for choosing preemption victims.
+    let (pdbs, writer) = kube::runtime::reflector::store::<PodDisruptionBudget>();
+    let reflected = watcher(
+        Api::<PodDisruptionBudget>::all(context.client.clone()),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .reflect(writer)
+    .for_each(|_| std::future::ready(()));
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            () = reflected => {}
+            () = stop.cancelled() => {}
+        }
+    });
+    Scheduler::new(context.client.clone(), pdbs).run(shutdown).await;
 }
 
 /// A pod waiting in the active queue: higher priority first, then first come.
@@ -97,6 +115,7 @@ type Call = Pin<Box<dyn Future<Output = Outcome> + Send>>;
 struct Scheduler {
     client: Client,
     recorder: Arc<Recorder>,
+    pdbs: Store<PodDisruptionBudget>,
     cache: Cache,
     /// Unbound pods this scheduler is responsible for.
     pending: HashMap<String, Arc<Pod>>,
@@ -202,7 +221,7 @@ fn node_changed(old: &Node, new: &Node) -> bool {
 }
 
 impl Scheduler {
-    fn new(client: Client) -> Scheduler {
+    fn new(client: Client, pdbs: Store<PodDisruptionBudget>) -> Scheduler {
         let (wake_tx, wake_rx) = mpsc::unbounded_channel();
         let recorder = Recorder::new(
             client.clone(),
@@ -214,6 +233,7 @@ impl Scheduler {
         Scheduler {
             client,
             recorder: Arc::new(recorder),
+            pdbs,
             cache: Cache::default(),
             pending: HashMap::new(),
             active: BinaryHeap::new(),
@@ -514,7 +534,9 @@ impl Scheduler {
         if feasible.is_empty() {
             let ineligible = preemption::ineligible(&prepared, &self.cache);
             let chosen = match ineligible {
-                None if !curable.is_empty() => preemption::select(&prepared, &self.cache, &curable),
+                None if !curable.is_empty() => {
+                    preemption::select(&prepared, &self.cache, &self.pdbs.state(), &curable)
+                }
                 _ => None,
             };
             let message = if total == 0 {

@@ -144,7 +144,8 @@ pub fn node_affinity_matches(pod: &Pod, node: &NodeInfo, name: &str) -> bool {
     }
 }
 
-fn tolerates(toleration: &Toleration, taint: &Taint) -> bool {
+/// Upstream's `Toleration.ToleratesTaint`.
+pub(crate) fn tolerates(toleration: &Toleration, taint: &Taint) -> bool {
     if let Some(effect) = toleration.effect.as_deref()
         && !effect.is_empty()
         && effect != taint.effect
