@@ -12,6 +12,7 @@ mod garbage_collector;
 pub mod harness;
 #[cfg_attr(not(test), allow(dead_code))]
 mod history;
+mod job;
 pub mod leader;
 mod namespace;
 mod node_lifecycle;
@@ -118,6 +119,9 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
     }
     if config.enabled(deployment::NAME) {
         tasks.spawn(deployment::run(context.clone(), token.clone()));
+    }
+    if config.enabled(job::NAME) {
+        tasks.spawn(job::run(context.clone(), token.clone()));
     }
     if config.enabled(node_lifecycle::NAME) {
         tasks.spawn(node_lifecycle::run(context.clone(), token.clone()));
