@@ -7,6 +7,7 @@
 //! concurrency limits, backoff on errors, a tracing span per reconcile and metrics. The entry
 //! point is [`run`].
 
+mod cron_job;
 mod deployment;
 mod garbage_collector;
 pub mod harness;
@@ -22,6 +23,7 @@ mod root_ca;
 mod scheduler;
 mod service_account;
 mod template_hash;
+mod ttl_after_finished;
 
 use std::future::Future;
 
@@ -120,8 +122,14 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
     if config.enabled(deployment::NAME) {
         tasks.spawn(deployment::run(context.clone(), token.clone()));
     }
+    if config.enabled(cron_job::NAME) {
+        tasks.spawn(cron_job::run(context.clone(), token.clone()));
+    }
     if config.enabled(job::NAME) {
         tasks.spawn(job::run(context.clone(), token.clone()));
+    }
+    if config.enabled(ttl_after_finished::NAME) {
+        tasks.spawn(ttl_after_finished::run(context.clone(), token.clone()));
     }
     if config.enabled(node_lifecycle::NAME) {
         tasks.spawn(node_lifecycle::run(context.clone(), token.clone()));

@@ -464,3 +464,52 @@ async fn success_policy_and_backoff_limit_per_index() {
     stop.cancel();
     cluster.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finished_jobs_are_deleted_after_their_ttl() {
+    let cluster = Cluster::start(&[
+        "scheduler",
+        "nodelifecycle",
+        "job",
+        "ttl-after-finished",
+        "garbage-collector",
+    ])
+    .await;
+    let stop = CancellationToken::new();
+    let config = Config {
+        count: 1,
+        ..Config::default()
+    };
+    let _sim = SimulatedNodes::start(cluster.client.clone(), config, stop.clone())
+        .await
+        .unwrap();
+    let api: Api<Job> = Api::namespaced(cluster.client.clone(), "default");
+    api.create(
+        &PostParams::default(),
+        &job("short", "200ms", 0, &json!({"ttlSecondsAfterFinished": 3})),
+    )
+    .await
+    .unwrap();
+    api.create(&PostParams::default(), &job("kept", "200ms", 0, &json!({})))
+        .await
+        .unwrap();
+    let done = wait_for_condition(&api, "short", "Complete", 60).await;
+    let finished_at = condition(&done, "Complete")
+        .unwrap()
+        .last_transition_time
+        .clone()
+        .unwrap()
+        .0;
+    eventually("the job deleted with its pods", 30, || async {
+        let gone = api.get_opt("short").await.unwrap().is_none();
+        (gone && job_pods(&cluster.client, "short").await.is_empty()).then_some(())
+    })
+    .await;
+    let elapsed = k8s_openapi::jiff::Timestamp::now().duration_since(finished_at);
+    assert!(elapsed.as_secs() >= 3, "deleted {elapsed} after finishing");
+    wait_for_condition(&api, "kept", "Complete", 60).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert!(api.get_opt("kept").await.unwrap().is_some());
+    stop.cancel();
+    cluster.stop().await;
+}
