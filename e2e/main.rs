@@ -8,6 +8,7 @@ mod diff;
 mod explain;
 mod foundation;
 mod harness;
+mod jobs;
 mod kubectl;
 mod printing;
 mod validation;
