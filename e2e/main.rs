@@ -10,6 +10,7 @@ mod endpoints;
 mod explain;
 mod foundation;
 mod harness;
+mod jobs;
 mod kubectl;
 mod nodes;
 mod printing;

@@ -8,6 +8,7 @@
 //! point is [`run`].
 
 mod daemon_set;
+mod cron_job;
 mod deployment;
 mod endpoint_slice;
 mod endpoint_slice_mirroring;
@@ -15,6 +16,7 @@ mod endpoints;
 mod garbage_collector;
 pub mod harness;
 mod history;
+mod job;
 pub mod leader;
 mod namespace;
 mod node_ipam;
@@ -27,6 +29,7 @@ mod service_account;
 mod stateful_set;
 mod taint_eviction;
 mod template_hash;
+mod ttl_after_finished;
 
 use std::future::Future;
 
@@ -133,6 +136,15 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
     }
     if config.enabled(node_ipam::NAME) {
         tasks.spawn(node_ipam::run(context.clone(), token.clone()));
+    }
+    if config.enabled(cron_job::NAME) {
+        tasks.spawn(cron_job::run(context.clone(), token.clone()));
+    }
+    if config.enabled(job::NAME) {
+        tasks.spawn(job::run(context.clone(), token.clone()));
+    }
+    if config.enabled(ttl_after_finished::NAME) {
+        tasks.spawn(ttl_after_finished::run(context.clone(), token.clone()));
     }
     if config.enabled(node_lifecycle::NAME) {
         tasks.spawn(node_lifecycle::run(context.clone(), token.clone()));
