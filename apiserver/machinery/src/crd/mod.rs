@@ -8,6 +8,7 @@
 pub mod cel;
 pub mod formats;
 pub mod prune;
+pub mod structural;
 pub mod validate;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::JSONSchemaProps;
@@ -25,6 +26,10 @@ impl Schema {
     /// The schema of a version from its `openAPIV3Schema`, or the field errors that make it
     /// non-structural (paths relative to the schema root).
     pub fn new(root: &JSONSchemaProps) -> Result<Schema, Vec<FieldError>> {
+        let errs = structural::validate_structural(root, &Path::root());
+        if !errs.is_empty() {
+            return Err(errs);
+        }
         let mut root = root.clone();
         prune::prune_defaults(&mut root, true);
         Ok(Schema { root })
@@ -129,4 +134,100 @@ fn has_rules(schema: &JSONSchemaProps) -> bool {
             .flatten()
             .flatten()
             .any(has_rules)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use serde_json::json;
+
+    use super::*;
+
+    fn schema(value: Value) -> Schema {
+        Schema::new(&serde_json::from_value(value).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn rejects_non_structural_schemas() {
+        let errs =
+            Schema::new(&serde_json::from_value(json!({"properties": {"a": {}}})).unwrap()).unwrap_err();
+        let shown: Vec<String> = errs.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            shown,
+            vec![
+                "properties[a].type: Required value: must not be empty for specified object fields",
+                "type: Required value: must not be empty at the root",
+            ]
+        );
+    }
+
+    #[test]
+    fn validates_prunes_and_defaults_a_custom_resource() {
+        let s = schema(json!({"type": "object", "properties": {
+            "spec": {"type": "object", "required": ["replicas"], "properties": {
+                "replicas": {"type": "integer", "maximum": 10},
+                "mode": {"type": "string", "enum": ["a", "b"], "default": "a"},
+                "ports": {"type": "array", "x-kubernetes-list-type": "set", "items": {"type": "integer"}},
+            }},
+        }}));
+        let mut object = json!({
+            "apiVersion": "x.io/v1", "kind": "X", "metadata": {"name": "a"},
+            "spec": {"replicas": "many", "foo": 1, "ports": [1, 1]},
+        });
+        assert_eq!(s.prune(&mut object), vec!["spec.foo"]);
+        s.apply_defaults(&mut object);
+        assert_eq!(object["spec"]["mode"], "a");
+        let shown: Vec<String> = s
+            .validate(&object, None)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            shown,
+            vec![
+                r#"spec.replicas: Invalid value: "string": spec.replicas in body must be of type integer: "string""#,
+                "spec.ports[1]: Duplicate value: 1",
+            ]
+        );
+    }
+
+    #[test]
+    fn blocking_errors_skip_the_rules() {
+        let s = schema(json!({"type": "object", "properties": {
+            "spec": {"type": "object", "x-kubernetes-validations": [{"rule": "true"}], "properties": {
+                "n": {"type": "integer"},
+            }},
+        }}));
+        let shown: Vec<String> = s
+            .validate(&json!({"spec": {"n": "x"}}), None)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            shown,
+            vec![
+                r#"spec.n: Invalid value: "string": spec.n in body must be of type integer: "string""#,
+                "<nil>: Invalid value: null: some validation rules were not checked because the object was invalid; correct the existing errors to complete validation",
+            ]
+        );
+    }
+
+    #[test]
+    fn validates_status_updates_under_status() {
+        let s = schema(json!({"type": "object", "properties": {
+            "status": {"type": "object", "properties": {"ready": {"type": "boolean"}}},
+        }}));
+        let shown: Vec<String> = s
+            .validate_status(&json!({"status": {"ready": 1}}), &json!({}))
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            shown,
+            vec![
+                r#"status.ready: Invalid value: "integer": ready in body must be of type boolean: "integer""#
+            ]
+        );
+    }
 }
