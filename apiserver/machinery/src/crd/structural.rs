@@ -420,6 +420,65 @@ fn nested_completeness(
     errs
 }
 
+/// Upstream's `defaulting.ValidateDefaults` for a structural schema: every `default` (outside
+/// embedded resources' metadata) is pruned and valid against its schema. CEL rules on
+/// defaults are not evaluated here.
+pub fn validate_defaults(schema: &JSONSchemaProps, path: &Path) -> Vec<FieldError> {
+    let mut root = schema.clone();
+    root.x_kubernetes_embedded_resource = Some(true);
+    defaults_of(&root, path, false)
+}
+
+fn defaults_of(s: &JSONSchemaProps, path: &Path, inside_meta: bool) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    let embedded = flag(s.x_kubernetes_embedded_resource);
+    let inside_meta = inside_meta && !embedded;
+    if let Some(default) = s.default.as_ref().map(|d| &d.0).filter(|d| !d.is_null())
+        && !inside_meta
+    {
+        let default_path = path.child("default");
+        let mut pruned = default.clone();
+        super::prune::prune(&mut pruned, s, embedded);
+        if &pruned != default {
+            errs.push(FieldError::invalid(
+                &default_path,
+                super::validate::bad_value_of(default),
+                "must not have unknown fields",
+            ));
+        }
+        let embedded_errs = if embedded {
+            super::validate::validate_embedded_resources(s, default, &default_path)
+        } else {
+            let mut plain = s.clone();
+            plain.x_kubernetes_embedded_resource = None;
+            super::validate::validate_embedded_resources(&plain, default, &default_path)
+        };
+        if embedded_errs.is_empty() {
+            errs.extend(super::validate::validate_against_schema(
+                s,
+                default,
+                None,
+                &default_path,
+            ));
+        } else {
+            errs.extend(embedded_errs);
+        }
+    }
+    if let Some(items) = items_schema(s) {
+        errs.extend(defaults_of(items, &path.child("items"), inside_meta));
+    }
+    for (key, property) in properties(s) {
+        let sub_inside_meta =
+            inside_meta || (embedded && ["metadata", "apiVersion", "kind"].contains(&key.as_str()));
+        errs.extend(defaults_of(
+            property,
+            &path.child("properties").key(key),
+            sub_inside_meta,
+        ));
+    }
+    errs
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -512,6 +571,34 @@ mod tests {
         assert_eq!(
             errs,
             vec!["properties[foo]: Required value: because it is defined in allOf[0].properties[foo]"]
+        );
+    }
+
+    #[test]
+    fn defaults_must_be_pruned_and_valid() {
+        let schema: JSONSchemaProps = serde_json::from_value(json!({"type": "object", "properties": {
+            "a": {"type": "integer", "default": "x"},
+            "b": {"type": "object", "properties": {"k": {"type": "string"}}, "default": {"k": "v", "u": 1}},
+            "c": {"type": "array", "items": {"type": "string", "maxLength": 1, "default": "long"}},
+            "ok": {"type": "string", "default": "fine"},
+        }}))
+        .unwrap();
+        let errs: Vec<String> = validate_defaults(&schema, &Path::new("spec.validation.openAPIV3Schema"))
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        let p = "spec.validation.openAPIV3Schema";
+        assert_eq!(
+            errs,
+            vec![
+                format!(
+                    r#"{p}.properties[a].default: Invalid value: "string":  in body must be of type integer: "string""#
+                ),
+                format!(
+                    r#"{p}.properties[b].default: Invalid value: {{"k":"v","u":1}}: must not have unknown fields"#
+                ),
+                format!("{p}.properties[c].items.default: Too long: may not be more than 1 byte"),
+            ]
         );
     }
 }

@@ -285,6 +285,14 @@ fn bad_value(value: &Value) -> BadValue {
     }
 }
 
+/// The field error value of a decoded JSON value, as upstream renders it.
+pub fn bad_value_of(value: &Value) -> BadValue {
+    match value {
+        Value::Null => BadValue::Json(Value::Null),
+        other => bad_value(other),
+    }
+}
+
 /// The JSON-schema type name of a datum.
 fn type_of(value: &Value) -> &'static str {
     match value {

@@ -17,7 +17,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
 };
 
 use super::api_shared::{generic_meta, generic_meta_update, init_generation, meta_path};
-use crate::crd::structural::validate_structural;
+use crate::crd::structural::{validate_defaults, validate_structural};
 use crate::field::{ErrorList, FieldError, Path, json_value};
 use crate::validation::{
     is_dns1035_label, is_dns1123_subdomain, name_is_dns_subdomain, validate_immutable_field,
@@ -237,7 +237,12 @@ fn validate_schema(
             "nullable cannot be true at the root",
         ));
     }
-    errs.extend(validate_structural(schema, path));
+    let structural = validate_structural(schema, path);
+    if structural.is_empty() {
+        errs.extend(validate_defaults(schema, path));
+    } else {
+        errs.extend(structural);
+    }
     // Where crd-cel exposes it: errs.extend(crate::crd::cel::compile_errors(schema, path));
     errs
 }
