@@ -12,8 +12,8 @@
 //! columns, subresource paths, selectable fields and conversion webhooks.
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
-    CustomResourceConversion, CustomResourceDefinition, CustomResourceDefinitionNames,
-    CustomResourceDefinitionStatus, CustomResourceDefinitionVersion,
+    CustomResourceColumnDefinition, CustomResourceConversion, CustomResourceDefinition,
+    CustomResourceDefinitionNames, CustomResourceDefinitionStatus, CustomResourceDefinitionVersion,
 };
 
 use super::api_shared::{generic_meta, generic_meta_update, init_generation, meta_path};
@@ -196,6 +196,16 @@ fn validate_spec(crd: &CustomResourceDefinition) -> ErrorList {
                 &version_path.child("schema").child("openAPIV3Schema"),
             ));
         }
+        errs.extend(validate_subresources(
+            version,
+            &version_path.child("subresources"),
+        ));
+        for (j, column) in version.additional_printer_columns.iter().flatten().enumerate() {
+            errs.extend(validate_column(
+                column,
+                &version_path.child("additionalPrinterColumns").index(j),
+            ));
+        }
     }
     if !unique {
         errs.push(FieldError::invalid(
@@ -244,6 +254,117 @@ fn validate_schema(
         errs.extend(structural);
     }
     // Where crd-cel exposes it: errs.extend(crate::crd::cel::compile_errors(schema, path));
+    errs
+}
+
+/// Upstream's `validateSimpleJSONPath`.
+fn validate_simple_json_path(value: &str, path: &Path) -> ErrorList {
+    if value.is_empty() {
+        return vec![FieldError::invalid(path, value, "must not be empty")];
+    }
+    if !value.starts_with('.') {
+        return vec![FieldError::invalid(
+            path,
+            value,
+            "must be a simple json path starting with .",
+        )];
+    }
+    ErrorList::new()
+}
+
+/// A scale path: simple, and under one of `prefixes`.
+fn validate_scale_path(value: &str, path: &Path, prefixes: &[&str], detail: &str) -> ErrorList {
+    let errs = validate_simple_json_path(value, path);
+    if !errs.is_empty() {
+        return errs;
+    }
+    if prefixes.iter().any(|p| value.starts_with(p)) {
+        return ErrorList::new();
+    }
+    vec![FieldError::invalid(path, value, detail)]
+}
+
+fn validate_subresources(version: &CustomResourceDefinitionVersion, path: &Path) -> ErrorList {
+    let mut errs = ErrorList::new();
+    let Some(scale) = version.subresources.as_ref().and_then(|s| s.scale.as_ref()) else {
+        return errs;
+    };
+    for (field, value, prefix, detail) in [
+        (
+            "scale.specReplicasPath",
+            &scale.spec_replicas_path,
+            ".spec.",
+            "should be a json path under .spec",
+        ),
+        (
+            "scale.statusReplicasPath",
+            &scale.status_replicas_path,
+            ".status.",
+            "should be a json path under .status",
+        ),
+    ] {
+        if value.is_empty() {
+            errs.push(FieldError::required(&path.child(field), ""));
+        } else {
+            errs.extend(validate_scale_path(value, &path.child(field), &[prefix], detail));
+        }
+    }
+    if let Some(selector) = scale.label_selector_path.as_deref().filter(|s| !s.is_empty()) {
+        errs.extend(validate_scale_path(
+            selector,
+            &path.child("scale.labelSelectorPath"),
+            &[".spec.", ".status."],
+            "should be a json path under either .spec or .status",
+        ));
+    }
+    errs
+}
+
+fn validate_column(column: &CustomResourceColumnDefinition, path: &Path) -> ErrorList {
+    const TYPES: &str = "boolean,date,integer,number,string";
+    const FORMATS: &[&str] = &[
+        "byte",
+        "date",
+        "date-time",
+        "double",
+        "float",
+        "int32",
+        "int64",
+        "password",
+    ];
+    let mut errs = ErrorList::new();
+    if column.name.is_empty() {
+        errs.push(FieldError::required(&path.child("name"), ""));
+    }
+    if column.type_.is_empty() {
+        errs.push(FieldError::required(
+            &path.child("type"),
+            format!("must be one of {TYPES}"),
+        ));
+    } else if !TYPES.split(',').any(|t| t == column.type_) {
+        errs.push(FieldError::invalid(
+            &path.child("type"),
+            &column.type_,
+            format!("must be one of {TYPES}"),
+        ));
+    }
+    if let Some(format) = column.format.as_deref().filter(|f| !f.is_empty())
+        && !FORMATS.contains(&format)
+    {
+        errs.push(FieldError::invalid(
+            &path.child("format"),
+            format,
+            format!("must be one of {}", FORMATS.join(",")),
+        ));
+    }
+    if column.json_path.is_empty() {
+        errs.push(FieldError::required(&path.child("JSONPath"), ""));
+    } else {
+        errs.extend(validate_simple_json_path(
+            &column.json_path,
+            &path.child("JSONPath"),
+        ));
+    }
     errs
 }
 
@@ -486,6 +607,46 @@ mod tests {
         assert!(shown.contains(
             &"status.storedVersions: Invalid value: []: must have at least one stored version".to_owned()
         ));
+    }
+
+    #[test]
+    fn validates_subresources_and_printer_columns() {
+        let mut value = widget();
+        value["spec"]["versions"][0]["subresources"] = json!({"status": {}, "scale": {
+            "specReplicasPath": "spec.replicas", "statusReplicasPath": ".spec.replicas", "labelSelectorPath": ".metadata.labels"}});
+        value["spec"]["versions"][0]["additionalPrinterColumns"] = json!([
+            {"name": "Replicas", "type": "integer", "jsonPath": ".spec.replicas"},
+            {"name": "", "type": "float", "format": "hex", "jsonPath": "spec"},
+        ]);
+        let mut c = crd(value);
+        c.apply_defaults();
+        c.prepare_for_create();
+        let shown: Vec<String> = c.validate().iter().map(ToString::to_string).collect();
+        let v = "spec.versions[0]";
+        assert_eq!(
+            shown,
+            vec![
+                format!(
+                    r#"{v}.subresources.scale.specReplicasPath: Invalid value: "spec.replicas": must be a simple json path starting with ."#
+                ),
+                format!(
+                    r#"{v}.subresources.scale.statusReplicasPath: Invalid value: ".spec.replicas": should be a json path under .status"#
+                ),
+                format!(
+                    r#"{v}.subresources.scale.labelSelectorPath: Invalid value: ".metadata.labels": should be a json path under either .spec or .status"#
+                ),
+                format!("{v}.additionalPrinterColumns[1].name: Required value"),
+                format!(
+                    r#"{v}.additionalPrinterColumns[1].type: Invalid value: "float": must be one of boolean,date,integer,number,string"#
+                ),
+                format!(
+                    r#"{v}.additionalPrinterColumns[1].format: Invalid value: "hex": must be one of byte,date,date-time,double,float,int32,int64,password"#
+                ),
+                format!(
+                    r#"{v}.additionalPrinterColumns[1].JSONPath: Invalid value: "spec": must be a simple json path starting with ."#
+                ),
+            ]
+        );
     }
 
     #[test]
