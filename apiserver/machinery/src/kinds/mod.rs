@@ -8,6 +8,7 @@ use crate::strategy::{KindOps, KindStrategy};
 
 pub mod admissionregistration;
 mod api_shared;
+pub mod apiextensions;
 pub mod apiregistration;
 pub mod certificates;
 pub mod config;
@@ -65,7 +66,6 @@ default_strategy!(
     k8s_openapi::api::core::v1::Binding,
     k8s_openapi::api::core::v1::ComponentStatus,
     k8s_openapi::api::policy::v1::Eviction,
-    k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
 );
 
 macro_rules! kind_table {
