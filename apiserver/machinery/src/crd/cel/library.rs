@@ -1,0 +1,438 @@
+//! The CEL environment of `x-kubernetes-validations`: cel-rust's standard library with the
+//! optional types, strings and lists extensions, plus the Kubernetes CEL library functions of
+//! k8s.io/apiserver/pkg/cel/library that CRDs use most (lists `isSorted`/`sum`/`min`/`max`/
+//! `indexOf`/`lastIndexOf`, regex `find`/`findAll`, `url`, `sets`), and the mapping of
+//! evaluation errors to cel-go's texts.
+//!
+//! Built once per process; holds no per-request state.
+
+// cel-rust's overload signature takes the arguments by value.
+#![allow(clippy::needless_pass_by_value)]
+
+use std::sync::{Arc, LazyLock};
+
+use cel::common::types::{INT_TYPE, LIST_TYPE, STRING_TYPE, Type};
+use cel::common::value::{CowVal, Val};
+use cel::objects::{Key, Map};
+use cel::{Env, ExecutionError, Value};
+
+type Ret<'b, 'v> = Result<CowVal<'b, 'v>, ExecutionError>;
+
+/// The shared environment.
+pub(super) fn env() -> Arc<Env> {
+    static ENV: LazyLock<Arc<Env>> = LazyLock::new(|| Arc::new(build()));
+    Arc::clone(&ENV)
+}
+
+fn build() -> Env {
+    let mut env = Env::stdlib();
+    // Each registration can only fail on a name clash, which the tests would show.
+    let results = [
+        env.add_extension(cel::extensions::strings),
+        env.add_extension(cel::extensions::lists),
+        env.add_member_overload("isSorted", "list_is_sorted", LIST_TYPE, vec![], is_sorted),
+        env.add_member_overload("sum", "list_sum", LIST_TYPE, vec![], sum),
+        env.add_member_overload("min", "list_min", LIST_TYPE, vec![], min),
+        env.add_member_overload("max", "list_max", LIST_TYPE, vec![], max),
+        env.add_member_overload("indexOf", "list_index_of", LIST_TYPE, vec![dyn_type()], index_of),
+        env.add_member_overload(
+            "lastIndexOf",
+            "list_last_index_of",
+            LIST_TYPE,
+            vec![dyn_type()],
+            last_index_of,
+        ),
+        env.add_member_overload("find", "string_find_string", STRING_TYPE, vec![STRING_TYPE], find),
+        env.add_member_overload(
+            "findAll",
+            "string_find_all_string",
+            STRING_TYPE,
+            vec![STRING_TYPE],
+            find_all,
+        ),
+        env.add_member_overload(
+            "findAll",
+            "string_find_all_string_int",
+            STRING_TYPE,
+            vec![STRING_TYPE, INT_TYPE],
+            find_all_n,
+        ),
+        env.add_overload(
+            "sets.contains",
+            "list_sets_contains_list",
+            vec![LIST_TYPE, LIST_TYPE],
+            sets_contains,
+        ),
+        env.add_overload(
+            "sets.equivalent",
+            "list_sets_equivalent_list",
+            vec![LIST_TYPE, LIST_TYPE],
+            sets_equivalent,
+        ),
+        env.add_overload(
+            "sets.intersects",
+            "list_sets_intersects_list",
+            vec![LIST_TYPE, LIST_TYPE],
+            sets_intersects,
+        ),
+        env.add_overload("isURL", "is_url_string", vec![STRING_TYPE], is_url),
+        env.add_overload("url", "string_to_url", vec![STRING_TYPE], to_url),
+        env.add_member_overload("getScheme", "url_get_scheme", dyn_type(), vec![], url_scheme),
+        env.add_member_overload("getHost", "url_get_host", dyn_type(), vec![], url_host),
+        env.add_member_overload(
+            "getHostname",
+            "url_get_hostname",
+            dyn_type(),
+            vec![],
+            url_hostname,
+        ),
+        env.add_member_overload("getPort", "url_get_port", dyn_type(), vec![], url_port),
+        env.add_member_overload(
+            "getEscapedPath",
+            "url_get_escaped_path",
+            dyn_type(),
+            vec![],
+            url_path,
+        ),
+        env.add_member_overload("getQuery", "url_get_query", dyn_type(), vec![], url_query),
+    ];
+    debug_assert!(results.iter().all(Result::is_ok), "{results:?}");
+    env
+}
+
+fn dyn_type() -> Type {
+    cel::common::types::DYN_TYPE
+}
+
+fn value(arg: &CowVal<'_, '_>) -> Result<Value, ExecutionError> {
+    Value::try_from(arg.as_ref())
+}
+
+fn ret<'b, 'v>(v: Value) -> Ret<'b, 'v> {
+    let boxed: Box<dyn Val> = Box::<dyn Val>::try_from(v)?;
+    Ok(CowVal::Owned(boxed))
+}
+
+fn list(arg: &CowVal<'_, '_>) -> Result<Arc<Vec<Value>>, ExecutionError> {
+    match value(arg)? {
+        Value::List(items) => Ok(items),
+        other => Err(ExecutionError::UnexpectedType {
+            got: other.type_of().to_string(),
+            want: "list".into(),
+        }),
+    }
+}
+
+fn string(arg: &CowVal<'_, '_>) -> Result<Arc<String>, ExecutionError> {
+    match value(arg)? {
+        Value::String(s) => Ok(s),
+        other => Err(ExecutionError::UnexpectedType {
+            got: other.type_of().to_string(),
+            want: "string".into(),
+        }),
+    }
+}
+
+fn arg<'a, 'b, 'v>(args: &'a [CowVal<'b, 'v>], i: usize) -> Result<&'a CowVal<'b, 'v>, ExecutionError> {
+    args.get(i).ok_or_else(ExecutionError::missing_argument_or_target)
+}
+
+fn compare(a: &Value, b: &Value) -> Result<std::cmp::Ordering, ExecutionError> {
+    a.partial_cmp(b)
+        .ok_or_else(|| ExecutionError::ValuesNotComparable(a.clone(), b.clone()))
+}
+
+fn is_sorted<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Ret<'b, 'v> {
+    let items = list(arg(&args, 0)?)?;
+    for pair in items.windows(2) {
+        if compare(&pair[0], &pair[1])? == std::cmp::Ordering::Greater {
+            return ret(Value::Bool(false));
+        }
+    }
+    ret(Value::Bool(true))
+}
+
+fn sum<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Ret<'b, 'v> {
+    let items = list(arg(&args, 0)?)?;
+    let mut total = match items.first() {
+        Some(Value::Float(_)) => Value::Float(0.0),
+        Some(Value::UInt(_)) => Value::UInt(0),
+        _ => Value::Int(0),
+    };
+    for item in items.iter() {
+        total = match (&total, item) {
+            (Value::Int(a), Value::Int(b)) => Value::Int(
+                a.checked_add(*b)
+                    .ok_or_else(|| ExecutionError::Overflow("+", total.clone(), item.clone()))?,
+            ),
+            (Value::UInt(a), Value::UInt(b)) => Value::UInt(
+                a.checked_add(*b)
+                    .ok_or_else(|| ExecutionError::Overflow("+", total.clone(), item.clone()))?,
+            ),
+            (Value::Float(a), Value::Float(b)) => Value::Float(a + b),
+            _ => {
+                return Err(ExecutionError::no_such_overload(
+                    "sum",
+                    vec![item.type_of().to_string()],
+                ));
+            }
+        };
+    }
+    ret(total)
+}
+
+fn extreme<'b, 'v>(args: Vec<CowVal<'b, 'v>>, name: &str, keep: std::cmp::Ordering) -> Ret<'b, 'v> {
+    let items = list(arg(&args, 0)?)?;
+    let mut best: Option<&Value> = None;
+    for item in items.iter() {
+        best = match best {
+            Some(current) if compare(item, current)? != keep => Some(current),
+            _ => Some(item),
+        };
+    }
+    match best {
+        Some(v) => ret(v.clone()),
+        None => Err(ExecutionError::function_error(
+            name,
+            format!("{name}(list) argument must not be empty"),
+        )),
+    }
+}
+
+fn min<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Ret<'b, 'v> {
+    extreme(args, "min", std::cmp::Ordering::Less)
+}
+
+fn max<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Ret<'b, 'v> {
+    extreme(args, "max", std::cmp::Ordering::Greater)
+}
+
+fn position<'b, 'v>(args: &[CowVal<'b, 'v>], last: bool) -> Result<i64, ExecutionError> {
+    let items = list(arg(args, 0)?)?;
+    let needle = arg(args, 1)?;
+    let found = |item: &Value| -> Result<bool, ExecutionError> {
+        let boxed: Box<dyn Val> = Box::<dyn Val>::try_from(item.clone())?;
+        Ok(boxed.equals(needle.as_ref()))
+    };
+    let mut result = -1;
+    for (i, item) in items.iter().enumerate() {
+        if found(item)? {
+            result = i64::try_from(i).unwrap_or(i64::MAX);
+            if !last {
+                break;
+            }
+        }
+    }
+    Ok(result)
+}
+
+fn index_of<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Ret<'b, 'v> {
+    ret(Value::Int(position(&args, false)?))
+}
+
+fn last_index_of<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Ret<'b, 'v> {
+    ret(Value::Int(position(&args, true)?))
+}
+
+fn regex(pattern: &str, function: &str) -> Result<regex::Regex, ExecutionError> {
+    regex::Regex::new(pattern).map_err(|e| ExecutionError::function_error(function, e))
+}
+
+fn find<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Ret<'b, 'v> {
+    let subject = string(arg(&args, 0)?)?;
+    let re = regex(&string(arg(&args, 1)?)?, "find")?;
+    let found = re
+        .find(&subject)
+        .map(|m| m.as_str().to_owned())
+        .unwrap_or_default();
+    ret(Value::from(found))
+}
+
+fn find_all_limit<'b, 'v>(args: &[CowVal<'b, 'v>], limit: Option<usize>) -> Ret<'b, 'v> {
+    let subject = string(arg(args, 0)?)?;
+    let re = regex(&string(arg(args, 1)?)?, "findAll")?;
+    let matches = re
+        .find_iter(&subject)
+        .take(limit.unwrap_or(usize::MAX))
+        .map(|m| Value::from(m.as_str().to_owned()))
+        .collect();
+    ret(Value::List(Arc::new(matches)))
+}
+
+fn find_all<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Ret<'b, 'v> {
+    find_all_limit(&args, None)
+}
+
+fn find_all_n<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Ret<'b, 'v> {
+    let limit = match value(arg(&args, 2)?)? {
+        Value::Int(n) if n < 0 => None,
+        Value::Int(n) => Some(usize::try_from(n).unwrap_or(usize::MAX)),
+        _ => None,
+    };
+    find_all_limit(&args, limit)
+}
+
+fn contains_all(haystack: &[Value], needles: &[Value]) -> bool {
+    needles.iter().all(|n| haystack.contains(n))
+}
+
+fn sets_contains<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Ret<'b, 'v> {
+    let (a, b) = (list(arg(&args, 0)?)?, list(arg(&args, 1)?)?);
+    ret(Value::Bool(contains_all(&a, &b)))
+}
+
+fn sets_equivalent<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Ret<'b, 'v> {
+    let (a, b) = (list(arg(&args, 0)?)?, list(arg(&args, 1)?)?);
+    ret(Value::Bool(contains_all(&a, &b) && contains_all(&b, &a)))
+}
+
+fn sets_intersects<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Ret<'b, 'v> {
+    let (a, b) = (list(arg(&args, 0)?)?, list(arg(&args, 1)?)?);
+    ret(Value::Bool(b.iter().any(|n| a.contains(n))))
+}
+
+/// The parts of a URL that `url()` exposes, as Go's `url.Parse` splits an absolute URI or
+/// an absolute path.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Url {
+    scheme: String,
+    host: String,
+    path: String,
+    query: String,
+}
+
+/// Parses like Go's `url.ParseRequestURI`: an absolute URI (`scheme://host/path?query`,
+/// `scheme:opaque`) or an absolute path.
+fn parse_url(text: &str) -> Option<Url> {
+    if text.chars().any(|c| c.is_control() || c == ' ') || text.is_empty() {
+        return None;
+    }
+    let (rest, query) = match text.split_once('?') {
+        Some((r, q)) => (r, q.to_owned()),
+        None => (text, String::new()),
+    };
+    if let Some(path) = rest.strip_prefix('/') {
+        return Some(Url {
+            path: format!("/{path}"),
+            query,
+            ..Url::default()
+        });
+    }
+    let (scheme, after) = rest.split_once(':')?;
+    let mut chars = scheme.chars();
+    let valid_scheme = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    if !valid_scheme {
+        return None;
+    }
+    let (host, path) = match after.strip_prefix("//") {
+        Some(authority) => match authority.find('/') {
+            Some(i) => (authority[..i].to_owned(), authority[i..].to_owned()),
+            None => (authority.to_owned(), String::new()),
+        },
+        None if after.starts_with('/') => (String::new(), after.to_owned()),
+        None => (String::new(), String::new()),
+    };
+    let host = host.rsplit_once('@').map_or(host.clone(), |(_, h)| h.to_owned());
+    Some(Url {
+        scheme: scheme.to_owned(),
+        host,
+        path,
+        query,
+    })
+}
+
+const URL_MARKER: &str = "__url__";
+
+fn to_url<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Ret<'b, 'v> {
+    let text = string(arg(&args, 0)?)?;
+    if parse_url(&text).is_none() {
+        return Err(ExecutionError::function_error(
+            "url",
+            format!("URL parse error during conversion from string: parse {text:?}: invalid URI for request"),
+        ));
+    }
+    // A URL is carried as a one-entry map so that equality and printing stay simple.
+    let map = std::collections::HashMap::from([(Key::from(URL_MARKER.to_owned()), Value::String(text))]);
+    ret(Value::Map(Map { map: Arc::new(map) }))
+}
+
+fn is_url<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Ret<'b, 'v> {
+    let text = string(arg(&args, 0)?)?;
+    ret(Value::Bool(parse_url(&text).is_some()))
+}
+
+fn url_of(arg: &CowVal<'_, '_>) -> Result<Url, ExecutionError> {
+    if let Value::Map(map) = value(arg)?
+        && let Some(Value::String(text)) = map.map.get(&Key::from(URL_MARKER.to_owned()))
+        && let Some(url) = parse_url(text)
+    {
+        return Ok(url);
+    }
+    Err(ExecutionError::no_such_overload("url", vec!["map".into()]))
+}
+
+fn split_host_port(host: &str) -> (String, String) {
+    if let Some(rest) = host.strip_prefix('[')
+        && let Some((ip, after)) = rest.split_once(']')
+    {
+        return (ip.to_owned(), after.strip_prefix(':').unwrap_or("").to_owned());
+    }
+    match host.rsplit_once(':') {
+        Some((h, p)) => (h.to_owned(), p.to_owned()),
+        None => (host.to_owned(), String::new()),
+    }
+}
+
+fn url_part<'b, 'v>(args: &[CowVal<'b, 'v>], part: fn(Url) -> String) -> Ret<'b, 'v> {
+    let url = url_of(arg(args, 0)?)?;
+    ret(Value::from(part(url)))
+}
+
+fn url_scheme<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Ret<'b, 'v> {
+    url_part(&args, |u| u.scheme)
+}
+
+fn url_host<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Ret<'b, 'v> {
+    url_part(&args, |u| u.host)
+}
+
+fn url_hostname<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Ret<'b, 'v> {
+    url_part(&args, |u| split_host_port(&u.host).0)
+}
+
+fn url_port<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Ret<'b, 'v> {
+    url_part(&args, |u| split_host_port(&u.host).1)
+}
+
+fn url_path<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Ret<'b, 'v> {
+    url_part(&args, |u| u.path)
+}
+
+fn url_query<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Ret<'b, 'v> {
+    url_part(&args, |u| u.query)
+}
+
+/// cel-go's text of an evaluation error (what upstream puts before ` evaluating rule: `).
+pub(super) fn error_text(error: &ExecutionError) -> String {
+    match error {
+        ExecutionError::NoSuchKey(key) => format!("no such key: {key}"),
+        ExecutionError::NoSuchOverload(_)
+        | ExecutionError::UnexpectedType { .. }
+        | ExecutionError::UnsupportedBinaryOperator(..)
+        | ExecutionError::ValuesNotComparable(..)
+        | ExecutionError::UnsupportedTargetType { .. }
+        | ExecutionError::NotSupportedAsMethod { .. } => "no such overload".into(),
+        ExecutionError::IndexOutOfBounds(index) => match index {
+            Value::Int(i) => format!("index out of bounds: {i}"),
+            Value::UInt(i) => format!("index out of bounds: {i}"),
+            other => format!("index out of bounds: {other:?}"),
+        },
+        ExecutionError::DivisionByZero(_) => "division by zero".into(),
+        ExecutionError::RemainderByZero(_) => "modulus by zero".into(),
+        ExecutionError::Overflow(..) => "integer overflow".into(),
+        ExecutionError::FunctionError { message, .. } => message.clone(),
+        ExecutionError::UndeclaredReference(name) => format!("no such attribute(s): {name}"),
+        other => other.to_string(),
+    }
+}
