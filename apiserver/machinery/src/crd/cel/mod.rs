@@ -89,12 +89,47 @@ impl Rules {
     /// Evaluates the rules against `object` (a whole custom resource); `old` is the stored
     /// object on updates. Returns the errors in upstream's order and wording.
     pub fn validate(&self, object: &Value, old: Option<&Value>) -> Vec<FieldError> {
-        let mut errors = Vec::new();
+        self.evaluate(object, old).errors
+    }
+
+    /// Evaluates the rules like [`Rules::validate`], and also returns the warnings of
+    /// ratcheting: on updates, a failed rule without `oldSelf` whose value (or nearest
+    /// correlated ancestor) did not change is a warning (upstream's `Warning` header text),
+    /// not an error.
+    pub fn evaluate(&self, object: &Value, old: Option<&Value>) -> Outcome {
+        let mut run = Run {
+            budget: i64::try_from(RUNTIME_BUDGET).unwrap_or(i64::MAX),
+            errors: Vec::new(),
+            warnings: Vec::new(),
+        };
         if let Some(root) = &self.root {
-            let mut budget = i64::try_from(RUNTIME_BUDGET).unwrap_or(i64::MAX);
-            root.validate(&Path::root(), object, old, &mut budget, &mut errors);
+            root.validate(&Path::root(), object, old, false, &mut run);
         }
-        errors
+        Outcome {
+            errors: run.errors,
+            warnings: run.warnings,
+        }
+    }
+}
+
+/// What evaluating the rules found.
+#[derive(Debug, Default, PartialEq)]
+pub struct Outcome {
+    /// The errors that refuse the write.
+    pub errors: Vec<FieldError>,
+    /// The ratcheted failures, as warnings.
+    pub warnings: Vec<String>,
+}
+
+impl Run {
+    /// Records a failed rule: ratcheted into a warning when the rule does not use `oldSelf`
+    /// and the value did not change.
+    fn report(&mut self, uses_old_self: bool, unchanged: bool, error: FieldError) {
+        if !uses_old_self && unchanged {
+            self.warnings.push(error.to_string());
+        } else {
+            self.errors.push(error);
+        }
     }
 }
 
@@ -363,26 +398,59 @@ fn absent(value: &Value) -> bool {
     value.is_null()
 }
 
+/// The state of one validation: the remaining cost budget and what it found.
+struct Run {
+    budget: i64,
+    errors: Vec<FieldError>,
+    warnings: Vec<String>,
+}
+
+/// Upstream's deep equality of correlated values (`CachedDeepEqual`): `map` lists compare
+/// items by their keys, whatever their order.
+fn unchanged(object: &Value, old: &Value, node: &Node) -> bool {
+    match (object, old, &node.list_map_keys) {
+        (Value::Array(items), Value::Array(old_items), Some(_)) => {
+            items.len() == old_items.len()
+                && items.iter().all(|item| {
+                    node.correlate_item(item, Some(old))
+                        .is_some_and(|o| match &node.items {
+                            Some(item_node) => unchanged(item, o, item_node),
+                            None => item == o,
+                        })
+                })
+        }
+        _ => object == old,
+    }
+}
+
 impl Node {
+    /// Validates `object` at `path`; `old` is the correlated old value (for transition rules
+    /// and ratcheting); `parent_unchanged` says whether the nearest correlated ancestor did
+    /// not change (what decides ratcheting where `old` is absent).
     fn validate(
         &self,
         path: &Path,
         object: &Value,
         old: Option<&Value>,
-        budget: &mut i64,
-        errors: &mut Vec<FieldError>,
+        parent_unchanged: bool,
+        run: &mut Run,
     ) {
-        if *budget < 0 || absent(object) {
+        if run.budget < 0 || absent(object) {
             return;
         }
         let old = old.filter(|o| !absent(o));
-        self.validate_rules(path, object, old, budget, errors);
-        if *budget < 0 {
+        let unchanged = match old {
+            Some(o) => unchanged(object, o, self),
+            None => parent_unchanged,
+        };
+        self.validate_rules(path, object, old, unchanged, run);
+        if run.budget < 0 {
             return;
         }
         for branch in &self.all_of {
-            branch.validate(path, object, old, budget, errors);
-            if *budget < 0 {
+            // Upstream does not ratchet allOf errors.
+            branch.validate(path, object, old, false, run);
+            if run.budget < 0 {
                 return;
             }
         }
@@ -391,38 +459,34 @@ impl Node {
                 let Some(item_node) = &self.items else { return };
                 for (i, item) in items.iter().enumerate() {
                     let old_item = self.correlate_item(item, old);
-                    item_node.validate(&path.index(i), item, old_item, budget, errors);
-                    if *budget < 0 {
+                    item_node.validate(&path.index(i), item, old_item, unchanged, run);
+                    if run.budget < 0 {
                         return;
                     }
                 }
             }
             Value::Object(fields) => {
                 let old_fields = old.and_then(Value::as_object).filter(|_| self.map_correlatable);
+                let child_parent = unchanged;
                 if let Some(values) = &self.additional {
                     for (key, field) in fields {
-                        values.validate(
-                            &path.key(key),
-                            field,
-                            old_fields.and_then(|o| o.get(key)),
-                            budget,
-                            errors,
-                        );
-                        if *budget < 0 {
+                        let old_field = old_fields.and_then(|o| o.get(key));
+                        values.validate(&path.key(key), field, old_field, child_parent, run);
+                        if run.budget < 0 {
                             return;
                         }
                     }
                 }
                 for (key, field) in fields {
                     if let Some(node) = self.properties.get(key) {
-                        node.validate(
-                            &path.child(key),
-                            field,
-                            old_fields.and_then(|o| o.get(key)),
-                            budget,
-                            errors,
-                        );
-                        if *budget < 0 {
+                        let old_field = old_fields.and_then(|o| o.get(key));
+                        // `apiVersion` and `kind` of the root are never ratcheted.
+                        let ratchet = child_parent
+                            && !(self.resource_root
+                                && path.as_str().is_empty()
+                                && (key == "apiVersion" || key == "kind"));
+                        node.validate(&path.child(key), field, old_field, ratchet, run);
+                        if run.budget < 0 {
                             return;
                         }
                     }
@@ -450,16 +514,16 @@ impl Node {
         path: &Path,
         object: &Value,
         old: Option<&Value>,
-        budget: &mut i64,
-        errors: &mut Vec<FieldError>,
+        unchanged: bool,
+        run: &mut Run,
     ) {
         let Some(schema) = &self.schema else { return };
         if self.rules.is_empty() {
             return;
         }
-        if *budget <= 0 {
-            errors.push(self.invalid(path, "validation failed due to running out of cost budget, no further validation rules will be run"));
-            *budget = -1;
+        if run.budget <= 0 {
+            run.errors.push(self.invalid(path, "validation failed due to running out of cost budget, no further validation rules will be run"));
+            run.budget = -1;
             return;
         }
         let env = library::env();
@@ -475,7 +539,8 @@ impl Node {
             let rule = &compiled.rule;
             let program = match &compiled.program {
                 Err(detail) => {
-                    errors.push(self.invalid(path, format!("rule compile error: {detail}")));
+                    run.errors
+                        .push(self.invalid(path, format!("rule compile error: {detail}")));
                     continue;
                 }
                 Ok(None) => continue,
@@ -503,36 +568,36 @@ impl Node {
             }
             let cost = cost::estimate(program.expression(), &shapes);
             if cost > PER_CALL_LIMIT {
-                errors.push(self.invalid(
+                run.errors.push(self.invalid(
                     path,
                     format!(
                         "'operation cancelled: actual cost limit exceeded': no further validation rules will be run due to call cost exceeds limit for rule: {}",
                         rule_error_string(rule)
                     ),
                 ));
-                *budget = -1;
+                run.budget = -1;
                 return;
             }
             let cost = i64::try_from(cost).unwrap_or(i64::MAX);
-            if cost > *budget {
-                errors.push(self.invalid(path, "validation failed due to running out of cost budget, no further validation rules will be run"));
-                *budget = -1;
+            if cost > run.budget {
+                run.errors.push(self.invalid(path, "validation failed due to running out of cost budget, no further validation rules will be run"));
+                run.budget = -1;
                 return;
             }
-            *budget -= cost;
+            run.budget -= cost;
             let result = program.execute(&context);
             match result {
                 Ok(cel::Value::Bool(true)) => continue,
                 Ok(cel::Value::Bool(false)) => {}
                 Ok(_) => {
-                    errors.push(self.invalid(
+                    run.errors.push(self.invalid(
                         path,
                         format!("no such overload evaluating rule: {}", rule_error_string(rule)),
                     ));
                     continue;
                 }
                 Err(e) => {
-                    errors.push(self.evaluation_error(path, &e, rule));
+                    run.errors.push(self.evaluation_error(path, &e, rule));
                     continue;
                 }
             }
@@ -544,23 +609,23 @@ impl Node {
             if let Some(Ok(message)) = &compiled.message {
                 let cost = cost::estimate(message.expression(), &shapes);
                 if cost > PER_CALL_LIMIT {
-                    errors.push(self.invalid(
+                    run.errors.push(self.invalid(
                         &error_path,
                         format!(
                             "no further validation rules will be run due to call cost exceeds limit for messageExpression: {}",
                             crate::field::go_quote(rule.message_expression.as_deref().unwrap_or_default())
                         ),
                     ));
-                    *budget = -1;
+                    run.budget = -1;
                     return;
                 }
                 let cost = i64::try_from(cost).unwrap_or(i64::MAX);
-                if cost > *budget {
-                    errors.push(self.invalid(&error_path, "messageExpression evaluation failed due to running out of cost budget, no further validation rules will be run"));
-                    *budget = -1;
+                if cost > run.budget {
+                    run.errors.push(self.invalid(&error_path, "messageExpression evaluation failed due to running out of cost budget, no further validation rules will be run"));
+                    run.budget = -1;
                     return;
                 }
-                *budget -= cost;
+                run.budget -= cost;
                 // Errors, non-strings and unusable strings fall back to the message, as upstream.
                 if let Ok(cel::Value::String(text)) = message.execute(&context) {
                     let trimmed = text.trim();
@@ -574,12 +639,11 @@ impl Node {
                 "object" | "array" => BadValue::Omitted,
                 _ => BadValue::from(object.clone()),
             };
-            errors.push(error_for_reason(
-                &error_path,
-                bad_value,
-                detail,
-                rule.reason.as_deref(),
-            ));
+            run.report(
+                compiled.uses_old_self,
+                unchanged,
+                error_for_reason(&error_path, bad_value, detail, rule.reason.as_deref()),
+            );
         }
     }
 
@@ -976,8 +1040,12 @@ mod tests {
     fn items_additional_properties_and_root() {
         let s = schema(json!({
             "type": "object",
-            "x-kubernetes-validations": [{"rule": "self.metadata.name.startsWith('x')", "message": "bad name"}],
+            "x-kubernetes-validations": [
+                {"rule": "self.metadata.name.startsWith('x')", "message": "bad name"},
+                {"rule": "!has(self.metadata.labels) && self.kind == 'K' && self.apiVersion == 'x/v1'"},
+            ],
             "properties": {
+                "metadata": {"type": "object"},
                 "list": {"type": "array", "items": {"type": "number",
                     "x-kubernetes-validations": [{"rule": "int(self) % 2 == 1", "message": "gotta be odd"}]}},
                 "map": {"type": "object", "additionalProperties": {"type": "string",
@@ -985,7 +1053,7 @@ mod tests {
             },
         }));
         let object = json!({
-            "apiVersion": "x/v1", "kind": "K", "metadata": {"name": "y"},
+            "apiVersion": "x/v1", "kind": "K", "metadata": {"name": "y", "labels": {"a": "b"}},
             "list": [1, 2], "map": {"key": "value", "key2": "value2"},
         });
         assert_eq!(
@@ -1050,6 +1118,41 @@ mod tests {
             messages(&errors),
             [
                 "openAPIV3Schema.properties[spec].properties[items].items.x-kubernetes-validations[0].rule: Invalid value: \"self.value == oldSelf.value\": oldSelf cannot be used on the uncorrelatable portion of the schema within openAPIV3Schema.properties[spec].properties[items]"
+            ]
+        );
+    }
+
+    #[test]
+    fn unchanged_values_are_ratcheted() {
+        let s = schema(json!({
+            "type": "object",
+            "properties": {
+                "foo": {"type": "string", "x-kubernetes-validations": [
+                    {"rule": "self == 'bar'", "message": "gotta be bar"}]},
+                "list": {"type": "array", "items": {"type": "object", "properties": {
+                    "bar": {"type": "string", "x-kubernetes-validations": [
+                        {"rule": "self == 'baz'", "message": "gotta be baz"}]}}}},
+                "other": {"type": "string"},
+            },
+        }));
+        let old = json!({"foo": "baz", "list": [{"bar": "bar"}], "other": "a"});
+        let new = json!({"foo": "baz", "list": [{"bar": "bar"}], "other": "b"});
+        let outcome = Rules::new(&s).evaluate(&new, Some(&old));
+        assert!(outcome.errors.is_empty(), "{outcome:?}");
+        assert_eq!(
+            outcome.warnings,
+            [
+                "foo: Invalid value: \"baz\": gotta be bar",
+                "list[0].bar: Invalid value: \"bar\": gotta be baz",
+            ]
+        );
+        // A changed atomic list is checked again, and so is a changed field.
+        let new = json!({"foo": "qux", "list": [{"bar": "bar"}, {"bar": "baz"}]});
+        assert_eq!(
+            messages(&validate(&s, &new, Some(&old))),
+            [
+                "foo: Invalid value: \"qux\": gotta be bar",
+                "list[0].bar: Invalid value: \"bar\": gotta be baz",
             ]
         );
     }

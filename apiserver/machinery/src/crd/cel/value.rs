@@ -116,17 +116,17 @@ pub fn to_cel(value: &Json, schema: &JSONSchemaProps, resource_root: bool) -> Va
                 for (name, field) in fields {
                     let Some(escaped) = escape(name) else { continue };
                     match properties.and_then(|p| p.get(name)) {
-                        Some(field_schema) => {
-                            let embedded_field = field_schema.x_kubernetes_embedded_resource == Some(true);
-                            map.insert(Key::from(escaped), to_cel(field, field_schema, embedded_field));
-                        }
-                        None if embedded && (name == "apiVersion" || name == "kind") => {
+                        _ if embedded && (name == "apiVersion" || name == "kind") => {
                             if let Json::String(s) = field {
                                 map.insert(Key::from(escaped), Value::from(s.clone()));
                             }
                         }
-                        None if embedded && name == "metadata" => {
+                        _ if embedded && name == "metadata" => {
                             map.insert(Key::from(escaped), metadata(field));
+                        }
+                        Some(field_schema) => {
+                            let embedded_field = field_schema.x_kubernetes_embedded_resource == Some(true);
+                            map.insert(Key::from(escaped), to_cel(field, field_schema, embedded_field));
                         }
                         None => {}
                     }
