@@ -5,6 +5,7 @@
 //! Pure: evaluation reads only the objects it is given. [`Rules`] compiles a schema's rules
 //! once; hold one per served CRD version and reuse it for every write.
 
+mod check;
 mod cost;
 mod library;
 mod value;
@@ -152,7 +153,7 @@ fn build(schema: &JSONSchemaProps, resource_root: bool) -> Option<Node> {
         .x_kubernetes_validations
         .iter()
         .flatten()
-        .map(|rule| compile(rule, schema))
+        .map(|rule| compile(rule, schema, resource_root))
         .collect();
     let mut properties = BTreeMap::new();
     for (name, prop) in schema.properties.iter().flatten() {
@@ -223,7 +224,7 @@ fn parse_error_text(error: &cel::ParseErrors) -> String {
     error.to_string().replace("\n| ", "\n | ")
 }
 
-fn compile(rule: &ValidationRule, schema: &JSONSchemaProps) -> Compiled {
+fn compile(rule: &ValidationRule, schema: &JSONSchemaProps, resource_root: bool) -> Compiled {
     let env = library::env();
     let mut compiled = Compiled {
         rule: rule.clone(),
@@ -242,18 +243,17 @@ fn compile(rule: &ValidationRule, schema: &JSONSchemaProps) -> Compiled {
             return compiled;
         }
     };
-    if let Some(detail) = check(&program, rule.optional_old_self == Some(true)) {
-        compiled.program = Err(detail);
+    let optional_old_self = rule.optional_old_self == Some(true);
+    if let Some(detail) = check::check(&program, schema, resource_root, optional_old_self) {
+        compiled.program = Err(format!("compilation failed: {detail}"));
         return compiled;
     }
     compiled.uses_old_self = program.references().has_variable("oldSelf");
     compiled.program = Ok(Some(program));
     if let Some(source) = rule.message_expression.as_deref().filter(|s| !s.is_empty()) {
         compiled.message = Some(match env.compile(source) {
-            Ok(p) => match check(&p, rule.optional_old_self == Some(true)) {
-                Some(detail) => {
-                    Err(detail.replacen("compilation failed", "messageExpression compilation failed", 1))
-                }
+            Ok(p) => match check::check(&p, schema, resource_root, optional_old_self) {
+                Some(detail) => Err(format!("messageExpression compilation failed: {detail}")),
                 None => Ok(p),
             },
             Err(e) => Err(format!(
@@ -266,92 +266,6 @@ fn compile(rule: &ValidationRule, schema: &JSONSchemaProps) -> Compiled {
         compiled.field_path = field_path(path, schema).ok();
     }
     compiled
-}
-
-/// What cel-go's checker would refuse that cel-rust's parser accepts: references to
-/// variables other than `self`, `oldSelf` and the macros' own.
-fn check(program: &Program, _optional_old_self: bool) -> Option<String> {
-    let mut bound = vec!["self".to_owned(), "oldSelf".to_owned()];
-    let mut undeclared = Vec::new();
-    free_idents(program.expression(), &mut bound, &mut undeclared);
-    let name = undeclared.first()?;
-    Some(format!(
-        "compilation failed: ERROR: <input>:1:1: undeclared reference to '{name}' (in container '')"
-    ))
-}
-
-fn free_idents(expr: &cel::IdedExpr, bound: &mut Vec<String>, out: &mut Vec<String>) {
-    use cel::common::ast::{EntryExpr, Expr};
-    match &expr.expr {
-        Expr::Ident(name) => {
-            let known_type = matches!(
-                name.as_str(),
-                "int"
-                    | "uint"
-                    | "double"
-                    | "bool"
-                    | "string"
-                    | "bytes"
-                    | "list"
-                    | "map"
-                    | "null_type"
-                    | "type"
-            );
-            if !known_type && !bound.contains(name) && !out.contains(name) {
-                out.push(name.clone());
-            }
-        }
-        Expr::Select(select) => {
-            // `optional.none`, `sets.contains`... are qualified function or type names.
-            if !matches!(&select.operand.expr, Expr::Ident(ns) if ns == "optional" || ns == "sets" || ns == "strings" || ns == "lists" || ns == "math" || ns == "cel")
-            {
-                free_idents(&select.operand, bound, out);
-            }
-        }
-        Expr::Call(call) => {
-            if let Some(target) = &call.target {
-                let namespace = matches!(&target.expr, Expr::Ident(ns) if ["optional", "sets", "strings", "lists", "math", "cel"].contains(&ns.as_str()));
-                if !namespace {
-                    free_idents(target, bound, out);
-                }
-            }
-            for arg in &call.args {
-                free_idents(arg, bound, out);
-            }
-        }
-        Expr::List(list) => list.elements.iter().for_each(|e| free_idents(e, bound, out)),
-        Expr::Map(map) => {
-            for entry in &map.entries {
-                match &entry.expr {
-                    EntryExpr::MapEntry(e) => {
-                        free_idents(&e.key, bound, out);
-                        free_idents(&e.value, bound, out);
-                    }
-                    EntryExpr::StructField(f) => free_idents(&f.value, bound, out),
-                }
-            }
-        }
-        Expr::Struct(s) => {
-            for entry in &s.entries {
-                if let EntryExpr::StructField(f) = &entry.expr {
-                    free_idents(&f.value, bound, out);
-                }
-            }
-        }
-        Expr::Comprehension(c) => {
-            free_idents(&c.iter_range, bound, out);
-            free_idents(&c.accu_init, bound, out);
-            let depth = bound.len();
-            bound.push(c.iter_var.clone());
-            bound.extend(c.iter_var2.clone());
-            bound.push(c.accu_var.clone());
-            free_idents(&c.loop_cond, bound, out);
-            free_idents(&c.loop_step, bound, out);
-            free_idents(&c.result, bound, out);
-            bound.truncate(depth);
-        }
-        Expr::Literal(_) | Expr::Unspecified => {}
-    }
 }
 
 /// Upstream's `ValidFieldPath`: a JSON path of field (`.a`) and map key (`['b']`) accessors
@@ -713,6 +627,7 @@ pub fn compile_errors(schema: &JSONSchemaProps, path: &Path) -> Vec<FieldError> 
     let mut errors = Vec::new();
     let mut total: u64 = 0;
     let scope = Scope {
+        resource: true,
         cardinality: Some(1),
         uncorrelatable: None,
     };
@@ -731,6 +646,8 @@ pub fn compile_errors(schema: &JSONSchemaProps, path: &Path) -> Vec<FieldError> 
 }
 
 struct Scope {
+    /// The node is a resource (the root, or an embedded resource).
+    resource: bool,
     /// How many values of this node one object may hold, when bounded.
     cardinality: Option<u64>,
     /// The list above this node whose items cannot be matched with old ones.
@@ -787,7 +704,7 @@ fn schema_compile_errors(
             if rule.rule.trim().is_empty() {
                 continue;
             }
-            let compiled = compile(rule, schema);
+            let compiled = compile(rule, schema, scope.resource);
             if let Ok(Some(program)) = &compiled.program {
                 let expression_cost =
                     cost::estimate(program.expression(), &shapes).saturating_mul(cardinality);
@@ -856,6 +773,7 @@ fn schema_compile_errors(
     };
     if let Some(values) = value::additional_schema(schema) {
         let child = Scope {
+            resource: values.x_kubernetes_embedded_resource == Some(true),
             cardinality: child_cardinality,
             uncorrelatable: scope.uncorrelatable.clone(),
         };
@@ -867,6 +785,7 @@ fn schema_compile_errors(
             None | Some("granular" | "atomic")
         );
         let child = Scope {
+            resource: prop.x_kubernetes_embedded_resource == Some(true),
             cardinality: child_cardinality,
             uncorrelatable: scope
                 .uncorrelatable
@@ -878,6 +797,7 @@ fn schema_compile_errors(
     if let Some(items) = value::items_schema(schema) {
         let is_map_list = schema.x_kubernetes_list_type.as_deref() == Some("map");
         let child = Scope {
+            resource: items.x_kubernetes_embedded_resource == Some(true),
             cardinality: child_cardinality,
             uncorrelatable: scope
                 .uncorrelatable
@@ -1042,7 +962,7 @@ mod tests {
             "type": "object",
             "x-kubernetes-validations": [
                 {"rule": "self.metadata.name.startsWith('x')", "message": "bad name"},
-                {"rule": "!has(self.metadata.labels) && self.kind == 'K' && self.apiVersion == 'x/v1'"},
+                {"rule": "!has(self.metadata.generateName) && self.kind == 'K' && self.apiVersion == 'x/v1'"},
             ],
             "properties": {
                 "metadata": {"type": "object"},
@@ -1168,11 +1088,19 @@ mod tests {
                     {"rule": "foo == 1"},
                     {"rule": "self.a == 'x'", "optionalOldSelf": true},
                     {"rule": "true", "messageExpression": "'a' +"},
+                    {"rule": "self.a == 'x' && self.b == 1"},
+                    {"rule": "self.all(k, k == 'a') && has(self.a)"},
                 ]}},
         }));
         let errors = messages(&compile_errors(&s, &Path::new("openAPIV3Schema")));
         let base = "openAPIV3Schema.properties[spec].x-kubernetes-validations";
-        assert_eq!(errors.len(), 4, "{errors:?}");
+        assert_eq!(errors.len(), 5, "{errors:?}");
+        assert_eq!(
+            errors[4],
+            format!(
+                "{base}[4].rule: Invalid value: {{\"rule\":\"self.a == 'x' && self.b == 1\"}}: compilation failed: ERROR: <input>:1:22: undefined field 'b'\n | self.a == 'x' && self.b == 1\n | .....................^"
+            )
+        );
         assert!(errors[0].starts_with(&format!(
             "{base}[0].rule: Invalid value: {{\"rule\":\"self.a == \"}}: compilation failed: ERROR: <input>:1:"
         )), "{errors:?}");
