@@ -1,7 +1,7 @@
 //! The CEL environment of `x-kubernetes-validations`: cel-rust's standard library with the
 //! optional types, strings and lists extensions, plus the Kubernetes CEL library functions of
 //! k8s.io/apiserver/pkg/cel/library that CRDs use most (lists `isSorted`/`sum`/`min`/`max`/
-//! `indexOf`/`lastIndexOf`, regex `find`/`findAll`, `url`, `sets`), and the mapping of
+//! `indexOf`/`lastIndexOf`, regex `find`/`findAll`, `url`, `sets`, `quantity`), and the mapping of
 //! evaluation errors to cel-go's texts.
 //!
 //! Built once per process; holds no per-request state.
@@ -15,6 +15,8 @@ use cel::common::types::{INT_TYPE, LIST_TYPE, STRING_TYPE, Type};
 use cel::common::value::{CowVal, Val};
 use cel::objects::{Key, Map};
 use cel::{Env, ExecutionError, Value};
+
+use crate::validation::quantity::ParsedQuantity;
 
 type Ret<'b, 'v> = Result<CowVal<'b, 'v>, ExecutionError>;
 
@@ -95,6 +97,51 @@ fn build() -> Env {
             url_path,
         ),
         env.add_member_overload("getQuery", "url_get_query", dyn_type(), vec![], url_query),
+        env.add_overload("quantity", "string_to_quantity", vec![STRING_TYPE], to_quantity),
+        env.add_overload("isQuantity", "is_quantity_string", vec![STRING_TYPE], is_quantity),
+        env.add_member_overload("sign", "quantity_sign", dyn_type(), vec![], quantity_sign),
+        env.add_member_overload(
+            "isInteger",
+            "quantity_is_integer",
+            dyn_type(),
+            vec![],
+            quantity_is_integer,
+        ),
+        env.add_member_overload(
+            "asInteger",
+            "quantity_as_integer",
+            dyn_type(),
+            vec![],
+            quantity_as_integer,
+        ),
+        env.add_member_overload(
+            "asApproximateFloat",
+            "quantity_as_approximate_float",
+            dyn_type(),
+            vec![],
+            quantity_as_float,
+        ),
+        env.add_member_overload(
+            "compareTo",
+            "quantity_compare_to",
+            dyn_type(),
+            vec![dyn_type()],
+            quantity_compare,
+        ),
+        env.add_member_overload(
+            "isLessThan",
+            "quantity_less_than",
+            dyn_type(),
+            vec![dyn_type()],
+            quantity_less,
+        ),
+        env.add_member_overload(
+            "isGreaterThan",
+            "quantity_greater_than",
+            dyn_type(),
+            vec![dyn_type()],
+            quantity_greater,
+        ),
     ];
     debug_assert!(results.iter().all(Result::is_ok), "{results:?}");
     env
@@ -435,4 +482,100 @@ pub(super) fn error_text(error: &ExecutionError) -> String {
         ExecutionError::UndeclaredReference(name) => format!("no such attribute(s): {name}"),
         other => other.to_string(),
     }
+}
+
+const QUANTITY_MARKER: &str = "__quantity__";
+
+fn parse_quantity(text: &str) -> Option<ParsedQuantity> {
+    crate::validation::quantity::parse_quantity(text).ok()
+}
+
+fn to_quantity<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Ret<'b, 'v> {
+    let text = string(arg(&args, 0)?)?;
+    let Some(quantity) = parse_quantity(&text) else {
+        return Err(ExecutionError::function_error(
+            "quantity",
+            "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'",
+        ));
+    };
+    // A quantity is carried as a one-entry map of its canonical form, so that equal
+    // quantities are equal values.
+    let map = std::collections::HashMap::from([(
+        Key::from(QUANTITY_MARKER.to_owned()),
+        Value::from(quantity.canonical()),
+    )]);
+    ret(Value::Map(Map { map: Arc::new(map) }))
+}
+
+fn is_quantity<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Ret<'b, 'v> {
+    let text = string(arg(&args, 0)?)?;
+    ret(Value::Bool(parse_quantity(&text).is_some()))
+}
+
+fn quantity_of(arg: &CowVal<'_, '_>) -> Result<ParsedQuantity, ExecutionError> {
+    if let Value::Map(map) = value(arg)?
+        && let Some(Value::String(text)) = map.map.get(&Key::from(QUANTITY_MARKER.to_owned()))
+        && let Some(quantity) = parse_quantity(text)
+    {
+        return Ok(quantity);
+    }
+    Err(ExecutionError::no_such_overload("quantity", vec!["map".into()]))
+}
+
+/// The value as an `i64`, when it is an integer that fits.
+fn quantity_int(q: &ParsedQuantity) -> Option<i64> {
+    let v = q.value();
+    (q.is_integer() && v != i64::MAX && v != i64::MIN).then_some(v)
+}
+
+fn quantity_sign<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Ret<'b, 'v> {
+    ret(Value::Int(i64::from(quantity_of(arg(&args, 0)?)?.sign())))
+}
+
+fn quantity_is_integer<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Ret<'b, 'v> {
+    ret(Value::Bool(quantity_int(&quantity_of(arg(&args, 0)?)?).is_some()))
+}
+
+fn quantity_as_integer<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Ret<'b, 'v> {
+    match quantity_int(&quantity_of(arg(&args, 0)?)?) {
+        Some(v) => ret(Value::Int(v)),
+        None => Err(ExecutionError::function_error(
+            "asInteger",
+            "cannot convert value to integer",
+        )),
+    }
+}
+
+fn quantity_as_float<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Ret<'b, 'v> {
+    let q = quantity_of(arg(&args, 0)?)?;
+    let nanos = q.scaled_value(crate::validation::quantity::NANO_SCALE);
+    #[allow(clippy::cast_precision_loss)]
+    let approximate = if nanos == i64::MAX || nanos == i64::MIN {
+        q.value() as f64
+    } else {
+        nanos as f64 / 1e9
+    };
+    ret(Value::Float(approximate))
+}
+
+fn quantity_ordering(args: &[CowVal<'_, '_>]) -> Result<std::cmp::Ordering, ExecutionError> {
+    Ok(quantity_of(arg(args, 0)?)?.cmp(&quantity_of(arg(args, 1)?)?))
+}
+
+fn quantity_compare<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Ret<'b, 'v> {
+    ret(Value::Int(match quantity_ordering(&args)? {
+        std::cmp::Ordering::Less => -1,
+        std::cmp::Ordering::Equal => 0,
+        std::cmp::Ordering::Greater => 1,
+    }))
+}
+
+fn quantity_less<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Ret<'b, 'v> {
+    ret(Value::Bool(quantity_ordering(&args)? == std::cmp::Ordering::Less))
+}
+
+fn quantity_greater<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Ret<'b, 'v> {
+    ret(Value::Bool(
+        quantity_ordering(&args)? == std::cmp::Ordering::Greater,
+    ))
 }

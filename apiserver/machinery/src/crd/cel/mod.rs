@@ -1181,6 +1181,12 @@ mod tests {
                 "!isURL('not a url')",
                 "self.l.exists_one(x, x == 2) && self.l.map(x, x * 2) == [2, 4, 6] && self.l.filter(x, x > 1).size() == 2",
                 "optional.of(1).hasValue() && optional.none().orValue(2) == 2",
+                "quantity('200M').compareTo(quantity('0.2G')) == 0 && quantity('50M').compareTo(quantity('50Mi')) == -1",
+                "quantity('150Mi').isGreaterThan(quantity('100Mi')) && quantity('50M').isLessThan(quantity('100M'))",
+                "quantity('1') == quantity('1000m') && quantity('50k').asInteger() == 50000",
+                "isQuantity('1.3Gi') && !isQuantity('200K') && !isQuantity('Three')",
+                "quantity('50k').isInteger() && !quantity('9999999999999999999999999999999999999G').isInteger()",
+                "quantity('-1').sign() == -1 && quantity('1.5').asApproximateFloat() == 1.5",
             ],
             &[("[].min() == 1", "min(list) argument must not be empty")],
         );
