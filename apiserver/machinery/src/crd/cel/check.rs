@@ -21,7 +21,9 @@ enum Ty<'a> {
     Unknown,
 }
 
-const NAMESPACES: &[&str] = &["optional", "sets", "strings", "lists", "math", "cel", "base64"];
+const NAMESPACES: &[&str] = &[
+    "optional", "sets", "strings", "lists", "math", "cel", "base64", "ip",
+];
 const TYPE_NAMES: &[&str] = &[
     "int",
     "uint",

@@ -1,7 +1,7 @@
 //! The CEL environment of `x-kubernetes-validations`: cel-rust's standard library with the
 //! optional types, strings and lists extensions, plus the Kubernetes CEL library functions of
 //! k8s.io/apiserver/pkg/cel/library that CRDs use most (lists `isSorted`/`sum`/`min`/`max`/
-//! `indexOf`/`lastIndexOf`, regex `find`/`findAll`, `url`, `sets`, `quantity`), and the mapping of
+//! `indexOf`/`lastIndexOf`, regex `find`/`findAll`, `url`, `sets`, `quantity`, `ip`, `cidr`), and the mapping of
 //! evaluation errors to cel-go's texts.
 //!
 //! Built once per process; holds no per-request state.
@@ -9,6 +9,7 @@
 // cel-rust's overload signature takes the arguments by value.
 #![allow(clippy::needless_pass_by_value)]
 
+use std::net::IpAddr;
 use std::sync::{Arc, LazyLock};
 
 use cel::common::types::{INT_TYPE, LIST_TYPE, STRING_TYPE, Type};
@@ -97,6 +98,69 @@ fn build() -> Env {
             url_path,
         ),
         env.add_member_overload("getQuery", "url_get_query", dyn_type(), vec![], url_query),
+        env.add_overload("ip", "string_to_ip", vec![STRING_TYPE], to_ip),
+        env.add_overload("isIP", "is_ip", vec![STRING_TYPE], is_ip),
+        env.add_overload(
+            "ip.isCanonical",
+            "ip_is_canonical",
+            vec![STRING_TYPE],
+            ip_is_canonical,
+        ),
+        env.add_member_overload("family", "ip_family", dyn_type(), vec![], ip_family),
+        env.add_member_overload(
+            "isUnspecified",
+            "ip_is_unspecified",
+            dyn_type(),
+            vec![],
+            ip_is_unspecified,
+        ),
+        env.add_member_overload("isLoopback", "ip_is_loopback", dyn_type(), vec![], ip_is_loopback),
+        env.add_member_overload(
+            "isLinkLocalMulticast",
+            "ip_is_link_local_multicast",
+            dyn_type(),
+            vec![],
+            ip_is_link_local_multicast,
+        ),
+        env.add_member_overload(
+            "isLinkLocalUnicast",
+            "ip_is_link_local_unicast",
+            dyn_type(),
+            vec![],
+            ip_is_link_local_unicast,
+        ),
+        env.add_member_overload(
+            "isGlobalUnicast",
+            "ip_is_global_unicast",
+            dyn_type(),
+            vec![],
+            ip_is_global_unicast,
+        ),
+        env.add_overload("cidr", "string_to_cidr", vec![STRING_TYPE], to_cidr),
+        env.add_overload("isCIDR", "is_cidr", vec![STRING_TYPE], is_cidr),
+        env.add_member_overload(
+            "containsIP",
+            "cidr_contains_ip",
+            dyn_type(),
+            vec![dyn_type()],
+            cidr_contains_ip,
+        ),
+        env.add_member_overload(
+            "containsCIDR",
+            "cidr_contains_cidr",
+            dyn_type(),
+            vec![dyn_type()],
+            cidr_contains_cidr,
+        ),
+        env.add_member_overload(
+            "prefixLength",
+            "cidr_prefix_length",
+            dyn_type(),
+            vec![],
+            cidr_prefix_length,
+        ),
+        env.add_member_overload("ip", "cidr_ip", dyn_type(), vec![], cidr_ip),
+        env.add_member_overload("masked", "cidr_masked", dyn_type(), vec![], cidr_masked),
         env.add_overload("quantity", "string_to_quantity", vec![STRING_TYPE], to_quantity),
         env.add_overload("isQuantity", "is_quantity_string", vec![STRING_TYPE], is_quantity),
         env.add_member_overload("sign", "quantity_sign", dyn_type(), vec![], quantity_sign),
@@ -578,4 +642,223 @@ fn quantity_greater<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Ret<'b, 'v> {
     ret(Value::Bool(
         quantity_ordering(&args)? == std::cmp::Ordering::Greater,
     ))
+}
+
+const IP_MARKER: &str = "__ip__";
+const CIDR_MARKER: &str = "__cidr__";
+
+/// Parses like upstream's `parseIPAddr` (Go's `netip.ParseAddr` without zones or
+/// IPv4-mapped IPv6 addresses).
+fn parse_ip(text: &str) -> Option<IpAddr> {
+    let ip: IpAddr = text.parse().ok()?;
+    match ip {
+        IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some() => None,
+        other => Some(other),
+    }
+}
+
+/// Parses like upstream's `parseCIDR` (Go's `netip.ParsePrefix`; host bits may be set).
+fn parse_cidr(text: &str) -> Option<(IpAddr, u8)> {
+    let (addr, bits) = text.split_once('/')?;
+    let ip = parse_ip(addr)?;
+    if bits.is_empty()
+        || bits.len() > 3
+        || !bits.bytes().all(|b| b.is_ascii_digit())
+        || (bits.len() > 1 && bits.starts_with('0'))
+    {
+        return None;
+    }
+    let bits: u8 = bits.parse().ok()?;
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    (bits <= max).then_some((ip, bits))
+}
+
+fn marked(marker: &str, text: String) -> Value {
+    let map = std::collections::HashMap::from([(Key::from(marker.to_owned()), Value::from(text))]);
+    Value::Map(Map { map: Arc::new(map) })
+}
+
+fn marked_text(arg: &CowVal<'_, '_>, marker: &str) -> Result<Option<Arc<String>>, ExecutionError> {
+    match value(arg)? {
+        Value::Map(map) => match map.map.get(&Key::from(marker.to_owned())) {
+            Some(Value::String(text)) => Ok(Some(text.clone())),
+            _ => Ok(None),
+        },
+        _ => Ok(None),
+    }
+}
+
+fn ip_of(arg: &CowVal<'_, '_>) -> Result<IpAddr, ExecutionError> {
+    marked_text(arg, IP_MARKER)?
+        .and_then(|t| parse_ip(&t))
+        .ok_or_else(|| ExecutionError::no_such_overload("ip", vec!["map".into()]))
+}
+
+fn cidr_of(arg: &CowVal<'_, '_>) -> Result<(IpAddr, u8), ExecutionError> {
+    marked_text(arg, CIDR_MARKER)?
+        .and_then(|t| parse_cidr(&t))
+        .ok_or_else(|| ExecutionError::no_such_overload("cidr", vec!["map".into()]))
+}
+
+fn to_ip<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Ret<'b, 'v> {
+    let text = string(arg(&args, 0)?)?;
+    match parse_ip(&text) {
+        Some(ip) => ret(marked(IP_MARKER, ip.to_string())),
+        None => Err(ExecutionError::function_error(
+            "ip",
+            format!("IP Address {text:?} parse error during conversion from string"),
+        )),
+    }
+}
+
+fn is_ip<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Ret<'b, 'v> {
+    ret(Value::Bool(parse_ip(&string(arg(&args, 0)?)?).is_some()))
+}
+
+fn ip_is_canonical<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Ret<'b, 'v> {
+    let text = string(arg(&args, 0)?)?;
+    match parse_ip(&text) {
+        Some(ip) => ret(Value::Bool(ip.to_string() == *text)),
+        None => Err(ExecutionError::function_error(
+            "ip.isCanonical",
+            format!("IP Address {text:?} parse error during conversion from string"),
+        )),
+    }
+}
+
+fn ip_test<'b, 'v>(args: &[CowVal<'b, 'v>], test: fn(IpAddr) -> bool) -> Ret<'b, 'v> {
+    ret(Value::Bool(test(ip_of(arg(args, 0)?)?)))
+}
+
+fn ip_family<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Ret<'b, 'v> {
+    ret(Value::Int(if ip_of(arg(&args, 0)?)?.is_ipv4() { 4 } else { 6 }))
+}
+
+fn ip_is_unspecified<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Ret<'b, 'v> {
+    ip_test(&args, |ip| ip.is_unspecified())
+}
+
+fn ip_is_loopback<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Ret<'b, 'v> {
+    ip_test(&args, |ip| ip.is_loopback())
+}
+
+fn link_local_multicast(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.octets()[..3] == [224, 0, 0],
+        IpAddr::V6(v6) => v6.octets()[0] == 0xff && v6.octets()[1] & 0x0f == 0x02,
+    }
+}
+
+fn link_local_unicast(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.octets()[..2] == [169, 254],
+        IpAddr::V6(v6) => v6.segments()[0] & 0xffc0 == 0xfe80,
+    }
+}
+
+fn ip_is_link_local_multicast<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Ret<'b, 'v> {
+    ip_test(&args, link_local_multicast)
+}
+
+fn ip_is_link_local_unicast<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Ret<'b, 'v> {
+    ip_test(&args, link_local_unicast)
+}
+
+/// Go's `IsGlobalUnicast`: not unspecified, loopback, multicast, link-local or the IPv4
+/// broadcast address (private addresses are global unicast).
+fn ip_is_global_unicast<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Ret<'b, 'v> {
+    ip_test(&args, |ip| {
+        let broadcast = matches!(ip, IpAddr::V4(v4) if v4.is_broadcast());
+        !(ip.is_unspecified() || ip.is_loopback() || ip.is_multicast() || link_local_unicast(ip) || broadcast)
+    })
+}
+
+fn to_cidr<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Ret<'b, 'v> {
+    let text = string(arg(&args, 0)?)?;
+    match parse_cidr(&text) {
+        Some((ip, bits)) => ret(marked(CIDR_MARKER, format!("{ip}/{bits}"))),
+        None => Err(ExecutionError::function_error(
+            "cidr",
+            format!(
+                "network address parse error during conversion from string: netip.ParsePrefix({text:?}): invalid prefix"
+            ),
+        )),
+    }
+}
+
+fn is_cidr<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Ret<'b, 'v> {
+    ret(Value::Bool(parse_cidr(&string(arg(&args, 0)?)?).is_some()))
+}
+
+fn bits_of(ip: IpAddr) -> u128 {
+    match ip {
+        IpAddr::V4(v4) => u128::from(u32::from(v4)) << 96,
+        IpAddr::V6(v6) => u128::from(v6),
+    }
+}
+
+fn mask(bits: u8) -> u128 {
+    if bits == 0 {
+        0
+    } else {
+        u128::MAX << (128 - u32::from(bits))
+    }
+}
+
+/// Whether `ip` is inside the prefix `net/bits`.
+fn prefix_contains(net: IpAddr, bits: u8, ip: IpAddr) -> bool {
+    net.is_ipv4() == ip.is_ipv4() && (bits_of(net) ^ bits_of(ip)) & mask(bits) == 0
+}
+
+fn ip_or_string(arg: &CowVal<'_, '_>) -> Result<IpAddr, ExecutionError> {
+    if let Value::String(text) = value(arg)? {
+        return parse_ip(&text).ok_or_else(|| {
+            ExecutionError::function_error(
+                "containsIP",
+                format!("IP Address {text:?} parse error during conversion from string"),
+            )
+        });
+    }
+    ip_of(arg)
+}
+
+fn cidr_contains_ip<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Ret<'b, 'v> {
+    let (net, bits) = cidr_of(arg(&args, 0)?)?;
+    let ip = ip_or_string(arg(&args, 1)?)?;
+    ret(Value::Bool(prefix_contains(net, bits, ip)))
+}
+
+fn cidr_contains_cidr<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Ret<'b, 'v> {
+    let (net, bits) = cidr_of(arg(&args, 0)?)?;
+    let other = arg(&args, 1)?;
+    let (other_net, other_bits) = match value(other)? {
+        Value::String(text) => parse_cidr(&text).ok_or_else(|| {
+            ExecutionError::function_error(
+                "containsCIDR",
+                format!("network address parse error during conversion from string: {text:?}"),
+            )
+        })?,
+        _ => cidr_of(other)?,
+    };
+    ret(Value::Bool(
+        other_bits >= bits && prefix_contains(net, bits, other_net),
+    ))
+}
+
+fn cidr_prefix_length<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Ret<'b, 'v> {
+    ret(Value::Int(i64::from(cidr_of(arg(&args, 0)?)?.1)))
+}
+
+fn cidr_ip<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Ret<'b, 'v> {
+    ret(marked(IP_MARKER, cidr_of(arg(&args, 0)?)?.0.to_string()))
+}
+
+fn cidr_masked<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Ret<'b, 'v> {
+    let (net, bits) = cidr_of(arg(&args, 0)?)?;
+    let masked = bits_of(net) & mask(bits);
+    let ip = match net {
+        IpAddr::V4(_) => IpAddr::V4(std::net::Ipv4Addr::from(u32::try_from(masked >> 96).unwrap_or(0))),
+        IpAddr::V6(_) => IpAddr::V6(std::net::Ipv6Addr::from(masked)),
+    };
+    ret(marked(CIDR_MARKER, format!("{ip}/{bits}")))
 }
