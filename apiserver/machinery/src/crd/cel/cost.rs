@@ -44,11 +44,14 @@ impl Shape {
         }
     }
 
+    /// The shape of an element: list items, map keys (bounded by the longest Kubernetes name)
+    /// or, for a string, its parts.
     fn element(&self) -> Shape {
         match self {
             Shape::List { elem, .. } => (**elem).clone(),
-            Shape::Map { .. } | Shape::Object { .. } => Shape::Scalar { len: MAX_REQUEST - 2 },
-            _ => Shape::Unknown,
+            Shape::Map { .. } | Shape::Object { .. } => Shape::Scalar { len: 253 },
+            Shape::Scalar { len } => Shape::Scalar { len: *len },
+            Shape::Unknown => Shape::Unknown,
         }
     }
 
@@ -380,11 +383,18 @@ fn call_cost(name: &str, subject: &Shape, args: &[Shape]) -> (u64, Shape) {
             };
             (1 + tenth(len.saturating_add(other)), shape)
         }
+        // At most `len` parts, together no longer than the string: sized as if each were one
+        // character, so that iterating over them costs about as much as over the string.
+        "split" => (
+            1 + tenth(len),
+            Shape::List {
+                len,
+                elem: Box::new(Shape::Scalar { len: 1 }),
+            },
+        ),
         "contains" | "startsWith" | "endsWith" | "lowerAscii" | "upperAscii" | "trim" | "reverse"
-        | "charAt" | "indexOf" | "lastIndexOf" | "substring" | "replace" | "split" | "join" | "string"
-        | "isSorted" | "sum" | "min" | "max" | "url" | "isURL" | "format" | "quote" => {
-            (1 + tenth(len), subject.clone())
-        }
+        | "charAt" | "indexOf" | "lastIndexOf" | "substring" | "replace" | "join" | "string" | "isSorted"
+        | "sum" | "min" | "max" | "url" | "isURL" | "format" | "quote" => (1 + tenth(len), subject.clone()),
         "_in_" => (1 + args.get(1).map_or(0, Shape::len), Shape::Scalar { len: 1 }),
         "matches" | "find" | "findAll" => {
             let pattern = args.last().map_or(1, Shape::len).max(1);
@@ -398,6 +408,8 @@ fn call_cost(name: &str, subject: &Shape, args: &[Shape]) -> (u64, Shape) {
             (1 + len.saturating_mul(other), Shape::Scalar { len: 1 })
         }
         "sort" | "distinct" | "flatten" | "slice" => (1 + len.saturating_mul(2), subject.clone()),
-        _ => (1, Shape::Unknown),
+        // Other functions (`value()`, `orValue()`, conversions...) return at most their
+        // subject.
+        _ => (1, subject.clone()),
     }
 }

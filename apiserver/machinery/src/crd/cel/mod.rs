@@ -1150,6 +1150,18 @@ mod tests {
             errors[0].contains("no further validation rules will be run due to call cost exceeds limit for rule: self.all(x, x.matches('^[a-z]+$'))"),
             "{errors:?}"
         );
+        // Functions of the data are sized by the data.
+        let split = schema(json!({
+            "type": "object",
+            "properties": {"s": {"type": "string", "x-kubernetes-validations": [
+                {"rule": "self.split(',').all(p, p.matches('^[a-z]+$'))"},
+                {"rule": "!oldSelf.hasValue() || oldSelf.value().split(',').all(p, p.matches('^[a-z]+$'))",
+                 "optionalOldSelf": true},
+            ]}},
+        }));
+        let s = json!({"s": vec!["abc"; 1000].join(",")});
+        let outcome = Rules::new(&split).evaluate(&s, Some(&s));
+        assert_eq!(outcome, Outcome::default());
         let small = json!({"list": ["abc", "DEF"]});
         assert_eq!(
             messages(&validate(&expensive, &small, None)),
