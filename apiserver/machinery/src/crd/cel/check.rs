@@ -232,3 +232,29 @@ fn element(schema: &JSONSchemaProps) -> Ty<'_> {
         None => Ty::Unknown,
     }
 }
+
+/// Whether the expression's result is certainly not of `kind` (`bool` or `string`), judging by
+/// its outermost form: literals, list and map literals, and operators whose result type is
+/// fixed.
+pub(super) fn surely_not(program: &Program, kind: &str) -> bool {
+    use cel::common::ast::LiteralValue;
+    let produced = match &program.expression().expr {
+        Expr::Literal(LiteralValue::Boolean(_)) => "bool",
+        Expr::Literal(LiteralValue::String(_)) => "string",
+        Expr::Literal(LiteralValue::Null) => "null",
+        Expr::Literal(_) => "number",
+        Expr::List(_) => "list",
+        Expr::Map(_) => "map",
+        Expr::Call(call) => match call.func_name.as_str() {
+            "_==_" | "_!=_" | "_<_" | "_<=_" | "_>_" | "_>=_" | "_&&_" | "_||_" | "!_" | "@in" | "has"
+            | "startsWith" | "endsWith" | "contains" | "matches" | "isSorted" => "bool",
+            "size" | "_-_" | "_*_" | "_/_" | "_%_" | "-_" | "int" | "double" => "number",
+            "lowerAscii" | "upperAscii" | "trim" | "substring" | "replace" | "join" | "string" => "string",
+            _ => return false,
+        },
+        Expr::Comprehension(_) | Expr::Ident(_) | Expr::Select(_) | Expr::Struct(_) | Expr::Unspecified => {
+            return false;
+        }
+    };
+    produced != kind
+}

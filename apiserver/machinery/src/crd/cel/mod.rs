@@ -248,12 +248,19 @@ fn compile(rule: &ValidationRule, schema: &JSONSchemaProps, resource_root: bool)
         compiled.program = Err(format!("compilation failed: {detail}"));
         return compiled;
     }
+    if check::surely_not(&program, "bool") {
+        compiled.program = Err("cel expression must evaluate to a bool".to_owned());
+        return compiled;
+    }
     compiled.uses_old_self = program.references().has_variable("oldSelf");
     compiled.program = Ok(Some(program));
     if let Some(source) = rule.message_expression.as_deref().filter(|s| !s.is_empty()) {
         compiled.message = Some(match env.compile(source) {
             Ok(p) => match check::check(&p, schema, resource_root, optional_old_self) {
                 Some(detail) => Err(format!("messageExpression compilation failed: {detail}")),
+                None if check::surely_not(&p, "string") => {
+                    Err("messageExpression must evaluate to a string".to_owned())
+                }
                 None => Ok(p),
             },
             Err(e) => Err(format!(
@@ -665,24 +672,35 @@ fn max_elements(schema: &JSONSchemaProps) -> Option<u64> {
     }
 }
 
-fn rule_json(rule: &ValidationRule) -> Value {
-    let mut map = serde_json::Map::new();
-    map.insert("rule".into(), Value::String(rule.rule.clone()));
+/// A rule as Go's `json.Marshal` prints upstream's `ValidationRule` (fields in declaration
+/// order, empty ones omitted).
+fn rule_json(rule: &ValidationRule) -> BadValue {
+    // Go escapes HTML characters in JSON strings.
+    let quote = |s: &str| {
+        serde_json::to_string(s)
+            .unwrap_or_default()
+            .replace('<', "\\u003c")
+            .replace('>', "\\u003e")
+            .replace('&', "\\u0026")
+            .replace('\u{2028}', "\\u2028")
+            .replace('\u{2029}', "\\u2029")
+    };
+    let mut fields = vec![format!("\"rule\":{}", quote(&rule.rule))];
     let optional = [
-        ("message", rule.message.clone()),
-        ("messageExpression", rule.message_expression.clone()),
-        ("reason", rule.reason.clone()),
-        ("fieldPath", rule.field_path.clone()),
+        ("message", &rule.message),
+        ("messageExpression", &rule.message_expression),
+        ("reason", &rule.reason),
+        ("fieldPath", &rule.field_path),
     ];
     for (key, value) in optional {
-        if let Some(v) = value.filter(|v| !v.is_empty()) {
-            map.insert(key.into(), Value::String(v));
+        if let Some(v) = value.as_deref().filter(|v| !v.is_empty()) {
+            fields.push(format!("\"{key}\":{}", quote(v)));
         }
     }
     if let Some(b) = rule.optional_old_self {
-        map.insert("optionalOldSelf".into(), Value::Bool(b));
+        fields.push(format!("\"optionalOldSelf\":{b}"));
     }
-    Value::Object(map)
+    BadValue::Plain(format!("{{{}}}", fields.join(",")))
 }
 
 fn schema_compile_errors(
@@ -957,6 +975,34 @@ mod tests {
     }
 
     #[test]
+    fn message_expressions_fall_back_and_field_paths_point_inside() {
+        let s = schema(json!({
+            "type": "object",
+            "properties": {"spec": {
+                "type": "object",
+                "properties": {
+                    "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+                    "x": {"type": "integer"},
+                },
+                "x-kubernetes-validations": [
+                    {"rule": "self.x > 0", "message": "x must be positive",
+                     "messageExpression": "self.missing + 'x'", "fieldPath": ".labels['a.b']"},
+                    {"rule": "self.x > 0", "messageExpression": "'   '"},
+                    {"rule": "self.x > 0", "messageExpression": "'x is ' + string(self.x) + '  '", "fieldPath": ".x"},
+                ],
+            }},
+        }));
+        assert_eq!(
+            messages(&validate(&s, &json!({"spec": {"x": 0}}), None)),
+            [
+                "spec.labels[a.b]: Invalid value: x must be positive",
+                "spec: Invalid value: failed rule: self.x > 0",
+                "spec.x: Invalid value: x is 0",
+            ]
+        );
+    }
+
+    #[test]
     fn items_additional_properties_and_root() {
         let s = schema(json!({
             "type": "object",
@@ -1088,17 +1134,31 @@ mod tests {
                     {"rule": "foo == 1"},
                     {"rule": "self.a == 'x'", "optionalOldSelf": true},
                     {"rule": "true", "messageExpression": "'a' +"},
-                    {"rule": "self.a == 'x' && self.b == 1"},
+                    {"rule": "self.a == 'x' && self.b < 1"},
                     {"rule": "self.all(k, k == 'a') && has(self.a)"},
+                    {"rule": "size(self.a)"},
+                    {"rule": "true", "messageExpression": "size(self.a) > 1"},
                 ]}},
         }));
         let errors = messages(&compile_errors(&s, &Path::new("openAPIV3Schema")));
         let base = "openAPIV3Schema.properties[spec].x-kubernetes-validations";
-        assert_eq!(errors.len(), 5, "{errors:?}");
+        assert_eq!(errors.len(), 7, "{errors:?}");
+        assert_eq!(
+            errors[5],
+            format!(
+                "{base}[6].rule: Invalid value: {{\"rule\":\"size(self.a)\"}}: cel expression must evaluate to a bool"
+            )
+        );
+        assert_eq!(
+            errors[6],
+            format!(
+                "{base}[7].messageExpression: Invalid value: {{\"rule\":\"true\",\"messageExpression\":\"size(self.a) \\u003e 1\"}}: messageExpression must evaluate to a string"
+            )
+        );
         assert_eq!(
             errors[4],
             format!(
-                "{base}[4].rule: Invalid value: {{\"rule\":\"self.a == 'x' && self.b == 1\"}}: compilation failed: ERROR: <input>:1:22: undefined field 'b'\n | self.a == 'x' && self.b == 1\n | .....................^"
+                "{base}[4].rule: Invalid value: {{\"rule\":\"self.a == 'x' \\u0026\\u0026 self.b \\u003c 1\"}}: compilation failed: ERROR: <input>:1:22: undefined field 'b'\n | self.a == 'x' && self.b < 1\n | .....................^"
             )
         );
         assert!(errors[0].starts_with(&format!(
