@@ -216,7 +216,13 @@ pub(super) fn estimate(expr: &IdedExpr, vars: &HashMap<String, Shape>) -> u64 {
 fn walk(expr: &IdedExpr, vars: &mut HashMap<String, Shape>) -> (u64, Shape) {
     match &expr.expr {
         Expr::Unspecified => (0, Shape::Unknown),
-        Expr::Literal(_) => (0, Shape::Scalar { len: 0 }),
+        Expr::Literal(literal) => {
+            let len = match literal {
+                cel::common::ast::LiteralValue::String(text) => text.chars().count() as u64,
+                _ => 1,
+            };
+            (0, Shape::Scalar { len })
+        }
         Expr::Ident(name) => (1, vars.get(name).cloned().unwrap_or_default()),
         Expr::Select(select) => {
             let (cost, shape) = walk(&select.operand, vars);
