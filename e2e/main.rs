@@ -3,6 +3,7 @@
 
 mod apply;
 mod clientgo;
+mod crd;
 mod deletion;
 mod diff;
 mod explain;

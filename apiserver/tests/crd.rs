@@ -261,6 +261,25 @@ async fn established_crds_are_discovered() {
     assert_eq!(resource["scope"], "Namespaced");
     assert_eq!(resource["shortNames"], json!(["wd"]));
 
+    // OpenAPI v3 publishes the group version with the kind's schema.
+    let index = get(&server, "/openapi/v3").await.body;
+    let url = index["paths"]["apis/example.com/v1"]["serverRelativeURL"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no example.com/v1 in {index}"))
+        .to_owned();
+    assert!(index["paths"]["apis/apps/v1"].is_object());
+    let document = get(&server, &url).await.body;
+    let widget = &document["components"]["schemas"]["com.example.v1.Widget"];
+    assert_eq!(
+        widget["x-kubernetes-group-version-kind"],
+        json!([{"group": "example.com", "kind": "Widget", "version": "v1"}])
+    );
+    assert_eq!(
+        widget["properties"]["spec"]["properties"]["color"]["type"],
+        "string"
+    );
+    assert!(document["components"]["schemas"]["io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"].is_object());
+
     // Discovery through kube's client sees it like any API.
     let discovery = kube::Discovery::new(server.client.clone()).run().await.unwrap();
     let (found, _) = discovery

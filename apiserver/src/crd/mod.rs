@@ -10,6 +10,7 @@
 
 pub mod controller;
 pub mod jsonpath;
+pub mod openapi;
 
 use std::sync::Arc;
 
