@@ -4,6 +4,7 @@
 mod apply;
 mod clientgo;
 mod daemonset;
+mod crd;
 mod deletion;
 mod diff;
 mod endpoints;

@@ -152,7 +152,8 @@ async fn route(shared: &Shared, request: ApiRequest) -> Response {
     if !PUBLIC_ROOTS.contains(&root) && request.user.is_anonymous() {
         return ApiError::unauthorized().into_response();
     }
-    if let Some(response) = crate::openapi::serve(
+    if let Some(response) = crate::openapi::serve_with(
+        &shared.api.registry.current(),
         &request.method,
         &request.info.path,
         &request.query,

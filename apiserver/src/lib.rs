@@ -11,6 +11,7 @@ pub mod api;
 pub mod authn;
 pub mod bootstrap;
 mod convert;
+pub mod crd;
 mod files;
 pub mod health;
 pub mod http;
@@ -302,12 +303,18 @@ pub async fn start(config: Config) -> Result<Running, Error> {
     write_component_kubeconfigs(&pki, &config.data_dir, &config.node_name, address)?;
 
     let shutdown = CancellationToken::new();
-    let registry = Arc::new(registry::Registry::builtin());
+    let registries = Arc::new(registry::Registries::builtin());
+    let registry = registries.current();
     let service_hooks = Arc::new(
         services::ServiceHooks::new(&config.service_cidr).map_err(|err| Error::Task(err.to_string()))?,
     );
     let objects = store::GenericStore::new(store.clone(), admission::Admission::default_plugins())
-        .with_hooks("", "services", service_hooks.clone());
+        .with_hooks("", "services", service_hooks.clone())
+        .with_hooks(
+            "apiextensions.k8s.io",
+            "customresourcedefinitions",
+            Arc::new(crd::controller::CrdHooks),
+        );
     // Like kube-apiserver's --advertise-address: pods must be able to reach it, so a loopback
     // bind address is not advertised; the host's first address is.
     let advertise = config
@@ -333,8 +340,11 @@ pub async fn start(config: Config) -> Result<Running, Error> {
         .repair(&objects, &registry)
         .await
         .map_err(|err| Error::Task(format!("repairing service allocations: {}", err.message)))?;
+    crd::controller::load(&objects, &registries)
+        .await
+        .map_err(|err| Error::Task(format!("loading CustomResourceDefinitions: {}", err.message)))?;
     let api = api::Api {
-        registry,
+        registry: registries,
         store: objects,
         authn: authn.clone(),
         server_address: SocketAddr::new(advertise, address.port()).to_string(),
@@ -361,6 +371,7 @@ pub async fn start(config: Config) -> Result<Running, Error> {
         authn,
         metrics,
     });
+    tokio::spawn(crd::controller::run(shared.clone()));
     let service = warp::service(http::filter(shared));
     let handler: tls::Handler = Arc::new(move |request| {
         let mut service = service.clone();

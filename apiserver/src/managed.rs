@@ -18,9 +18,35 @@ const FIELD_MANAGER_MAX_LENGTH: usize = 128;
 
 /// The field manager of `resource` served at `subresource` ("" for the main resource), with
 /// the reset fields of its strategy; `None` for kinds without built-in types.
-pub fn field_manager(resource: &Resource, subresource: &str) -> Option<FieldManager<'static>> {
+pub fn field_manager<'a>(resource: &'a Resource, subresource: &str) -> Option<FieldManager<'a>> {
     let api_version = resource.api_version();
     let has_status = resource.subresource("status").is_some();
+    if let Some(custom) = resource.custom() {
+        // The custom resource strategies' `GetResetFields`: `status` for the main resource
+        // (with a status subresource), `spec` for the status.
+        let types = custom.types.as_ref()?;
+        let manager = FieldManager::new(
+            types,
+            managedfields::openapi::CUSTOM_RESOURCE_ROOT,
+            &api_version,
+            &resource.kind,
+        );
+        let reset: &[&[&str]] = match subresource {
+            "" if has_status => &[&["status"]],
+            "status" => &[&["spec"]],
+            _ => &[],
+        };
+        let manager = if subresource.is_empty() {
+            manager
+        } else {
+            manager.with_subresource(subresource)
+        };
+        return Some(if reset.is_empty() {
+            manager
+        } else {
+            manager.with_reset_fields(&api_version, reset)
+        });
+    }
     let reset = builtin::reset_fields(&resource.group, &resource.resource, subresource, has_status);
     let manager = FieldManager::builtin(&api_version, &resource.kind)?;
     let manager = if subresource.is_empty() {

@@ -47,12 +47,105 @@ const GZIP_MIN_SIZE: usize = 1400;
 /// query string. `None` for a path that is not an OpenAPI endpoint (`/openapi`, `/openapi/v2/`,
 /// ...), for the router's own 404.
 pub fn serve(method: &Method, path: &str, query: &str, headers: &HeaderMap) -> Option<Response> {
+    serve_with(
+        &crate::registry::Registry::builtin(),
+        method,
+        path,
+        query,
+        headers,
+    )
+}
+
+/// [`serve`] with the custom resources of `registry` published in v3 (see [`crate::crd::openapi`]).
+pub fn serve_with(
+    registry: &crate::registry::Registry,
+    method: &Method,
+    path: &str,
+    query: &str,
+    headers: &HeaderMap,
+) -> Option<Response> {
+    let custom = crate::crd::openapi::v3_paths(registry);
     let response = match path {
         "/openapi/v2" => v2(method, headers),
-        "/openapi/v3" => v3_index(method, headers),
-        _ => v3_document(method, path.strip_prefix("/openapi/v3/")?, query, headers),
+        "/openapi/v3" if custom.is_empty() => v3_index(method, headers, index_json().clone()),
+        "/openapi/v3" => v3_index(method, headers, custom_index(registry, &custom)),
+        _ => {
+            let document = path.strip_prefix("/openapi/v3/")?;
+            match custom.iter().find(|(g, v)| document == format!("apis/{g}/{v}")) {
+                Some((group, version)) => custom_document(registry, method, group, version, query, headers),
+                None => v3_document(method, document, query, headers),
+            }
+        }
     };
     Some(response)
+}
+
+/// The index with the custom group versions, every path in order.
+fn custom_index(registry: &crate::registry::Registry, custom: &[(String, String)]) -> Bytes {
+    let mut paths: std::collections::BTreeMap<String, String> = openapi::v3_hashes()
+        .map(|(path, hash)| (path.to_owned(), v3_url(path, hash)))
+        .collect();
+    for (group, version) in custom {
+        if let Some(document) = crate::crd::openapi::v3_document(registry, group, version) {
+            let path = format!("apis/{group}/{version}");
+            let (_, hash) = crate::crd::openapi::encode(&document);
+            let url = v3_url(&path, &hash);
+            paths.insert(path, url);
+        }
+    }
+    let paths: serde_json::Map<String, serde_json::Value> = paths
+        .into_iter()
+        .map(|(path, url)| (path, serde_json::json!({"serverRelativeURL": url})))
+        .collect();
+    Bytes::from(serde_json::json!({"paths": paths}).to_string())
+}
+
+fn custom_document(
+    registry: &crate::registry::Registry,
+    method: &Method,
+    group: &str,
+    version: &str,
+    query: &str,
+    request: &HeaderMap,
+) -> Response {
+    let Some(document) = crate::crd::openapi::v3_document(registry, group, version) else {
+        return empty(StatusCode::NOT_FOUND, base_headers());
+    };
+    let (json, hash) = crate::crd::openapi::encode(&document);
+    let path = format!("apis/{group}/{version}");
+    let mut headers = base_headers();
+    headers.append(header::VARY, HeaderValue::from_static("Accept"));
+    let accept = header_str(request, header::ACCEPT);
+    let clauses = parse_accept(if accept.is_empty() { "*/*" } else { accept });
+    if !clauses.is_empty() && !accepts_json(&clauses) {
+        return empty(StatusCode::NOT_ACCEPTABLE, headers);
+    }
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if let Ok(value) = HeaderValue::from_str(&format!("\"{hash}\"")) {
+        headers.insert(header::ETAG, value);
+    }
+    if let Some(wanted) = query_hash(query).filter(|h| !h.is_empty()) {
+        if wanted != hash {
+            if let Ok(location) = HeaderValue::from_str(&v3_url(&path, &hash)) {
+                headers.insert(header::LOCATION, location);
+            }
+            return empty(StatusCode::MOVED_PERMANENTLY, headers);
+        }
+        headers.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, immutable"),
+        );
+        if let Ok(expires) = HeaderValue::from_str(&expires_in_a_year(Timestamp::now())) {
+            headers.insert(header::EXPIRES, expires);
+        }
+    }
+    serve_content(
+        method,
+        request,
+        headers,
+        Timestamp::now().as_second(),
+        Bytes::from(json),
+    )
 }
 
 /// When the documents were first served: their `Last-Modified` (upstream's is when it first
@@ -114,7 +207,7 @@ fn index_json() -> &'static Bytes {
     })
 }
 
-fn v3_index(method: &Method, request: &HeaderMap) -> Response {
+fn v3_index(method: &Method, request: &HeaderMap, index: Bytes) -> Response {
     let mut headers = base_headers();
     // What Go's ServeContent sniffs from the JSON, since the handler sets no type.
     headers.insert(
@@ -122,7 +215,7 @@ fn v3_index(method: &Method, request: &HeaderMap) -> Response {
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
     let now = Timestamp::now().as_second();
-    serve_content(method, request, headers, now, index_json().clone())
+    serve_content(method, request, headers, now, index)
 }
 
 fn v3_document(method: &Method, path: &str, query: &str, request: &HeaderMap) -> Response {

@@ -5,7 +5,7 @@
 //! creationTimestamp, generateName), resourceVersion preconditions and optimistic concurrency,
 //! no-op updates, finalizers and `deletionTimestamp`, graceful deletion, consistent paginated
 //! lists with continue tokens, and watches with selector transitions. Kind-specific behaviour
-//! comes only from the kind's strategy ([`rudder_machinery::strategy::KindOps`]) and the
+//! comes only from the kind's strategy ([`crate::registry::Ops`]) and the
 //! admission chain. It knows nothing of HTTP: callers get values or [`ApiError`]s.
 
 use std::pin::Pin;
@@ -17,7 +17,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use futures_util::future::BoxFuture;
 use futures_util::{Stream, StreamExt};
 use rudder_machinery::field::{ErrorList, FieldError, Path};
-use rudder_machinery::strategy::{DeletePlan, KindOps, PipelineError, UpdateTarget};
+use rudder_machinery::strategy::{DeletePlan, PipelineError, UpdateTarget};
 use rudder_storage::{EventKind, ListOptions, StorageError, Store, WatchItem, WatchOptions};
 use serde_json::{Value, json};
 
@@ -25,7 +25,7 @@ use crate::admission::{Admission, Operation};
 use crate::convert;
 use crate::managed;
 use crate::object;
-use crate::registry::Resource;
+use crate::registry::{Ops, Resource};
 use crate::status::ApiError;
 use crate::util;
 
@@ -208,6 +208,12 @@ pub trait StoreHooks: Send + Sync {
 
     /// After an object was deleted.
     fn after_delete<'a>(&'a self, store: &'a GenericStore, object: &'a Value) -> BoxFuture<'a, ()>;
+
+    /// On the first delete of an object (no `deletionTimestamp` yet): may change the object
+    /// and the finalizers it will carry (CRDs add their cleanup finalizer).
+    fn first_delete(&self, object: &mut Value, finalizers: &mut Vec<String>) {
+        let _ = (object, finalizers);
+    }
 }
 
 /// The generic store.
@@ -561,12 +567,21 @@ impl GenericStore {
     async fn create_once(
         &self,
         resource: &Resource,
-        ops: &KindOps,
+        ops: &Ops,
         object: Value,
         options: &WriteOptions,
     ) -> Result<Value, ApiError> {
         let name = object::name(&object).to_owned();
-        let mut object = (ops.normalize)(object).map_err(|err| pipeline_error(resource, &name, err))?;
+        if resource.custom().is_some_and(|c| c.terminating) {
+            return Err(ApiError::forbidden(
+                resource.group_resource(),
+                &name,
+                "create not allowed while custom resource definition is terminating",
+            ));
+        }
+        let mut object = ops
+            .normalize(object)
+            .map_err(|err| pipeline_error(resource, &name, err))?;
         if let Some(manager) = &options.manager {
             managed::update(resource, &options.subresource, None, &mut object, manager);
         }
@@ -599,13 +614,14 @@ impl GenericStore {
     async fn persist_create(
         &self,
         resource: &Resource,
-        ops: &KindOps,
+        ops: &Ops,
         object: Value,
         name: &str,
         options: &WriteOptions,
     ) -> Result<Value, ApiError> {
-        let mut object =
-            (ops.create_by)(object, &options.user).map_err(|err| pipeline_error(resource, name, err))?;
+        let mut object = ops
+            .create_by(object, &options.user)
+            .map_err(|err| pipeline_error(resource, name, err))?;
         let meta_errors = validate_meta(resource, &object);
         if !meta_errors.is_empty() {
             return Err(ApiError::invalid(
@@ -666,7 +682,7 @@ impl GenericStore {
             }
         }
         let requested_version = object::resource_version(&object).to_owned();
-        if requested_version.is_empty() && !ops.allow_unconditional_update {
+        if requested_version.is_empty() && !ops.allow_unconditional_update() {
             let error = FieldError::invalid(
                 &Path::new("metadata").child("resourceVersion"),
                 0,
@@ -675,7 +691,7 @@ impl GenericStore {
             return Err(ApiError::invalid(&resource.group, &resource.kind, name, &[error]));
         }
         if self.get_opt(resource, namespace, name)?.is_none() {
-            if ops.allow_create_on_update && target == UpdateTarget::Main {
+            if ops.allow_create_on_update() && target == UpdateTarget::Main {
                 let mut object = object;
                 object::set_meta_str(&mut object, "name", name);
                 object::remove_meta(&mut object, "resourceVersion");
@@ -729,8 +745,9 @@ impl GenericStore {
                 );
             }
             // Decode and default, then admission, then the strategy.
-            let mut new =
-                (ops.normalize)(desired.take()).map_err(|err| pipeline_error(resource, name, err))?;
+            let mut new = ops
+                .normalize(desired.take())
+                .map_err(|err| pipeline_error(resource, name, err))?;
             if let Some(manager) = &options.manager {
                 managed::update(resource, &options.subresource, Some(&current), &mut new, manager);
             }
@@ -853,7 +870,7 @@ impl GenericStore {
     async fn persist_update(
         &self,
         resource: &Resource,
-        ops: &KindOps,
+        ops: &Ops,
         name: &str,
         key: &str,
         revision: u64,
@@ -862,7 +879,8 @@ impl GenericStore {
         target: UpdateTarget,
         options: &WriteOptions,
     ) -> Result<Persisted, Retry> {
-        let new = (ops.update)(new, current, target)
+        let new = ops
+            .update(new, current, target)
             .map_err(|err| Retry::Fail(pipeline_error(resource, name, err)))?;
         let meta_errors = validate_meta_update(resource, &new, current);
         if !meta_errors.is_empty() {
@@ -937,17 +955,23 @@ impl GenericStore {
             self.admission
                 .validate(self, resource, Operation::Delete, &current, None)?;
 
-            let (plan, mut next) = (ops.before_delete)(current.clone(), options.grace_period)
+            let (plan, mut next) = ops
+                .before_delete(current.clone(), options.grace_period)
                 .map_err(|e| pipeline_error(resource, name, e))?;
             // Finalizers cannot be changed through delete options while a graceful deletion
             // is pending, nor while a terminating namespace is still being finalized.
             let frozen = pending_graceful(&current, options)
                 || (plan == DeletePlan::Finalize && object::deletion_timestamp(&current).is_some());
-            let finalizers = if frozen {
+            let mut finalizers = if frozen {
                 object::finalizers(&current)
             } else {
                 deletion_finalizers(resource, &current, options)
             };
+            if object::deletion_timestamp(&current).is_none()
+                && let Some(hooks) = self.hooks_for(resource)
+            {
+                hooks.first_delete(&mut next, &mut finalizers);
+            }
             let mut changed = false;
             if finalizers != object::finalizers(&current) {
                 object::set_finalizers(&mut next, &finalizers);
@@ -1165,10 +1189,10 @@ fn translate(
     }
 }
 
-fn stored_ops(resource: &Resource) -> Result<KindOps, ApiError> {
+fn stored_ops(resource: &Resource) -> Result<Ops, ApiError> {
     resource
         .ops()
-        .copied()
+        .cloned()
         .ok_or_else(|| ApiError::method_not_supported(resource.group_resource(), "this operation"))
 }
 

@@ -159,7 +159,7 @@ fn definition(resource: &Resource) -> Option<&'static str> {
 fn decodes(resource: &Resource, object: &Value) -> bool {
     resource
         .ops()
-        .is_none_or(|ops| (ops.normalize)(object.clone()).is_ok())
+        .is_none_or(|ops| ops.normalize(object.clone()).is_ok())
 }
 
 /// The strict errors of a create or update body of `format` decoded into `object`.
@@ -186,6 +186,41 @@ fn body_strict_errors(bytes: &[u8], format: BodyFormat, object: &Value, definiti
     }
 }
 
+/// The strict errors of a custom resource body: duplicate fields, then the fields pruning
+/// drops (upstream's `schemaCoercingDecoder`).
+fn custom_strict_errors(
+    custom: &crate::crd::CustomStrategy,
+    bytes: &[u8],
+    format: BodyFormat,
+    object: &Value,
+) -> Vec<String> {
+    let duplicates = match format {
+        BodyFormat::Json => fv::duplicate_fields(bytes),
+        BodyFormat::Yaml => std::str::from_utf8(bytes)
+            .ok()
+            .and_then(yaml_tree)
+            .map(|root| fv::yaml_duplicate_keys(&root))
+            .and_then(|lines| fv::yaml_strict_error(&lines))
+            .into_iter()
+            .collect(),
+        BodyFormat::Protobuf => Vec::new(),
+    };
+    duplicates
+        .into_iter()
+        .chain(custom_unknown_fields(custom, object))
+        .collect()
+}
+
+/// The unknown fields of a custom resource as strict errors.
+fn custom_unknown_fields(custom: &crate::crd::CustomStrategy, object: &Value) -> Vec<String> {
+    let mut pruned = object.clone();
+    custom
+        .prune(&mut pruned)
+        .iter()
+        .map(|path| fv::unknown_field_message(path.trim_start_matches('.')))
+        .collect()
+}
+
 /// Field validation of a create or update body: its warnings under `Warn`, upstream's 400
 /// under `Strict` (`Pod in version "v1" cannot be handled as a Pod: strict decoding error:
 /// unknown field "spec.foo"`), nothing under `Ignore`.
@@ -196,10 +231,14 @@ pub fn check_body_fields(
     format: BodyFormat,
     object: &Value,
 ) -> Result<Vec<String>, ApiError> {
-    let Some(definition) = definition(resource).filter(|_| directive.checks()) else {
+    if !directive.checks() {
         return Ok(Vec::new());
+    }
+    let errors = match (resource.custom(), definition(resource)) {
+        (Some(custom), _) => custom_strict_errors(custom, bytes, format, object),
+        (None, Some(definition)) => body_strict_errors(bytes, format, object, definition),
+        (None, None) => return Ok(Vec::new()),
     };
-    let errors = body_strict_errors(bytes, format, object, definition);
     if errors.is_empty() || !decodes(resource, object) {
         return Ok(Vec::new());
     }
@@ -242,7 +281,10 @@ pub fn check_patched_fields(
     }
     let schema = Schema::builtin();
     let unknown = match definition(resource) {
-        None => Vec::new(),
+        None => match resource.custom() {
+            Some(custom) => custom_unknown_fields(custom, patched),
+            None => Vec::new(),
+        },
         Some(definition) if format == PatchFormat::Strategic => {
             fv::unknown_fields_unstructured(patched, definition, schema)
         }

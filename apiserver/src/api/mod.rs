@@ -24,7 +24,7 @@ use warp::reply::Response;
 
 use crate::http::ApiRequest;
 use crate::object;
-use crate::registry::{Backing, Registry, Resource};
+use crate::registry::{Backing, Registries, Resource};
 use crate::status::ApiError;
 use crate::store::{DeleteOptions, Deleted, GenericStore, ListQuery, WatchQuery, WriteOptions};
 use negotiation::{Output, PatchFormat, Transform};
@@ -35,7 +35,7 @@ use rudder_machinery::fieldvalidation::Directive;
 /// What the API handlers share.
 pub struct Api {
     /// Every served resource.
-    pub registry: Arc<Registry>,
+    pub registry: Arc<Registries>,
     /// The generic store.
     pub store: GenericStore,
     /// Authenticates the tokens of TokenReviews.
@@ -122,6 +122,7 @@ async fn handle(api: &Api, request: ApiRequest) -> Result<Response, ApiError> {
     let query = Query::parse(&request.query);
     let pretty = query::pretty(&query, header_str(&request.headers, header::USER_AGENT));
     let info = &request.info;
+    let registry = api.registry.current();
     if !info.is_resource_request {
         if request.method != http::Method::GET && request.method != http::Method::HEAD {
             return Err(ApiError::method_not_allowed());
@@ -129,7 +130,7 @@ async fn handle(api: &Api, request: ApiRequest) -> Result<Response, ApiError> {
         let output = negotiation::negotiate_output(header_str(&request.headers, header::ACCEPT), pretty)?;
         let segments: Vec<&str> = info.path.split('/').filter(|s| !s.is_empty()).collect();
         return discovery::serve(
-            &api.registry,
+            &registry,
             &segments,
             &request.headers,
             &output,
@@ -141,11 +142,10 @@ async fn handle(api: &Api, request: ApiRequest) -> Result<Response, ApiError> {
     if let Transform::Table { include, .. } = &mut output.transform {
         *include = negotiation::IncludeObject::parse(query.get("includeObject"))?;
     }
-    if !api.registry.serves(&info.api_group, &info.api_version) {
+    if !registry.serves(&info.api_group, &info.api_version) {
         return Err(ApiError::path_not_found());
     }
-    let resource = api
-        .registry
+    let resource = registry
         .find(&info.api_group, &info.api_version, &info.resource)
         .ok_or_else(ApiError::path_not_found)?;
     let is_namespace_resource = resource.group.is_empty() && resource.resource == "namespaces";
@@ -177,6 +177,45 @@ async fn handle(api: &Api, request: ApiRequest) -> Result<Response, ApiError> {
         headers: request.headers.clone(),
         user: request.user.clone(),
     };
+    let deprecation = resource.custom().and_then(|c| c.deprecation_warning.clone());
+    let result = route(&target, info, request.user.clone(), request.body).await;
+    match deprecation {
+        Some(text) => Ok(with_deprecation(result, &text)),
+        None => result,
+    }
+}
+
+/// The deprecation warning of a custom resource version, before any other warning.
+fn with_deprecation(result: Result<Response, ApiError>, text: &str) -> Response {
+    let mut response = result.unwrap_or_else(ApiError::into_response);
+    let Some(value) = rudder_machinery::fieldvalidation::warning_header(text)
+        .and_then(|v| http::HeaderValue::from_str(&v).ok())
+    else {
+        return response;
+    };
+    let headers = response.headers_mut();
+    let others: Vec<http::HeaderValue> = headers
+        .get_all(header::WARNING)
+        .iter()
+        .filter(|v| **v != value)
+        .cloned()
+        .collect();
+    headers.remove(header::WARNING);
+    headers.append(header::WARNING, value);
+    for other in others {
+        headers.append(header::WARNING, other);
+    }
+    response
+}
+
+/// Dispatches a resource request to its verb or subresource handler.
+async fn route(
+    target: &Target<'_>,
+    info: &crate::request_info::RequestInfo,
+    user: crate::authn::UserInfo,
+    body: crate::http::BodyStream,
+) -> Result<Response, ApiError> {
+    let resource = &target.resource;
     if !info.subresource.is_empty() {
         let Some(sub) = resource.subresource(&info.subresource).cloned() else {
             return Err(ApiError::path_not_found());
@@ -184,23 +223,23 @@ async fn handle(api: &Api, request: ApiRequest) -> Result<Response, ApiError> {
         if !sub.verbs.contains(&info.verb) {
             return Err(ApiError::method_not_allowed());
         }
-        return subresources::serve(&target, &sub, &info.verb, request.body).await;
+        return subresources::serve(target, &sub, &info.verb, body).await;
     }
     if !resource.has_verb(&info.verb) {
         return Err(ApiError::method_not_allowed());
     }
     if matches!(resource.backing, Backing::Virtual) {
-        return virtual_resources::serve(&target, &info.verb, &request.user, request.body).await;
+        return virtual_resources::serve(target, &info.verb, &user, body).await;
     }
     match info.verb.as_str() {
-        "get" => get(&target).await,
-        "list" => list(&target).await,
-        "watch" => watch(&target).await,
-        "create" => create(&target, request.body).await,
-        "update" => update(&target, UpdateTarget::Main, request.body).await,
-        "patch" => patch(&target, UpdateTarget::Main, request.body).await,
-        "delete" => delete(&target, request.body).await,
-        "deletecollection" => delete_collection(&target, request.body).await,
+        "get" => get(target).await,
+        "list" => list(target).await,
+        "watch" => watch(target).await,
+        "create" => create(target, body).await,
+        "update" => update(target, UpdateTarget::Main, body).await,
+        "patch" => patch(target, UpdateTarget::Main, body).await,
+        "delete" => delete(target, body).await,
+        "deletecollection" => delete_collection(target, body).await,
         _ => Err(ApiError::method_not_allowed()),
     }
 }
@@ -367,7 +406,7 @@ async fn create(target: &Target<'_>, body: crate::http::BodyStream) -> Result<Re
         .create(resource, &target.namespace, object, &options)
         .await;
     if let (Ok(created), Some(ops)) = (&created, resource.ops()) {
-        warnings.extend((ops.warnings)(created));
+        warnings.extend(ops.warnings(created));
     }
     with_warnings(
         created.map(|created| target.respond(StatusCode::CREATED, created)),
@@ -402,8 +441,8 @@ async fn update(
         .await;
     if let (Ok((updated, created)), Some(ops)) = (&result, resource.ops()) {
         match (created, update_target) {
-            (true, _) => warnings.extend((ops.warnings)(updated)),
-            (false, UpdateTarget::Main) => warnings.extend((ops.warnings_on_update)(updated)),
+            (true, _) => warnings.extend(ops.warnings(updated)),
+            (false, UpdateTarget::Main) => warnings.extend(ops.warnings_on_update(updated)),
             (false, UpdateTarget::Status) => {}
         }
     }
@@ -467,7 +506,6 @@ pub(crate) fn apply_patch(
         let code = StatusCode::from_u16(err.code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         ApiError::new(code, err.reason(), err.message())
     };
-    let _ = resource;
     match format {
         PatchFormat::Json => patch::apply_json_patch(current, document).map_err(map_error),
         PatchFormat::Merge => Ok(patch::apply_merge_patch(current, document)),
@@ -476,10 +514,11 @@ pub(crate) fn apply_patch(
             let definition = schema
                 .kind_definition(kind_group, kind_version, kind)
                 .ok_or_else(|| {
-                    ApiError::unsupported_media_type(
-                        "application/strategic-merge-patch+json",
-                        &["application/json-patch+json", "application/merge-patch+json"],
-                    )
+                    let mut supported = vec!["application/json-patch+json", "application/merge-patch+json"];
+                    if resource.custom().is_some() {
+                        supported.push("application/apply-patch+yaml");
+                    }
+                    ApiError::unsupported_media_type("application/strategic-merge-patch+json", &supported)
                 })?;
             patch::apply_strategic_merge_patch(current, document, schema, definition).map_err(map_error)
         }
@@ -562,7 +601,7 @@ async fn patch(
         )
         .await;
     if let (Ok(patched), Some(ops), UpdateTarget::Main) = (&patched, resource.ops(), update_target) {
-        warnings.extend((ops.warnings_on_update)(patched));
+        warnings.extend(ops.warnings_on_update(patched));
     }
     with_warnings(
         patched.map(|patched| target.respond(StatusCode::OK, patched)),
@@ -654,8 +693,8 @@ async fn apply(
     };
     if let (Ok(object), Some(ops)) = (&object, resource.ops()) {
         match (status, update_target) {
-            (StatusCode::CREATED, _) => warnings.extend((ops.warnings)(object)),
-            (_, UpdateTarget::Main) => warnings.extend((ops.warnings_on_update)(object)),
+            (StatusCode::CREATED, _) => warnings.extend(ops.warnings(object)),
+            (_, UpdateTarget::Main) => warnings.extend(ops.warnings_on_update(object)),
             (_, UpdateTarget::Status) => {}
         }
     }

@@ -97,12 +97,15 @@ fn now() -> i64 {
 /// A `meta.k8s.io` `Table` of `rows` printed for `resource`.
 fn table(beta: bool, resource: &Resource, metadata: Value, rows: Vec<Value>, headers: bool) -> Value {
     let columns = if headers {
-        Value::Array(
-            rudder_machinery::printers::columns(&resource.group, &resource.resource)
-                .iter()
-                .map(rudder_machinery::printers::Column::to_json)
-                .collect(),
-        )
+        match resource.custom() {
+            Some(custom) => Value::Array(custom.table_columns()),
+            None => Value::Array(
+                rudder_machinery::printers::columns(&resource.group, &resource.resource)
+                    .iter()
+                    .map(rudder_machinery::printers::Column::to_json)
+                    .collect(),
+            ),
+        }
     } else {
         Value::Null
     };
@@ -123,15 +126,11 @@ fn table(beta: bool, resource: &Resource, metadata: Value, rows: Vec<Value>, hea
 /// One `TableRow`: the printer's cells, its conditions and the embedded object.
 fn table_row(value: &Value, resource: &Resource, beta: bool, include: IncludeObject, now: i64) -> Value {
     let mut row = Map::new();
-    row.insert(
-        "cells".into(),
-        Value::Array(rudder_machinery::printers::row(
-            &resource.group,
-            &resource.resource,
-            value,
-            now,
-        )),
-    );
+    let cells = match resource.custom() {
+        Some(custom) => custom.table_row(value, now),
+        None => rudder_machinery::printers::row(&resource.group, &resource.resource, value, now),
+    };
+    row.insert("cells".into(), Value::Array(cells));
     let conditions = rudder_machinery::printers::row_conditions(&resource.group, &resource.resource, value);
     if !conditions.is_empty() {
         row.insert("conditions".into(), Value::Array(conditions));

@@ -252,10 +252,10 @@ pub fn filter(
         labels::Selector::parse(label_selector).map_err(|err| ApiError::bad_request(err.to_string()))?;
     let fields =
         fields::Selector::parse(field_selector).map_err(|err| ApiError::bad_request(err.to_string()))?;
-    let ops = resource.ops().copied();
-    let supported = ops.map_or(&[][..], |o| o.supported_fields);
+    let ops = resource.ops().cloned();
+    let supported = ops.as_ref().map(|o| o.supported_fields()).unwrap_or_default();
     for (field, _, _) in fields.terms() {
-        if COMMON_FIELDS.contains(&field) || supported.contains(&field) {
+        if COMMON_FIELDS.contains(&field) || supported.iter().any(|s| s == field) {
             continue;
         }
         let message = if supported.is_empty() {
@@ -278,8 +278,8 @@ pub fn filter(
         if fields.is_empty() {
             return true;
         }
-        let kind_fields = match (needs_kind_fields, ops) {
-            (true, Some(ops)) => (ops.selectable_fields)(object),
+        let kind_fields = match (needs_kind_fields, &ops) {
+            (true, Some(ops)) => ops.selectable_fields(object),
             _ => Vec::new(),
         };
         fields.matches(&|field| match field {

@@ -67,7 +67,17 @@ pub(super) async fn serve(
 /// The autoscaling/v1 Scale of an object with `spec.replicas`.
 fn scale_of(target: &Target<'_>, object: &Value) -> Value {
     let resource = &target.resource;
-    let selector = if resource.resource == "replicationcontrollers" {
+    let custom_scale = resource.custom().and_then(|c| c.scale.as_ref());
+    let selector = if let Some(scale) = custom_scale {
+        scale
+            .label_selector_path
+            .as_deref()
+            .filter(|p| !p.is_empty())
+            .and_then(|p| crate::crd::jsonpath::simple_get(object, p))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned()
+    } else if resource.resource == "replicationcontrollers" {
         let set: BTreeMap<String, String> = object
             .pointer("/spec/selector")
             .and_then(Value::as_object)
@@ -92,8 +102,19 @@ fn scale_of(target: &Target<'_>, object: &Value) -> Value {
             metadata.insert(field.to_owned(), value.clone());
         }
     }
-    let mut status =
-        json!({"replicas": object.pointer("/status/replicas").and_then(Value::as_i64).unwrap_or(0)});
+    let (spec_path, status_path) = match custom_scale {
+        Some(scale) => (
+            scale.spec_replicas_path.as_str(),
+            scale.status_replicas_path.as_str(),
+        ),
+        None => (".spec.replicas", ".status.replicas"),
+    };
+    let replicas_at = |path: &str| {
+        crate::crd::jsonpath::simple_get(object, path)
+            .and_then(Value::as_i64)
+            .unwrap_or(0)
+    };
+    let mut status = json!({"replicas": replicas_at(status_path)});
     if !selector.is_empty() {
         status["selector"] = Value::String(selector);
     }
@@ -101,7 +122,7 @@ fn scale_of(target: &Target<'_>, object: &Value) -> Value {
         "kind": "Scale",
         "apiVersion": "autoscaling/v1",
         "metadata": metadata,
-        "spec": {"replicas": object.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(0)},
+        "spec": {"replicas": replicas_at(spec_path)},
         "status": status,
     })
 }
@@ -164,7 +185,12 @@ async fn scale(target: &Target<'_>, verb: &str, body: BodyStream) -> Result<Resp
                     return Err(ApiError::invalid("autoscaling", "Scale", &target.name, &[error]));
                 }
                 let mut next = current.clone();
-                next["spec"]["replicas"] = Value::from(replicas);
+                match resource.custom().and_then(|c| c.scale.as_ref()) {
+                    Some(scale) => {
+                        crate::crd::set_simple(&mut next, &scale.spec_replicas_path, Value::from(replicas));
+                    }
+                    None => next["spec"]["replicas"] = Value::from(replicas),
+                }
                 // The Scale's resourceVersion is a precondition on the object.
                 let pinned = object::resource_version(&scale);
                 if pinned.is_empty() {
@@ -196,6 +222,7 @@ pub(super) async fn bind(target: &Target<'_>, pod_name: &str, binding: &Value) -
     let pods = target
         .api
         .registry
+        .current()
         .find("", "v1", "pods")
         .ok_or_else(|| ApiError::internal("pods are not registered"))?;
     if query::dry_run(&target.query, "CreateOptions")? {
@@ -354,6 +381,7 @@ async fn check_disruption_budget(target: &Target<'_>, pod: &Value, dry_run: bool
     let pdbs = target
         .api
         .registry
+        .current()
         .find("policy", "v1", "poddisruptionbudgets")
         .ok_or_else(|| ApiError::internal("poddisruptionbudgets are not registered"))?;
     let budgets = store
