@@ -3,8 +3,8 @@
 
 mod apply;
 mod clientgo;
-mod daemonset;
 mod crd;
+mod daemonset;
 mod deletion;
 mod diff;
 mod endpoints;
@@ -15,7 +15,7 @@ mod jobs;
 mod kubectl;
 mod nodes;
 mod printing;
-mod statefulset;
 mod scheduling;
+mod statefulset;
 mod validation;
 mod workloads;

@@ -578,7 +578,6 @@ async fn established_crds_are_served_after_a_restart() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs crd schema"]
 async fn schemas_default_prune_and_validate() {
     let server = TestServer::start().await;
     create_established(&server, &widget_crd()).await;

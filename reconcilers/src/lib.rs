@@ -7,8 +7,8 @@
 //! concurrency limits, backoff on errors, a tracing span per reconcile and metrics. The entry
 //! point is [`run`].
 
-mod daemon_set;
 mod cron_job;
+mod daemon_set;
 mod deployment;
 mod endpoint_slice;
 mod endpoint_slice_mirroring;

@@ -358,11 +358,18 @@ impl CustomStrategy {
     /// Prepares and validates an update through the main resource or the status.
     pub fn update(&self, object: Value, old: &Value, target: UpdateTarget) -> Result<Value, PipelineError> {
         let object = self.normalize(object)?;
-        let object = match target {
-            UpdateTarget::Main => self.prepare_for_update(object, old),
-            UpdateTarget::Status => prepare_for_status_update(&object, old),
+        let (object, errors) = match target {
+            UpdateTarget::Main => {
+                let object = self.prepare_for_update(object, old);
+                let errors = self.validate(&object, Some(old));
+                (object, errors)
+            }
+            UpdateTarget::Status => {
+                let object = prepare_for_status_update(&object, old);
+                let errors = self.validate_status(&object, old);
+                (object, errors)
+            }
         };
-        let errors = self.validate(&object, Some(old));
         invalid_or(errors, object)
     }
 
@@ -405,22 +412,7 @@ impl CustomStrategy {
     /// Upstream's `customResourceValidator`: type meta, the schema (and its CEL rules), and
     /// the scale paths' values.
     fn validate(&self, object: &Value, old: Option<&Value>) -> ErrorList {
-        let mut errors = ErrorList::new();
-        let (api_version, kind) = crate::object::type_meta(object);
-        if kind != self.kind {
-            errors.push(FieldError::invalid(
-                &Path::new("kind"),
-                kind,
-                format!("must be {}", self.kind),
-            ));
-        }
-        if api_version != self.api_version() {
-            errors.push(FieldError::invalid(
-                &Path::new("apiVersion"),
-                api_version,
-                format!("must be {}", self.api_version()),
-            ));
-        }
+        let mut errors = self.type_meta_errors(object);
         if !errors.is_empty() {
             return errors;
         }
@@ -440,6 +432,43 @@ impl CustomStrategy {
                     "must be a string",
                 ));
             }
+        }
+        errors
+    }
+
+    /// `kind` and `apiVersion` must name this resource's kind and a served version.
+    fn type_meta_errors(&self, object: &Value) -> ErrorList {
+        let mut errors = ErrorList::new();
+        let (api_version, kind) = crate::object::type_meta(object);
+        if kind != self.kind {
+            errors.push(FieldError::invalid(
+                &Path::new("kind"),
+                kind,
+                format!("must be {}", self.kind),
+            ));
+        }
+        if api_version != self.api_version() {
+            errors.push(FieldError::invalid(
+                &Path::new("apiVersion"),
+                api_version,
+                format!("must be {}", self.api_version()),
+            ));
+        }
+        errors
+    }
+
+    /// Upstream's status strategy validation: type meta, the `status` schema (and the CEL
+    /// rules), and the status replicas of the scale subresource.
+    fn validate_status(&self, object: &Value, old: &Value) -> ErrorList {
+        let mut errors = self.type_meta_errors(object);
+        if !errors.is_empty() {
+            return errors;
+        }
+        if let Some(schema) = &self.schema {
+            errors.extend(schema.validate_status(object, old));
+        }
+        if let Some(scale) = &self.scale {
+            errors.extend(validate_replicas(object, &scale.status_replicas_path));
         }
         errors
     }

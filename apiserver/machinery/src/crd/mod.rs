@@ -20,6 +20,8 @@ use crate::field::{FieldError, Path};
 #[derive(Clone, Debug)]
 pub struct Schema {
     root: JSONSchemaProps,
+    /// The CEL rules, compiled once.
+    rules: std::sync::Arc<cel::Rules>,
 }
 
 impl Schema {
@@ -32,7 +34,8 @@ impl Schema {
         }
         let mut root = root.clone();
         prune::prune_defaults(&mut root, true);
-        Ok(Schema { root })
+        let rules = std::sync::Arc::new(cel::Rules::new(&root));
+        Ok(Schema { root, rules })
     }
 
     /// The schema as given (with its `default`s pruned, as upstream stores them).
@@ -108,32 +111,16 @@ impl Schema {
     }
 
     fn with_rules(&self, mut errs: Vec<FieldError>, object: &Value, old: Option<&Value>) -> Vec<FieldError> {
-        if !has_rules(&self.root) {
+        if self.rules.is_empty() {
             return errs;
         }
         if errs.iter().any(validate::is_blocking) {
             errs.push(validate::rules_not_checked());
         } else {
-            errs.extend(cel::validate(&self.root, object, old));
+            errs.extend(self.rules.validate(object, old));
         }
         errs
     }
-}
-
-/// Whether the schema has `x-kubernetes-validations` anywhere.
-fn has_rules(schema: &JSONSchemaProps) -> bool {
-    schema
-        .x_kubernetes_validations
-        .as_ref()
-        .is_some_and(|rules| !rules.is_empty())
-        || schema.properties.iter().flatten().any(|(_, p)| has_rules(p))
-        || validate::items_schema(schema).is_some_and(has_rules)
-        || validate::additional_schema(schema).is_some_and(has_rules)
-        || [&schema.all_of, &schema.any_of, &schema.one_of]
-            .into_iter()
-            .flatten()
-            .flatten()
-            .any(has_rules)
 }
 
 #[cfg(test)]

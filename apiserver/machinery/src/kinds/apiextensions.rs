@@ -253,7 +253,7 @@ fn validate_schema(
     } else {
         errs.extend(structural);
     }
-    // Where crd-cel exposes it: errs.extend(crate::crd::cel::compile_errors(schema, path));
+    errs.extend(crate::crd::cel::compile_errors(schema, path));
     errs
 }
 
