@@ -7,6 +7,7 @@
 //! concurrency limits, backoff on errors, a tracing span per reconcile and metrics. The entry
 //! point is [`run`].
 
+mod clusterrole_aggregation;
 mod deployment;
 mod garbage_collector;
 pub mod harness;
@@ -124,6 +125,9 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
     }
     if config.enabled(scheduler::NAME) {
         tasks.spawn(scheduler::run(context.clone(), token.clone()));
+    }
+    if config.enabled(clusterrole_aggregation::NAME) {
+        tasks.spawn(clusterrole_aggregation::run(context.clone(), token.clone()));
     }
     tracing::info!(controllers = tasks.len(), "controllers started");
     while tasks.join_next().await.is_some() {}
