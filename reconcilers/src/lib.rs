@@ -16,6 +16,7 @@ mod history;
 pub mod leader;
 mod namespace;
 mod node_lifecycle;
+mod pod_gc;
 mod pods;
 mod replica_set;
 mod root_ca;
@@ -128,6 +129,9 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
     }
     if config.enabled(clusterrole_aggregation::NAME) {
         tasks.spawn(clusterrole_aggregation::run(context.clone(), token.clone()));
+    }
+    if config.enabled(pod_gc::NAME) {
+        tasks.spawn(pod_gc::run(context.clone(), token.clone()));
     }
     tracing::info!(controllers = tasks.len(), "controllers started");
     while tasks.join_next().await.is_some() {}

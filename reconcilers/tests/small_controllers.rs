@@ -5,8 +5,9 @@
 mod common;
 
 use common::{Cluster, eventually};
+use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::rbac::v1::ClusterRole;
-use kube::api::{Api, PostParams};
+use kube::api::{Api, DeleteParams, PostParams};
 use serde_json::json;
 
 async fn create<K>(api: &Api<K>, value: serde_json::Value) -> K
@@ -104,5 +105,67 @@ async fn aggregated_cluster_roles_collect_the_rules_of_selected_roles() {
         (!has_resource(&role, "widgets") && has_resource(&role, "gadgets")).then_some(())
     })
     .await;
+    cluster.stop().await;
+}
+
+fn pod_condition(pod: &Pod, kind: &str) -> Option<(String, Option<String>)> {
+    let condition = pod
+        .status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == kind)?;
+    Some((condition.status.clone(), condition.reason.clone()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pod_gc_collects_orphaned_and_unscheduled_terminating_pods() {
+    let cluster = Cluster::start(&["pod-garbage-collector"]).await;
+    let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), "default");
+    let container = json!([{"name": "c", "image": "busybox"}]);
+    // Finalizers keep the pods visible after the collector deletes them.
+    create(
+        &pods,
+        json!({
+            "metadata": {"name": "unscheduled", "finalizers": ["example.com/hold"]},
+            "spec": {"containers": container},
+        }),
+    )
+    .await;
+    create(
+        &pods,
+        json!({
+            "metadata": {"name": "orphan", "finalizers": ["example.com/hold"]},
+            "spec": {"containers": container, "nodeName": "ghost"},
+        }),
+    )
+    .await;
+    create(
+        &pods,
+        json!({"metadata": {"name": "pending"}, "spec": {"containers": container}}),
+    )
+    .await;
+    pods.delete("unscheduled", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually("the unscheduled terminating pod marked Failed", 30, || async {
+        let pod = pods.get("unscheduled").await.unwrap();
+        (pod.status.as_ref()?.phase.as_deref() == Some("Failed")).then_some(())
+    })
+    .await;
+    let pod = eventually("the orphan marked Failed and deleted", 70, || async {
+        let pod = pods.get("orphan").await.unwrap();
+        pod.metadata.deletion_timestamp.is_some().then_some(pod)
+    })
+    .await;
+    assert_eq!(pod.status.as_ref().unwrap().phase.as_deref(), Some("Failed"));
+    assert_eq!(
+        pod_condition(&pod, "DisruptionTarget"),
+        Some(("True".into(), Some("DeletionByPodGC".into())))
+    );
+    // A pending pod that is neither orphaned nor terminating stays untouched.
+    let pending = pods.get("pending").await.unwrap();
+    assert!(pending.metadata.deletion_timestamp.is_none());
     cluster.stop().await;
 }
