@@ -9,6 +9,7 @@
 
 mod cron_job;
 mod daemon_set;
+mod clusterrole_aggregation;
 mod deployment;
 mod endpoint_slice;
 mod endpoint_slice_mirroring;
@@ -21,6 +22,7 @@ pub mod leader;
 mod namespace;
 mod node_ipam;
 mod node_lifecycle;
+mod pod_gc;
 mod pods;
 mod replica_set;
 mod root_ca;
@@ -163,6 +165,12 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
     }
     if config.enabled(scheduler::NAME) {
         tasks.spawn(scheduler::run(context.clone(), token.clone()));
+    }
+    if config.enabled(clusterrole_aggregation::NAME) {
+        tasks.spawn(clusterrole_aggregation::run(context.clone(), token.clone()));
+    }
+    if config.enabled(pod_gc::NAME) {
+        tasks.spawn(pod_gc::run(context.clone(), token.clone()));
     }
     tracing::info!(controllers = tasks.len(), "controllers started");
     while tasks.join_next().await.is_some() {}
