@@ -18,7 +18,7 @@ use crate::harness::{self, Context, ReconcileError};
 use crate::pods::Selector;
 
 /// The controller's name in `--controllers`.
-pub const NAME: &str = "clusterrole-aggregation";
+pub const NAME: &str = "clusterrole-aggregation-controller";
 /// The field manager of the aggregated rules.
 const FIELD_MANAGER: &str = "clusterrole-aggregation-controller";
 

@@ -30,7 +30,7 @@ use crate::harness::{self, Context, ReconcileError, is_already_exists, is_not_fo
 use crate::pods::{self, controller_of};
 
 /// The cronjob controller's name in `--controllers`.
-pub const NAME: &str = "cronjob";
+pub const NAME: &str = "cronjob-controller";
 /// The reporting component of its events.
 const COMPONENT: &str = "cronjob-controller";
 /// The annotation recording a Job's scheduled time.

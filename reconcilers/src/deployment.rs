@@ -28,7 +28,7 @@ use crate::harness::{self, Context, ReconcileError, is_already_exists, is_not_fo
 use crate::pods::{self, POD_TEMPLATE_HASH, RefManager, Selector, controller_of};
 
 /// The controller's name in `--controllers`.
-pub const NAME: &str = "deployment";
+pub const NAME: &str = "deployment-controller";
 const COMPONENT: &str = "deployment-controller";
 
 const REVISION: &str = "deployment.kubernetes.io/revision";

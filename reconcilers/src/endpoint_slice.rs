@@ -35,7 +35,7 @@ use crate::harness::{self, Context, ReconcileError, is_conflict, is_not_found};
 use crate::pods;
 
 /// The controller's name in `--controllers`.
-pub const NAME: &str = "endpointslice";
+pub const NAME: &str = "endpointslice-controller";
 /// The label naming the controller that manages a slice.
 pub(crate) const MANAGED_BY: &str = "endpointslice.kubernetes.io/managed-by";
 /// This controller's value of [`MANAGED_BY`].

@@ -29,7 +29,7 @@ use crate::harness::{self, Context, ReconcileError, is_conflict, is_not_found};
 use crate::pods;
 
 /// The controller's name in `--controllers`.
-pub const NAME: &str = "endpointslicemirroring";
+pub const NAME: &str = "endpointslice-mirroring-controller";
 /// This controller's value of the managed-by label.
 const CONTROLLER_NAME: &str = "endpointslicemirroring-controller.k8s.io";
 /// The label that keeps Endpoints from being mirrored.

@@ -32,7 +32,7 @@ use crate::harness::{self, Context, ReconcileError, is_already_exists, is_confli
 use crate::pods::{self, Selector};
 
 /// The controller's name in `--controllers`.
-pub const NAME: &str = "endpoint";
+pub const NAME: &str = "endpoints-controller";
 /// The label marking Endpoints this controller manages.
 const MANAGED_BY: &str = "endpoints.kubernetes.io/managed-by";
 /// This controller's value of [`MANAGED_BY`].

@@ -7,9 +7,9 @@
 //! concurrency limits, backoff on errors, a tracing span per reconcile and metrics. The entry
 //! point is [`run`].
 
+mod clusterrole_aggregation;
 mod cron_job;
 mod daemon_set;
-mod clusterrole_aggregation;
 mod deployment;
 mod endpoint_slice;
 mod endpoint_slice_mirroring;
@@ -34,6 +34,9 @@ mod template_hash;
 mod ttl_after_finished;
 
 use std::future::Future;
+use std::sync::Arc;
+
+use futures_util::future::BoxFuture;
 
 use thiserror::Error;
 use tokio_util::sync::CancellationToken;
@@ -67,19 +70,142 @@ impl std::fmt::Debug for Config {
 }
 
 impl Config {
-    /// Whether the controller called `name` is enabled.
-    pub fn enabled(&self, name: &str) -> bool {
+    /// Whether `controller` is enabled: `--controllers` entries name a controller by its name
+    /// or its alias, `*` enables all, `-name` disables one, as kube-controller-manager reads them.
+    fn enabled(&self, controller: &Controller) -> bool {
+        let names = |entry: &str| entry == controller.name || controller.alias == Some(entry);
         let mut enabled = false;
         for entry in &self.controllers {
-            if entry == "*" || entry == name {
+            if entry == "*" || names(entry) {
                 enabled = true;
-            } else if entry.strip_prefix('-') == Some(name) {
+            } else if entry.strip_prefix('-').is_some_and(names) {
                 return false;
             }
         }
         enabled
     }
 }
+
+/// How a controller runs: until the token is cancelled.
+type Start = fn(Arc<Context>, CancellationToken) -> BoxFuture<'static, ()>;
+
+/// A controller as `--controllers` knows it.
+struct Controller {
+    /// kube-controller-manager's name (`deployment-controller`).
+    name: &'static str,
+    /// The older short name it also accepts (`deployment`).
+    alias: Option<&'static str>,
+    start: Start,
+}
+
+/// Every controller, in start order.
+const CONTROLLERS: &[Controller] = &[
+    Controller {
+        name: service_account::NAME,
+        alias: Some("serviceaccount"),
+        start: |c, t| Box::pin(service_account::run(c, t)),
+    },
+    Controller {
+        name: root_ca::NAME,
+        alias: Some("root-ca-cert-publisher"),
+        start: |c, t| Box::pin(root_ca::run(c, t)),
+    },
+    Controller {
+        name: garbage_collector::NAME,
+        alias: Some("garbagecollector"),
+        start: |c, t| Box::pin(garbage_collector::run(c, t)),
+    },
+    Controller {
+        name: namespace::NAME,
+        alias: Some("namespace"),
+        start: |c, t| Box::pin(namespace::run(c, t)),
+    },
+    Controller {
+        name: clusterrole_aggregation::NAME,
+        alias: Some("clusterrole-aggregation"),
+        start: |c, t| Box::pin(clusterrole_aggregation::run(c, t)),
+    },
+    Controller {
+        name: replica_set::NAME,
+        alias: Some("replicaset"),
+        start: |c, t| Box::pin(replica_set::run_replica_sets(c, t)),
+    },
+    Controller {
+        name: replica_set::RC_NAME,
+        alias: Some("replicationcontroller"),
+        start: |c, t| Box::pin(replica_set::run_replication_controllers(c, t)),
+    },
+    Controller {
+        name: deployment::NAME,
+        alias: Some("deployment"),
+        start: |c, t| Box::pin(deployment::run(c, t)),
+    },
+    Controller {
+        name: stateful_set::NAME,
+        alias: Some("statefulset"),
+        start: |c, t| Box::pin(stateful_set::run(c, t)),
+    },
+    Controller {
+        name: daemon_set::NAME,
+        alias: Some("daemonset"),
+        start: |c, t| Box::pin(daemon_set::run(c, t)),
+    },
+    Controller {
+        name: job::NAME,
+        alias: Some("job"),
+        start: |c, t| Box::pin(job::run(c, t)),
+    },
+    Controller {
+        name: cron_job::NAME,
+        alias: Some("cronjob"),
+        start: |c, t| Box::pin(cron_job::run(c, t)),
+    },
+    Controller {
+        name: ttl_after_finished::NAME,
+        alias: Some("ttl-after-finished"),
+        start: |c, t| Box::pin(ttl_after_finished::run(c, t)),
+    },
+    Controller {
+        name: endpoints::NAME,
+        alias: Some("endpoint"),
+        start: |c, t| Box::pin(endpoints::run(c, t)),
+    },
+    Controller {
+        name: endpoint_slice::NAME,
+        alias: Some("endpointslice"),
+        start: |c, t| Box::pin(endpoint_slice::run(c, t)),
+    },
+    Controller {
+        name: endpoint_slice_mirroring::NAME,
+        alias: Some("endpointslicemirroring"),
+        start: |c, t| Box::pin(endpoint_slice_mirroring::run(c, t)),
+    },
+    Controller {
+        name: node_ipam::NAME,
+        alias: Some("nodeipam"),
+        start: |c, t| Box::pin(node_ipam::run(c, t)),
+    },
+    Controller {
+        name: node_lifecycle::NAME,
+        alias: Some("nodelifecycle"),
+        start: |c, t| Box::pin(node_lifecycle::run(c, t)),
+    },
+    Controller {
+        name: taint_eviction::NAME,
+        alias: None,
+        start: |c, t| Box::pin(taint_eviction::run(c, t)),
+    },
+    Controller {
+        name: pod_gc::NAME,
+        alias: Some("podgc"),
+        start: |c, t| Box::pin(pod_gc::run(c, t)),
+    },
+    Controller {
+        name: scheduler::NAME,
+        alias: None,
+        start: |c, t| Box::pin(scheduler::run(c, t)),
+    },
+];
 
 /// Why the controllers stopped with an error.
 #[derive(Debug, Error)]
@@ -106,71 +232,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
     }
     let context = Context::new(client, &config);
     let mut tasks = tokio::task::JoinSet::new();
-    if config.enabled(service_account::NAME) {
-        tasks.spawn(service_account::run(context.clone(), token.clone()));
-    }
-    if config.enabled(root_ca::NAME) {
-        tasks.spawn(root_ca::run(context.clone(), token.clone()));
-    }
-    if config.enabled(garbage_collector::NAME) {
-        tasks.spawn(garbage_collector::run(context.clone(), token.clone()));
-    }
-    if config.enabled(namespace::NAME) {
-        tasks.spawn(namespace::run(context.clone(), token.clone()));
-    }
-    if config.enabled(replica_set::NAME) {
-        tasks.spawn(replica_set::run_replica_sets(context.clone(), token.clone()));
-    }
-    if config.enabled(replica_set::RC_NAME) {
-        tasks.spawn(replica_set::run_replication_controllers(
-            context.clone(),
-            token.clone(),
-        ));
-    }
-    if config.enabled(daemon_set::NAME) {
-        tasks.spawn(daemon_set::run(context.clone(), token.clone()));
-    }
-    if config.enabled(deployment::NAME) {
-        tasks.spawn(deployment::run(context.clone(), token.clone()));
-    }
-    if config.enabled(stateful_set::NAME) {
-        tasks.spawn(stateful_set::run(context.clone(), token.clone()));
-    }
-    if config.enabled(node_ipam::NAME) {
-        tasks.spawn(node_ipam::run(context.clone(), token.clone()));
-    }
-    if config.enabled(cron_job::NAME) {
-        tasks.spawn(cron_job::run(context.clone(), token.clone()));
-    }
-    if config.enabled(job::NAME) {
-        tasks.spawn(job::run(context.clone(), token.clone()));
-    }
-    if config.enabled(ttl_after_finished::NAME) {
-        tasks.spawn(ttl_after_finished::run(context.clone(), token.clone()));
-    }
-    if config.enabled(node_lifecycle::NAME) {
-        tasks.spawn(node_lifecycle::run(context.clone(), token.clone()));
-    }
-    if config.enabled(endpoints::NAME) {
-        tasks.spawn(endpoints::run(context.clone(), token.clone()));
-    }
-    if config.enabled(endpoint_slice::NAME) {
-        tasks.spawn(endpoint_slice::run(context.clone(), token.clone()));
-    }
-    if config.enabled(endpoint_slice_mirroring::NAME) {
-        tasks.spawn(endpoint_slice_mirroring::run(context.clone(), token.clone()));
-    }
-    if config.enabled(taint_eviction::NAME) {
-        tasks.spawn(taint_eviction::run(context.clone(), token.clone()));
-    }
-    if config.enabled(scheduler::NAME) {
-        tasks.spawn(scheduler::run(context.clone(), token.clone()));
-    }
-    if config.enabled(clusterrole_aggregation::NAME) {
-        tasks.spawn(clusterrole_aggregation::run(context.clone(), token.clone()));
-    }
-    if config.enabled(pod_gc::NAME) {
-        tasks.spawn(pod_gc::run(context.clone(), token.clone()));
+    for controller in CONTROLLERS.iter().filter(|c| config.enabled(c)) {
+        tasks.spawn((controller.start)(context.clone(), token.clone()));
     }
     tracing::info!(controllers = tasks.len(), "controllers started");
     while tasks.join_next().await.is_some() {}
@@ -191,9 +254,27 @@ mod tests {
             leader_elect: false,
             identity: String::new(),
         };
-        assert!(config(&["*"]).enabled("deployment"));
-        assert!(!config(&["*", "-deployment"]).enabled("deployment"));
-        assert!(config(&["deployment"]).enabled("deployment"));
-        assert!(!config(&["job"]).enabled("deployment"));
+        let deployment = CONTROLLERS
+            .iter()
+            .find(|c| c.name == "deployment-controller")
+            .unwrap();
+        assert!(config(&["*"]).enabled(deployment));
+        assert!(!config(&["*", "-deployment"]).enabled(deployment));
+        assert!(!config(&["*", "-deployment-controller"]).enabled(deployment));
+        assert!(config(&["deployment"]).enabled(deployment));
+        assert!(config(&["deployment-controller"]).enabled(deployment));
+        assert!(!config(&["job"]).enabled(deployment));
+    }
+
+    #[test]
+    fn controller_names_are_unique() {
+        let mut names: Vec<&str> = CONTROLLERS
+            .iter()
+            .flat_map(|c| std::iter::once(c.name).chain(c.alias))
+            .collect();
+        let all = names.len();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), all);
     }
 }

@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 use crate::harness::{self, Context, ReconcileError, is_conflict, is_not_found};
 
 /// The controller's name in `--controllers`.
-pub const NAME: &str = "namespace";
+pub const NAME: &str = "namespace-controller";
 /// The finalizer this controller owns in `spec.finalizers`.
 const FINALIZER_TOKEN: &str = "kubernetes";
 /// How long after the deletion starts the controller begins (upstream's

@@ -42,7 +42,7 @@ use tokio_util::sync::CancellationToken;
 use crate::harness::{self, Context, ReconcileError, is_conflict, is_not_found};
 
 /// The controller's name in `--controllers`.
-pub const NAME: &str = "nodelifecycle";
+pub const NAME: &str = "node-lifecycle-controller";
 /// The component named in its events.
 const COMPONENT: &str = "node-controller";
 

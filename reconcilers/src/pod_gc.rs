@@ -22,7 +22,7 @@ use tracing::Instrument;
 use crate::harness::{Context, ReconcileError, is_not_found};
 
 /// The controller's name in `--controllers`.
-pub const NAME: &str = "pod-garbage-collector";
+pub const NAME: &str = "pod-garbage-collector-controller";
 /// kube-controller-manager's `--terminated-pod-gc-threshold` default.
 const TERMINATED_POD_THRESHOLD: usize = 12500;
 /// How often the collector looks.

@@ -26,9 +26,9 @@ use crate::harness::{self, Context, ReconcileError, is_not_found};
 use crate::pods::{self, Expectations, RefManager, Selector, controller_of};
 
 /// The replica set controller's name in `--controllers`.
-pub const NAME: &str = "replicaset";
+pub const NAME: &str = "replicaset-controller";
 /// The replication controller controller's name in `--controllers`.
-pub const RC_NAME: &str = "replicationcontroller";
+pub const RC_NAME: &str = "replicationcontroller-controller";
 /// The most pods one sync creates or deletes (upstream's BurstReplicas).
 const BURST_REPLICAS: usize = 500;
 

@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use crate::harness::{self, Context, ReconcileError, is_already_exists, is_not_found};
 
 /// The controller's name in `--controllers`.
-pub const NAME: &str = "root-ca-certificate-publisher";
+pub const NAME: &str = "root-ca-certificate-publisher-controller";
 /// The ConfigMap's name.
 pub const CONFIGMAP: &str = "kube-root-ca.crt";
 const DESCRIPTION: &str = "Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints such as the internal service IP or kubernetes.default.svc. No other usage is guaranteed across distributions of Kubernetes clusters.";

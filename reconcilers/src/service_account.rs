@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use crate::harness::{self, Context, ReconcileError, is_already_exists};
 
 /// The controller's name in `--controllers`.
-pub const NAME: &str = "serviceaccount";
+pub const NAME: &str = "serviceaccount-controller";
 /// The service accounts every namespace gets.
 const DEFAULT_ACCOUNTS: &[&str] = &["default"];
 

@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use crate::harness::{self, Context, ReconcileError, is_conflict, is_not_found};
 
 /// The controller's name in `--controllers`.
-pub const NAME: &str = "ttl-after-finished";
+pub const NAME: &str = "ttl-after-finished-controller";
 
 /// Runs the controller.
 pub(crate) async fn run(context: Arc<Context>, shutdown: CancellationToken) {

@@ -401,7 +401,7 @@ async fn slices_split_at_100_endpoints_and_idle_services_are_not_rewritten() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleted_services_lose_their_endpoints_and_slices() {
-    let cluster = Cluster::start(&["endpoint", "endpointslice", "garbage-collector"]).await;
+    let cluster = Cluster::start(&["endpoint", "endpointslice", "garbage-collector-controller"]).await;
     let client = cluster.client.clone();
     node(&client).await;
     let services: Api<Service> = Api::namespaced(client.clone(), "default");

@@ -69,7 +69,7 @@ async fn remove_finalizers(api: &Api<ConfigMap>, name: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn background_deletion_removes_a_chain_of_dependents() {
-    let cluster = Cluster::start(&["garbage-collector"]).await;
+    let cluster = Cluster::start(&["garbage-collector-controller"]).await;
     let configmaps: Api<ConfigMap> = Api::namespaced(cluster.client.clone(), "default");
     let secrets: Api<Secret> = Api::namespaced(cluster.client.clone(), "default");
     let owner = configmap(&configmaps, "owner", vec![], &[]).await;
@@ -117,7 +117,7 @@ async fn background_deletion_removes_a_chain_of_dependents() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn foreground_deletion_waits_for_blocking_dependents() {
-    let cluster = Cluster::start(&["garbage-collector"]).await;
+    let cluster = Cluster::start(&["garbage-collector-controller"]).await;
     let configmaps: Api<ConfigMap> = Api::namespaced(cluster.client.clone(), "default");
     let owner = configmap(&configmaps, "owner", vec![], &[]).await;
     // A blocking dependent that holds on with its own finalizer, and its own blocking
@@ -181,7 +181,7 @@ async fn foreground_deletion_waits_for_blocking_dependents() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn orphan_deletion_keeps_dependents_without_the_reference() {
-    let cluster = Cluster::start(&["garbage-collector"]).await;
+    let cluster = Cluster::start(&["garbage-collector-controller"]).await;
     let configmaps: Api<ConfigMap> = Api::namespaced(cluster.client.clone(), "default");
     let secrets: Api<Secret> = Api::namespaced(cluster.client.clone(), "default");
     let owner = configmap(&configmaps, "owner", vec![], &[]).await;
@@ -222,7 +222,7 @@ async fn orphan_deletion_keeps_dependents_without_the_reference() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dangling_references_and_cluster_scoped_owners() {
-    let cluster = Cluster::start(&["garbage-collector"]).await;
+    let cluster = Cluster::start(&["garbage-collector-controller"]).await;
     let configmaps: Api<ConfigMap> = Api::namespaced(cluster.client.clone(), "default");
     let secrets: Api<Secret> = Api::namespaced(cluster.client.clone(), "default");
     // An owner that never existed: the dependent goes.

@@ -472,7 +472,7 @@ async fn finished_jobs_are_deleted_after_their_ttl() {
         "nodelifecycle",
         "job",
         "ttl-after-finished",
-        "garbage-collector",
+        "garbage-collector-controller",
     ])
     .await;
     let stop = CancellationToken::new();

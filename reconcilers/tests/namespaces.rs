@@ -9,7 +9,7 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_namespace_gets_a_default_service_account_and_the_root_ca() {
-    let cluster = Cluster::start(&["serviceaccount", "root-ca-certificate-publisher"]).await;
+    let cluster = Cluster::start(&["serviceaccount", "root-ca-certificate-publisher-controller"]).await;
     let namespaces: Api<Namespace> = Api::all(cluster.client.clone());
     namespaces
         .create(

@@ -121,7 +121,7 @@ fn pod_condition(pod: &Pod, kind: &str) -> Option<(String, Option<String>)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pod_gc_collects_orphaned_and_unscheduled_terminating_pods() {
-    let cluster = Cluster::start(&["pod-garbage-collector"]).await;
+    let cluster = Cluster::start(&["pod-garbage-collector-controller"]).await;
     let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), "default");
     let container = json!([{"name": "c", "image": "busybox"}]);
     // Finalizers keep the pods visible after the collector deletes them.

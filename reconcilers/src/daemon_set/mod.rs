@@ -31,7 +31,7 @@ use crate::pods::{self, Expectations, RefManager, Selector, controller_of};
 use placement::Fit;
 
 /// The controller's name in `--controllers`.
-pub const NAME: &str = "daemonset";
+pub const NAME: &str = "daemonset-controller";
 const COMPONENT: &str = "daemonset-controller";
 const KIND: &str = "DaemonSet";
 /// The most pods one sync creates or deletes (upstream's BurstReplicas).

@@ -38,7 +38,7 @@ use self::queue::WorkQueue;
 use crate::harness::{Context, is_conflict, is_not_found};
 
 /// The controller's name in `--controllers`.
-pub const NAME: &str = "garbage-collector";
+pub const NAME: &str = "garbage-collector-controller";
 /// How often discovery is read for new or removed resources (upstream's resync period).
 const DISCOVERY_PERIOD: Duration = Duration::from_secs(30);
 /// Workers per queue.

@@ -38,7 +38,7 @@ use crate::harness::{self, Context, ReconcileError, is_not_found};
 use crate::pods::{self, Expectations, RefManager, Selector, controller_of};
 
 /// The job controller's name in `--controllers`.
-pub const NAME: &str = "job";
+pub const NAME: &str = "job-controller";
 /// The reporting component of its events.
 const COMPONENT: &str = "job-controller";
 /// The `spec.managedBy` value of jobs this controller manages.

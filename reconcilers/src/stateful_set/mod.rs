@@ -34,7 +34,7 @@ use identity::{
 };
 
 /// The controller's name in `--controllers`.
-pub const NAME: &str = "statefulset";
+pub const NAME: &str = "statefulset-controller";
 const COMPONENT: &str = "statefulset-controller";
 /// The most pods one parallel batch touches (upstream's MaxBatchSize).
 const MAX_BATCH: usize = 500;
