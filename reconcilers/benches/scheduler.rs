@@ -1,18 +1,33 @@
 //! Scheduler benchmark, as upstream's scheduler_perf SchedulingThroughput: 1,000 simulated
 //! nodes (no pod runtime, like scheduler_perf's fake nodes) and 10,000 pods created at
 //! concurrency 32 while the scheduler runs; prints pods bound per second over 5 s windows
-//! (average, min, max) and overall. Then the store writes per second of the idle cluster
-//! (nodes only: this branch has no deployment controller).
+//! (average, min, max) and overall. Then, on a fresh cluster running every controller with
+//! 10 simulated nodes that run their pods, 100 Deployments of 2 replicas: once all are
+//! available and the cluster has settled, the store writes per second over 30 s, by resource
+//! (counted from watches of every written resource, checked against the store's revision).
 //!
-//! Run with `cargo bench -p rudder-reconcilers --bench scheduler` (or `hack/bench.sh`).
+//! Run with `cargo bench -p rudder-reconcilers --bench scheduler` (or `hack/bench.sh`);
+//! `-- throughput` or `-- idle` runs one phase only.
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::collections::BTreeMap;
+use std::fmt::Debug;
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use k8s_openapi::api::core::v1::{ConfigMap, Node, Pod};
+use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet, Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::batch::v1::{CronJob, Job};
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{
+    ConfigMap, Endpoints, Event, Namespace, Node, PersistentVolume, PersistentVolumeClaim, Pod,
+    ResourceQuota, Secret, Service, ServiceAccount,
+};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::rbac::v1::ClusterRole;
 use kube::api::{Api, ListParams, PostParams, WatchEvent, WatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use tokio_util::sync::CancellationToken;
@@ -21,6 +36,11 @@ const NODES: usize = 1_000;
 const PODS: usize = 10_000;
 const WINDOW: Duration = Duration::from_secs(5);
 const IDLE: Duration = Duration::from_secs(30);
+const IDLE_NODES: usize = 10;
+const DEPLOYMENTS: usize = 100;
+const REPLICAS: i32 = 2;
+/// How long the cluster gets to settle once every Deployment is available.
+const SETTLE: Duration = Duration::from_secs(15);
 
 async fn client_config(path: &std::path::Path) -> kube::Config {
     let kubeconfig = Kubeconfig::read_from(path).unwrap();
@@ -52,16 +72,28 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    runtime.block_on(run());
+    // Like `cargo bench -- FILTER`: only the phases whose name contains a given filter.
+    let filters: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    let wanted = |name: &str| filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str()));
+    if wanted("throughput") {
+        runtime.block_on(throughput());
+    }
+    if wanted("idle") {
+        runtime.block_on(idle());
+    }
 }
 
-async fn run() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = rudder_apiserver::Config::new(dir.path());
+async fn start_server(dir: &std::path::Path) -> rudder_apiserver::Running {
+    let mut config = rudder_apiserver::Config::new(dir);
     config.bind_address = IpAddr::V4(Ipv4Addr::LOCALHOST);
     config.secure_port = 0;
     config.node_name = "bench-node".into();
-    let server = rudder_apiserver::start(config).await.unwrap();
+    rudder_apiserver::start(config).await.unwrap()
+}
+
+async fn throughput() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(dir.path()).await;
     let admin = kube::Client::try_from(client_config(server.kubeconfig()).await).unwrap();
     let stop = CancellationToken::new();
 
@@ -189,12 +221,203 @@ async fn run() {
     tokio::time::sleep(IDLE).await;
     let writes = revision(&admin).await - before;
     println!(
-        "idle cluster ({NODES} nodes, {PODS} bound pods, no deployment controller on this branch): \
+        "idle cluster ({NODES} nodes, {PODS} bound pods, scheduler and node lifecycle only): \
          {:.1} store writes/s over {} s (node Lease renewals: {:.1}/s expected)",
         writes as f64 / at.elapsed().as_secs_f64(),
         IDLE.as_secs(),
         NODES as f64 / 10.0
     );
+
+    stop.cancel();
+    sim.join().await;
+    let _ = controllers.await;
+    server.shutdown();
+    server.wait().await.unwrap();
+}
+
+fn deployment(i: usize) -> Deployment {
+    serde_json::from_value(serde_json::json!({
+        "metadata": {"name": format!("app-{i:03}")},
+        "spec": {
+            "replicas": REPLICAS,
+            "selector": {"matchLabels": {"app": format!("app-{i:03}")}},
+            "template": {
+                "metadata": {"labels": {"app": format!("app-{i:03}")}},
+                "spec": {"containers": [{"name": "app", "image": "registry.k8s.io/pause:3.10",
+                    "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}}}]},
+            },
+        },
+    }))
+    .unwrap()
+}
+
+/// Writes seen by watches: resource (Leases by namespace) and revision.
+type Counts = Arc<Mutex<Vec<(String, u64)>>>;
+
+/// Counts the events of a watch of every `K` from `version` on into `counts`.
+fn count_writes<K>(client: &kube::Client, plural: &str, version: &str, counts: &Counts)
+where
+    K: kube::Resource<DynamicType = ()> + Clone + Debug + serde::de::DeserializeOwned + Send + 'static,
+{
+    let api: Api<K> = Api::all(client.clone());
+    let plural = plural.to_owned();
+    let version = version.to_owned();
+    let counts = counts.clone();
+    tokio::spawn(async move {
+        let mut stream = api
+            .watch(&WatchParams::default().timeout(290), &version)
+            .await
+            .unwrap()
+            .boxed();
+        while let Some(event) = stream.next().await {
+            let Ok(WatchEvent::Added(object) | WatchEvent::Modified(object) | WatchEvent::Deleted(object)) =
+                event
+            else {
+                continue;
+            };
+            let key = match object.meta().namespace.as_deref() {
+                Some(ns) if plural == "leases" => format!("leases ({ns})"),
+                _ => plural.clone(),
+            };
+            let revision = object
+                .meta()
+                .resource_version
+                .as_deref()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            counts.lock().unwrap().push((key, revision));
+        }
+    });
+}
+
+/// The idle cluster: every controller, 100 available Deployments, writes over [`IDLE`].
+async fn idle() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(dir.path()).await;
+    let admin = kube::Client::try_from(client_config(server.kubeconfig()).await).unwrap();
+    let stop = CancellationToken::new();
+    let sim = rudder_noded::simulated::SimulatedNodes::start(
+        admin.clone(),
+        rudder_noded::simulated::Config {
+            count: IDLE_NODES,
+            ..Default::default()
+        },
+        stop.clone(),
+    )
+    .await
+    .unwrap();
+    let reconcilers = rudder_reconcilers::Config {
+        client: client_config(&server.component_kubeconfig("controller-manager")).await,
+        root_ca_pem: std::fs::read_to_string(server.ca_path()).unwrap(),
+        controllers: vec!["*".into()],
+        leader_elect: false,
+        identity: "bench".into(),
+    };
+    let controllers = tokio::spawn(rudder_reconcilers::run(
+        reconcilers,
+        stop.clone().cancelled_owned(),
+    ));
+
+    let started = Instant::now();
+    let deployments: Api<Deployment> = Api::namespaced(admin.clone(), "default");
+    futures_util::stream::iter(0..DEPLOYMENTS)
+        .map(|i| {
+            let deployments = deployments.clone();
+            async move {
+                deployments
+                    .create(&PostParams::default(), &deployment(i))
+                    .await
+                    .unwrap()
+            }
+        })
+        .buffer_unordered(8)
+        .for_each(|_| async {})
+        .await;
+    loop {
+        let list = deployments.list(&ListParams::default()).await.unwrap().items;
+        let available = list
+            .iter()
+            .filter(|d| {
+                let status = d.status.clone().unwrap_or_default();
+                status.observed_generation == d.metadata.generation
+                    && status.available_replicas == Some(REPLICAS)
+                    && status.updated_replicas == Some(REPLICAS)
+                    && status.replicas == Some(REPLICAS)
+            })
+            .count();
+        if available == DEPLOYMENTS {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "only {available} of {DEPLOYMENTS} Deployments available after 300 s"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    println!(
+        "{DEPLOYMENTS} Deployments of {REPLICAS} replicas available on {IDLE_NODES} simulated nodes \
+         after {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    tokio::time::sleep(SETTLE).await;
+
+    let before = revision(&admin).await;
+    let version = before.to_string();
+    let counts: Counts = Arc::default();
+    let c = &admin;
+    count_writes::<Pod>(c, "pods", &version, &counts);
+    count_writes::<Node>(c, "nodes", &version, &counts);
+    count_writes::<Lease>(c, "leases", &version, &counts);
+    count_writes::<Deployment>(c, "deployments", &version, &counts);
+    count_writes::<ReplicaSet>(c, "replicasets", &version, &counts);
+    count_writes::<StatefulSet>(c, "statefulsets", &version, &counts);
+    count_writes::<DaemonSet>(c, "daemonsets", &version, &counts);
+    count_writes::<ControllerRevision>(c, "controllerrevisions", &version, &counts);
+    count_writes::<Job>(c, "jobs", &version, &counts);
+    count_writes::<CronJob>(c, "cronjobs", &version, &counts);
+    count_writes::<Endpoints>(c, "endpoints", &version, &counts);
+    count_writes::<EndpointSlice>(c, "endpointslices", &version, &counts);
+    count_writes::<Service>(c, "services", &version, &counts);
+    count_writes::<Event>(c, "events", &version, &counts);
+    count_writes::<ConfigMap>(c, "configmaps", &version, &counts);
+    count_writes::<Secret>(c, "secrets", &version, &counts);
+    count_writes::<ServiceAccount>(c, "serviceaccounts", &version, &counts);
+    count_writes::<Namespace>(c, "namespaces", &version, &counts);
+    count_writes::<ResourceQuota>(c, "resourcequotas", &version, &counts);
+    count_writes::<PodDisruptionBudget>(c, "poddisruptionbudgets", &version, &counts);
+    count_writes::<PersistentVolume>(c, "persistentvolumes", &version, &counts);
+    count_writes::<PersistentVolumeClaim>(c, "persistentvolumeclaims", &version, &counts);
+    count_writes::<ClusterRole>(c, "clusterroles", &version, &counts);
+    let at = Instant::now();
+    tokio::time::sleep(IDLE).await;
+    let after = revision(&admin).await;
+    let seconds = at.elapsed().as_secs_f64();
+    // Let the watches deliver the window's last events before reading their counts.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let writes = after - before;
+    let mut by_resource = BTreeMap::<String, u64>::new();
+    for (resource, revision) in counts.lock().unwrap().iter() {
+        if *revision > before && *revision <= after {
+            *by_resource.entry(resource.clone()).or_default() += 1;
+        }
+    }
+    let counts = by_resource;
+    let leases = counts.get("leases (kube-node-lease)").copied().unwrap_or(0);
+    println!(
+        "idle cluster ({IDLE_NODES} nodes, {DEPLOYMENTS} Deployments, every controller): \
+         {:.1} store writes/s over {} s ({writes} writes; node Lease renewals {leases}, \
+         {:.1}/s expected)",
+        writes as f64 / seconds,
+        IDLE.as_secs(),
+        IDLE_NODES as f64 / 10.0
+    );
+    let seen: u64 = counts.values().sum();
+    for (resource, count) in &counts {
+        println!("  {resource}: {count} ({:.2}/s)", *count as f64 / seconds);
+    }
+    if seen < writes {
+        println!("  not seen by the watches above: {}", writes - seen);
+    }
 
     stop.cancel();
     sim.join().await;
