@@ -14,6 +14,7 @@ mod harness;
 mod jobs;
 mod kubectl;
 mod nodes;
+mod operator;
 mod printing;
 mod scheduling;
 mod statefulset;
