@@ -19,7 +19,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::api::{Api, DeleteParams, PostParams, PropagationPolicy};
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType};
+use kube::runtime::events::EventType;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{Controller, WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
@@ -74,17 +74,10 @@ pub(crate) async fn run(context: Arc<Context>, shutdown: CancellationToken) {
 }
 
 async fn publish(state: &State, cron_job: &CronJob, type_: EventType, reason: &str, note: String) {
-    let event = Event {
-        type_,
-        reason: reason.to_owned(),
-        note: Some(note),
-        action: reason.to_owned(),
-        secondary: None,
-    };
-    let recorder = state.context.recorder(COMPONENT);
-    if let Err(err) = recorder.publish(&event, &cron_job.object_ref(&())).await {
-        tracing::debug!(error = %err, "publishing an event");
-    }
+    state
+        .context
+        .publish(COMPONENT, &cron_job.object_ref(&()), type_, reason, note)
+        .await;
 }
 
 fn finished_condition(job: &Job) -> Option<&str> {

@@ -18,7 +18,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::api::{Api, DeleteParams, PostParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType};
+use kube::runtime::events::EventType;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{Controller, WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
@@ -516,19 +516,9 @@ impl Sync {
     }
 
     async fn event(&self, type_: EventType, reason: &str, note: String) {
-        let event = Event {
-            type_,
-            reason: reason.to_owned(),
-            note: Some(note),
-            action: reason.to_owned(),
-            secondary: None,
-        };
-        // A recorder per event: kube's recorder folds events that differ only in their note
-        // into one series and keeps the first note ("from 0 to 1" for every later scaling).
-        let recorder = self.context.recorder(COMPONENT);
-        if let Err(err) = recorder.publish(&event, &self.d.object_ref(&())).await {
-            tracing::debug!(error = %err, "publishing an event");
-        }
+        self.context
+            .publish(COMPONENT, &self.d.object_ref(&()), type_, reason, note)
+            .await;
     }
 
     async fn update_status(&mut self, status: DeploymentStatus) -> Result<(), ReconcileError> {

@@ -28,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::endpoints::{
     HEADLESS, LAST_CHANGE_TRIGGER_TIME, TriggerTimes, api_message, find_port, format_time, is_service_ip_set,
-    namespace_terminating, pod_ips, pod_reference, pod_triggers, pods_of, publish, selector_of,
+    namespace_terminating, pod_ips, pod_reference, pod_triggers, pods_of, selector_of,
     should_pod_be_in_endpoints, should_set_hostname,
 };
 use crate::harness::{self, Context, ReconcileError, is_conflict, is_not_found};
@@ -696,15 +696,15 @@ async fn sync_service(
             "Error updating Endpoint Slices for Service {namespace}/{name}: {}",
             api_message(err)
         );
-        publish(
-            &context,
-            CONTROLLER_NAME,
-            &service.object_ref(&()),
-            EventType::Warning,
-            "FailedToUpdateEndpointSlices",
-            message,
-        )
-        .await;
+        context
+            .publish(
+                CONTROLLER_NAME,
+                &service.object_ref(&()),
+                EventType::Warning,
+                "FailedToUpdateEndpointSlices",
+                message,
+            )
+            .await;
     }
     result?;
     if service.meta().deletion_timestamp.is_some() {

@@ -24,7 +24,7 @@ use kube::{Resource, ResourceExt};
 use tokio_util::sync::CancellationToken;
 
 use crate::endpoint_slice::{MANAGED_BY, SERVICE_NAME};
-use crate::endpoints::{LAST_CHANGE_TRIGGER_TIME, api_message, namespace_terminating, publish, repack};
+use crate::endpoints::{LAST_CHANGE_TRIGGER_TIME, api_message, namespace_terminating, repack};
 use crate::harness::{self, Context, ReconcileError, is_conflict, is_not_found};
 use crate::pods;
 
@@ -368,30 +368,30 @@ async fn sync_endpoints(
             "Skipped {} invalid IP addresses when mirroring to EndpointSlices",
             plan.invalid
         );
-        publish(
-            &context,
-            CONTROLLER_NAME,
-            &reference,
-            EventType::Warning,
-            "InvalidIPAddress",
-            note,
-        )
-        .await;
+        context
+            .publish(
+                CONTROLLER_NAME,
+                &reference,
+                EventType::Warning,
+                "InvalidIPAddress",
+                note,
+            )
+            .await;
     }
     if plan.skipped > plan.invalid {
         let note = format!(
             "A max of {MAX_ENDPOINTS_PER_SUBSET} addresses can be mirrored to EndpointSlices per Endpoints subset. {} addresses were skipped",
             plan.skipped
         );
-        publish(
-            &context,
-            CONTROLLER_NAME,
-            &reference,
-            EventType::Warning,
-            "TooManyAddressesToMirror",
-            note,
-        )
-        .await;
+        context
+            .publish(
+                CONTROLLER_NAME,
+                &reference,
+                EventType::Warning,
+                "TooManyAddressesToMirror",
+                note,
+            )
+            .await;
     }
     if let Err(err) = write(&endpoints, &context, &plan).await {
         if let Some(service) = service {
@@ -399,15 +399,15 @@ async fn sync_endpoints(
                 "Error updating EndpointSlices for Endpoints {namespace}/{name}: {}",
                 api_message(&err)
             );
-            publish(
-                &context,
-                CONTROLLER_NAME,
-                &service.object_ref(&()),
-                EventType::Warning,
-                "FailedToUpdateEndpointSlices",
-                note,
-            )
-            .await;
+            context
+                .publish(
+                    CONTROLLER_NAME,
+                    &service.object_ref(&()),
+                    EventType::Warning,
+                    "FailedToUpdateEndpointSlices",
+                    note,
+                )
+                .await;
         }
         if is_conflict(&err) {
             // The slice cache is behind a write; the watch brings the Endpoints back.

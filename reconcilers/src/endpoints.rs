@@ -22,7 +22,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, PostParams, Preconditions};
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType};
+use kube::runtime::events::EventType;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{Controller, WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
@@ -328,27 +328,6 @@ pub(crate) fn pod_triggers(
         .flat_map(move |event| stream::iter(mapper.services_for(&event, &services)))
 }
 
-/// Publishes an event about `object`.
-pub(crate) async fn publish(
-    context: &Context,
-    component: &str,
-    object: &ObjectReference,
-    type_: EventType,
-    reason: &str,
-    note: String,
-) {
-    let event = Event {
-        type_,
-        reason: reason.to_owned(),
-        note: Some(note),
-        action: reason.to_owned(),
-        secondary: None,
-    };
-    if let Err(err) = context.recorder(component).publish(&event, object).await {
-        tracing::debug!(error = %err, "publishing an event");
-    }
-}
-
 /// The message of an API error.
 pub(crate) fn api_message(err: &kube::Error) -> String {
     match err {
@@ -578,15 +557,9 @@ async fn sync_service(
                     ),
                 )
             };
-            publish(
-                &context,
-                CONTROLLER_NAME,
-                &reference,
-                EventType::Warning,
-                reason,
-                note,
-            )
-            .await;
+            context
+                .publish(CONTROLLER_NAME, &reference, EventType::Warning, reason, note)
+                .await;
             Err(err.into())
         }
     }

@@ -11,9 +11,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
+use k8s_openapi::api::core::v1::ObjectReference;
 use kube::runtime::Controller;
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Client, Resource};
 use serde::de::DeserializeOwned;
@@ -77,6 +78,30 @@ impl Context {
                 instance: None,
             },
         )
+    }
+
+    /// Publishes an events.k8s.io/v1 event about `object` as `component`, the reason doubling
+    /// as the action. A recorder per event: kube's recorder folds events that differ only in
+    /// their note into one series and keeps the first note, which would misreport the later
+    /// ones ("from 0 to 1" for every scaling).
+    pub async fn publish(
+        &self,
+        component: &str,
+        object: &ObjectReference,
+        type_: EventType,
+        reason: &str,
+        note: String,
+    ) {
+        let event = Event {
+            type_,
+            reason: reason.to_owned(),
+            note: Some(note),
+            action: reason.to_owned(),
+            secondary: None,
+        };
+        if let Err(err) = self.recorder(component).publish(&event, object).await {
+            tracing::debug!(error = %err, reason, "publishing an event");
+        }
     }
 
     /// How many reconciles ran and how many failed.

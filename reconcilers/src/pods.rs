@@ -608,6 +608,11 @@ pub fn safe_encode(s: &str) -> String {
         .collect()
 }
 
+/// A pod's `namespace/name`, the key controllers queue and index pods by.
+pub fn key(pod: &Pod) -> String {
+    format!("{}/{}", pod.namespace().unwrap_or_default(), pod.name_any())
+}
+
 /// A `metav1.Time` for now.
 pub fn now() -> Time {
     Time(Timestamp::now())

@@ -14,7 +14,7 @@ use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec, ReplicationController};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType};
+use kube::runtime::events::EventType;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{Controller, WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
@@ -400,19 +400,10 @@ fn calculate_status<K: Replicated>(
 }
 
 async fn publish<K: Replicated>(state: &State<K>, owner: &K, type_: EventType, reason: &str, note: String) {
-    let event = Event {
-        type_,
-        reason: reason.to_owned(),
-        note: Some(note),
-        action: reason.to_owned(),
-        secondary: None,
-    };
-    // A recorder per event: kube's recorder folds events that differ only in their note into
-    // one series and keeps the first note, which would misreport every pod after the first.
-    let recorder = state.recorder.recorder(K::COMPONENT);
-    if let Err(err) = recorder.publish(&event, &owner.object_ref(&())).await {
-        tracing::debug!(error = %err, "publishing an event");
-    }
+    state
+        .recorder
+        .publish(K::COMPONENT, &owner.object_ref(&()), type_, reason, note)
+        .await;
 }
 
 async fn manage_replicas<K: Replicated>(

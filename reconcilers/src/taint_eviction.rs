@@ -149,10 +149,6 @@ pub(crate) async fn run(context: Arc<Context>, shutdown: CancellationToken) {
     .await;
 }
 
-fn key_of(pod: &Pod) -> String {
-    format!("{}/{}", pod.namespace().unwrap_or_default(), pod.name_any())
-}
-
 fn reference(pod: &Pod) -> ObjectReference {
     ObjectReference {
         api_version: Some("v1".to_owned()),
@@ -180,7 +176,7 @@ impl State {
 
     /// Forgets a scheduled deletion; says so in an event when there was one.
     async fn cancel(&self, pod: &Pod) {
-        let key = key_of(pod);
+        let key = crate::pods::key(pod);
         let removed = self.scheduled.lock().ok().and_then(|mut s| s.remove(&key));
         if removed.is_some() {
             tracing::info!(pod = %key, "cancelling the taint eviction");
@@ -194,10 +190,12 @@ impl State {
         let Ok(mut scheduled) = self.scheduled.lock() else {
             return now;
         };
-        let entry = scheduled.entry(key_of(pod)).or_insert_with(|| Scheduled {
-            uid: uid.clone(),
-            start: now,
-        });
+        let entry = scheduled
+            .entry(crate::pods::key(pod))
+            .or_insert_with(|| Scheduled {
+                uid: uid.clone(),
+                start: now,
+            });
         if entry.uid != uid {
             *entry = Scheduled { uid, start: now };
         }
@@ -212,7 +210,7 @@ async fn reconcile(
 ) -> Result<Action, ReconcileError> {
     if pod.metadata.deletion_timestamp.is_some() {
         if let Ok(mut scheduled) = state.scheduled.lock() {
-            scheduled.remove(&key_of(&pod));
+            scheduled.remove(&crate::pods::key(&pod));
         }
         return Ok(Action::await_change());
     }
@@ -247,7 +245,7 @@ async fn reconcile(
 
 /// Upstream's deletion: the event, the `DisruptionTarget` condition, then the deletion.
 async fn evict(pod: &Pod, context: &Context, state: &State) -> Result<(), ReconcileError> {
-    let key = key_of(pod);
+    let key = crate::pods::key(pod);
     tracing::info!(pod = %key, "deleting a pod for a NoExecute taint");
     state.event(pod, format!("Marking for deletion Pod {key}")).await;
     let api: Api<Pod> = Api::namespaced(context.client.clone(), &pod.namespace().unwrap_or_default());

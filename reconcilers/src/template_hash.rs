@@ -16,26 +16,30 @@ use std::sync::OnceLock;
 use serde::Deserialize;
 use serde_json::Value;
 
+/// A Go type of the generated field table: its kind, element type and struct fields.
 #[derive(Debug, Deserialize)]
-struct GoType {
-    kind: String,
+pub(crate) struct GoType {
+    pub(crate) kind: String,
     #[serde(default)]
-    elem: String,
+    pub(crate) elem: String,
     #[serde(default)]
-    fields: Vec<GoField>,
+    pub(crate) fields: Vec<GoField>,
 }
 
+/// A struct field: Go name, JSON name, Go type, and whether it is inlined.
 #[derive(Debug, Deserialize)]
-struct GoField {
-    name: String,
-    json: String,
+pub(crate) struct GoField {
+    pub(crate) name: String,
+    pub(crate) json: String,
     #[serde(rename = "type")]
-    type_: String,
+    pub(crate) type_: String,
     #[serde(default)]
-    inline: bool,
+    pub(crate) inline: bool,
 }
 
-fn table() -> Option<&'static HashMap<String, GoType>> {
+/// The Go field table of `core/v1.PodTemplateSpec` (`generated/pod_template_types.json`,
+/// from `hack/gen-template-types.sh`), read once.
+pub(crate) fn table() -> Option<&'static HashMap<String, GoType>> {
     static TABLE: OnceLock<Option<HashMap<String, GoType>>> = OnceLock::new();
     TABLE
         .get_or_init(|| serde_json::from_str(include_str!("generated/pod_template_types.json")).ok())

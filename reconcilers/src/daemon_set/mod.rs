@@ -20,7 +20,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType};
+use kube::runtime::events::EventType;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{Controller, WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
@@ -239,19 +239,15 @@ struct Note {
 }
 
 async fn publish(context: &Context, ds: &DaemonSet, note: Note) {
-    let event = Event {
-        type_: note.type_,
-        reason: note.reason.to_owned(),
-        note: Some(note.message),
-        action: note.reason.to_owned(),
-        secondary: None,
-    };
-    // A recorder per event: kube's recorder folds events that differ only in their note into
-    // one series and keeps the first note.
-    let recorder = context.recorder(COMPONENT);
-    if let Err(err) = recorder.publish(&event, &ds.object_ref(&())).await {
-        tracing::debug!(error = %err, "publishing an event");
-    }
+    context
+        .publish(
+            COMPONENT,
+            &ds.object_ref(&()),
+            note.type_,
+            note.reason,
+            note.message,
+        )
+        .await;
 }
 
 /// The pods of one sync, grouped by the node they are meant for.

@@ -22,7 +22,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType};
+use kube::runtime::events::EventType;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{Controller, WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
@@ -166,18 +166,9 @@ impl State {
     }
 
     async fn publish(&self, job: &Job, type_: EventType, reason: &str, note: String) {
-        let event = Event {
-            type_,
-            reason: reason.to_owned(),
-            note: Some(note),
-            action: reason.to_owned(),
-            secondary: None,
-        };
-        // A recorder per event: kube's recorder folds events differing only in their note.
-        let recorder = self.context.recorder(COMPONENT);
-        if let Err(err) = recorder.publish(&event, &job.object_ref(&())).await {
-            tracing::debug!(error = %err, "publishing an event");
-        }
+        self.context
+            .publish(COMPONENT, &job.object_ref(&()), type_, reason, note)
+            .await;
     }
 }
 
@@ -384,10 +375,6 @@ fn namespace_terminating(err: &kube::Error) -> bool {
     matches!(err, kube::Error::Api(status) if status.details.as_ref().is_some_and(|d| {
         d.causes.iter().any(|c| c.reason == "NamespaceTerminating")
     }))
-}
-
-fn pod_key(pod: &Pod) -> String {
-    format!("{}/{}", pod.namespace().unwrap_or_default(), pod.name_any())
 }
 
 fn count(n: usize) -> i32 {
@@ -950,7 +937,7 @@ impl<'a> Sync<'a> {
     /// Removes the finalizers of pods that are not wanted, then deletes them, so they are not
     /// counted (deleteJobPods). Returns (ready deleted, deleted, error).
     async fn delete_job_pods(&self, pods: &[Pod]) -> (i32, i32, Option<ReconcileError>) {
-        let keys: HashSet<String> = pods.iter().map(pod_key).collect();
+        let keys: HashSet<String> = pods.iter().map(pods::key).collect();
         self.state.expectations.expect_deletions(&self.uid, keys);
         let results = future::join_all(pods.iter().map(|pod| async move {
             if has_finalizer(pod) {
@@ -977,7 +964,7 @@ impl<'a> Sync<'a> {
             if let Err(err) = result {
                 self.state
                     .expectations
-                    .deletion_observed(&self.uid, &pod_key(pod));
+                    .deletion_observed(&self.uid, &pods::key(pod));
                 if !is_not_found(&err) {
                     deleted -= 1;
                     error.get_or_insert(ReconcileError::Kube(err));

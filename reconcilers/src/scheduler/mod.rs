@@ -132,10 +132,6 @@ struct Scheduler {
     bound: u64,
 }
 
-fn key_of(pod: &Pod) -> String {
-    format!("{}/{}", pod.namespace().unwrap_or_default(), pod.name_any())
-}
-
 fn reference(pod: &Pod) -> ObjectReference {
     ObjectReference {
         api_version: Some("v1".to_owned()),
@@ -300,7 +296,7 @@ impl Scheduler {
     }
 
     fn observe_pod(&mut self, pod: Pod) {
-        let key = key_of(&pod);
+        let key = crate::pods::key(&pod);
         let node = pod
             .spec
             .as_ref()
@@ -338,7 +334,7 @@ impl Scheduler {
     }
 
     fn forget_pod(&mut self, pod: &Pod) {
-        let key = key_of(pod);
+        let key = crate::pods::key(pod);
         self.forget_pending(&key);
         if self.cache.remove_pod(&key).is_some() {
             self.retry_unschedulable();
@@ -408,7 +404,7 @@ impl Scheduler {
                     Some(Ok(watcher::Event::Init)) => relisted_pods = Some(HashSet::new()),
                     Some(Ok(watcher::Event::InitApply(pod))) => {
                         if let Some(seen) = relisted_pods.as_mut() {
-                            seen.insert(key_of(&pod));
+                            seen.insert(crate::pods::key(&pod));
                         }
                         self.observe_pod(pod);
                     }
@@ -612,7 +608,7 @@ impl Scheduler {
     /// the victim's own grace period) and a `Preempted` event.
     fn preempt(&self, preemptor: &Pod, victims: preemption::Victims) {
         let uid = preemptor.uid().unwrap_or_default();
-        tracing::info!(pod = %key_of(preemptor), node = %victims.node, victims = victims.pods.len(), "preempting");
+        tracing::info!(pod = %crate::pods::key(preemptor), node = %victims.node, victims = victims.pods.len(), "preempting");
         for victim in victims.pods {
             let api: Api<Pod> = Api::namespaced(self.client.clone(), victim.namespace());
             let recorder = self.recorder.clone();

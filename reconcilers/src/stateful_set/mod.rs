@@ -20,7 +20,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType};
+use kube::runtime::events::EventType;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{Controller, WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
@@ -890,18 +890,10 @@ impl Sync<'_> {
     }
 
     async fn publish(&self, type_: EventType, reason: String, note: String) {
-        let event = Event {
-            type_,
-            reason: reason.clone(),
-            note: Some(note),
-            action: reason,
-            secondary: None,
-        };
-        // A recorder per event: kube's recorder folds events that differ only in their note.
-        let recorder = self.state.context.recorder(COMPONENT);
-        if let Err(err) = recorder.publish(&event, &self.set.object_ref(&())).await {
-            tracing::debug!(error = %err, "publishing an event");
-        }
+        self.state
+            .context
+            .publish(COMPONENT, &self.set.object_ref(&()), type_, &reason, note)
+            .await;
     }
 
     /// Upstream's recordPodEvent.

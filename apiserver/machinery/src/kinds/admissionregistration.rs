@@ -46,29 +46,6 @@ const VALIDATION_ACTIONS: &[&str] = &["Audit", "Deny", "Warn"];
 const POLICY_REASONS: &[&str] = &["Forbidden", "Invalid", "RequestEntityTooLarge"];
 const MAX_AUDIT_ANNOTATIONS: usize = 20;
 const MAX_AUDIT_ANNOTATION_VALUE_EXPRESSION_LENGTH: usize = 5 * 1024;
-const CEL_RESERVED: &[&str] = &[
-    "true",
-    "false",
-    "null",
-    "in",
-    "as",
-    "break",
-    "const",
-    "continue",
-    "else",
-    "for",
-    "function",
-    "if",
-    "import",
-    "let",
-    "loop",
-    "package",
-    "namespace",
-    "return",
-    "var",
-    "void",
-    "while",
-];
 
 /// Upstream's `validationOptions` (without the CEL environments).
 #[derive(Clone, Copy)]
@@ -938,7 +915,9 @@ fn validate_param_kind(kind: &ParamKind, path: &Path) -> ErrorList {
 fn is_cel_identifier(name: &str) -> bool {
     let mut chars = name.chars();
     let first_ok = chars.next().is_some_and(|c| c == '_' || c.is_ascii_alphabetic());
-    first_ok && chars.all(|c| c == '_' || c.is_ascii_alphanumeric()) && !CEL_RESERVED.contains(&name)
+    first_ok
+        && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
+        && !crate::crd::cel::RESERVED.contains(&name)
 }
 
 fn has_newlines(s: &str) -> bool {

@@ -10,6 +10,8 @@ mod cost;
 mod library;
 mod value;
 
+pub use value::RESERVED;
+
 use std::collections::{BTreeMap, HashMap};
 
 use cel::common::types::CelOptional as Optional;

@@ -32,7 +32,8 @@ pub(super) fn additional_schema(schema: &JSONSchemaProps) -> Option<&JSONSchemaP
     }
 }
 
-const RESERVED: &[&str] = &[
+/// CEL's reserved words (cel-go's `parser.reservedIds`): not usable as identifiers.
+pub const RESERVED: &[&str] = &[
     "true",
     "false",
     "null",
