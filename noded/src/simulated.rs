@@ -30,15 +30,13 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::{Hash, Hasher};
 use std::net::Ipv4Addr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::stream::FuturesUnordered;
 use futures_util::{Future, StreamExt};
-use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Node, Pod};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -48,10 +46,9 @@ use thiserror::Error;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-/// The namespace of node Leases.
-pub const NODE_LEASE_NAMESPACE: &str = "kube-node-lease";
-/// How long a node Lease is valid (kubelet's `nodeLeaseDurationSeconds`).
-pub const LEASE_DURATION_SECONDS: i32 = 40;
+use crate::lease::NodeLease;
+
+pub use crate::lease::{LEASE_DURATION_SECONDS, NODE_LEASE_NAMESPACE};
 /// How often a Lease is renewed (a quarter of its duration, as kubelet).
 pub const LEASE_RENEW_INTERVAL: Duration = Duration::from_secs(10);
 /// How often an unchanged node status is reported (kubelet's `nodeStatusReportFrequency`).
@@ -105,6 +102,14 @@ pub enum Error {
         /// The failure.
         source: kube::Error,
     },
+    /// A node's Lease could not be acquired.
+    #[error("registering simulated node {name}: {source}")]
+    Lease {
+        /// The node.
+        name: String,
+        /// The failure.
+        source: crate::lease::LeaseError,
+    },
     /// An object could not be built (a bug).
     #[error("building {what}: {source}")]
     Encode {
@@ -125,7 +130,7 @@ struct SimNode {
     stopped: AtomicBool,
     /// Stopped by [`STOPPED_ANNOTATION`].
     annotated_stopped: AtomicBool,
-    lease: Mutex<Option<Lease>>,
+    lease: NodeLease,
 }
 
 type Nodes = Arc<HashMap<String, Arc<SimNode>>>;
@@ -364,10 +369,6 @@ fn node_object(name: &str, ip: Ipv4Addr) -> Value {
     })
 }
 
-fn now_micro() -> MicroTime {
-    MicroTime(Timestamp::now())
-}
-
 /// Creates (or takes over) the node and its Lease.
 async fn register(client: Client, name: String, index: u32) -> Result<Arc<SimNode>, Error> {
     let error = |name: &str| {
@@ -398,47 +399,20 @@ async fn register(client: Client, name: String, index: u32) -> Result<Arc<SimNod
         .and_then(|spec| spec.pod_cidr.as_deref())
         .and_then(parse_cidr)
         .unwrap_or_else(|| default_pod_cidr(index));
-    let leases: Api<Lease> = Api::namespaced(client, NODE_LEASE_NAMESPACE);
-    let mut lease: Lease = serde_json::from_value(json!({
-        "metadata": {
-            "name": name,
-            "namespace": NODE_LEASE_NAMESPACE,
-            "ownerReferences": [{
-                "apiVersion": "v1", "kind": "Node", "name": name,
-                "uid": node.metadata.uid.clone().unwrap_or_default(),
-            }],
-        },
-        "spec": {"holderIdentity": name, "leaseDurationSeconds": LEASE_DURATION_SECONDS},
-    }))
-    .map_err(|source| Error::Encode {
-        what: "a lease",
-        source,
-    })?;
-    if let Some(spec) = lease.spec.as_mut() {
-        spec.renew_time = Some(now_micro());
-    }
-    let lease = match leases.create(&PostParams::default(), &lease).await {
-        Ok(lease) => lease,
-        Err(kube::Error::Api(status)) if status.code == 409 => {
-            let mut current = leases.get(&name).await.map_err(error(&name))?;
-            let spec = current.spec.get_or_insert_with(Default::default);
-            spec.holder_identity = Some(name.clone());
-            spec.lease_duration_seconds = Some(LEASE_DURATION_SECONDS);
-            spec.renew_time = Some(now_micro());
-            leases
-                .replace(&name, &PostParams::default(), &current)
-                .await
-                .map_err(error(&name))?
-        }
-        Err(err) => return Err(error(&name)(err)),
-    };
+    let uid = node.metadata.uid.clone().unwrap_or_default();
+    let lease = NodeLease::acquire(client, &name, &uid)
+        .await
+        .map_err(|source| Error::Lease {
+            name: name.clone(),
+            source,
+        })?;
     Ok(Arc::new(SimNode {
         name,
         internal_ip: ip,
         pod_cidr,
         stopped: AtomicBool::new(false),
         annotated_stopped: AtomicBool::new(false),
-        lease: Mutex::new(Some(lease)),
+        lease,
     }))
 }
 
@@ -514,46 +488,13 @@ async fn follow_nodes(
                 {
                     tracing::warn!(node = %sim.name, error = %err, "reporting the node status failed");
                 }
-                if let Ok(mut slot) = sim.lease.lock() {
-                    *slot = None;
-                }
-                renew(client, sim.clone()).await;
+                sim.lease.forget();
+                sim.lease.renew().await;
                 let _ = changes.send(NodeChange::Resumed(sim.name.clone()));
             });
         } else if stop && !was {
             tracing::info!(node = %sim.name, "simulated node stopped by annotation");
         }
-    }
-}
-
-/// Renews one node's Lease by an update conditioned on the version last written.
-async fn renew(client: Client, node: Arc<SimNode>) {
-    let leases: Api<Lease> = Api::namespaced(client, NODE_LEASE_NAMESPACE);
-    let known = node.lease.lock().ok().and_then(|lease| lease.clone());
-    let mut lease = match known {
-        Some(lease) => lease,
-        None => match leases.get(&node.name).await {
-            Ok(lease) => lease,
-            Err(err) => {
-                tracing::warn!(node = %node.name, error = %err, "reading the node lease failed");
-                return;
-            }
-        },
-    };
-    let spec = lease.spec.get_or_insert_with(Default::default);
-    spec.renew_time = Some(now_micro());
-    spec.holder_identity = Some(node.name.clone());
-    spec.lease_duration_seconds = Some(LEASE_DURATION_SECONDS);
-    let renewed = match leases.replace(&node.name, &PostParams::default(), &lease).await {
-        Ok(lease) => Some(lease),
-        Err(err) => {
-            // Re-read on the next renewal (kubelet does the same after a conflict).
-            tracing::warn!(node = %node.name, error = %err, "renewing the node lease failed");
-            None
-        }
-    };
-    if let Ok(mut slot) = node.lease.lock() {
-        *slot = renewed;
     }
 }
 
@@ -603,7 +544,7 @@ async fn renew_leases(client: Client, nodes: Nodes, concurrency: usize, shutdown
                     if report {
                         report_status(client.clone(), node.clone()).await;
                     }
-                    renew(client, node).await;
+                    node.lease.renew().await;
                 }
             })
             .buffer_unordered(concurrency)
