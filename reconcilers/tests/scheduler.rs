@@ -1,5 +1,6 @@
 //! The scheduler with simulated nodes: binding and running, upstream's unschedulable
-//! message and events, retries when the cluster changes, the assume cache, anti-affinity.
+//! message and events, retries when the cluster changes, the assume cache, anti-affinity
+//! (with namespace selectors), system default spreading, nominated preemptors.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -416,6 +417,233 @@ async fn preemption_spares_pods_protected_by_a_disruption_budget() {
     .await;
     assert!(pods.get_opt("protected").await.unwrap().is_some());
 
+    stop.cancel();
+    sim.join().await;
+    cluster.stop().await;
+}
+
+/// Starts a cluster of `count` untainted simulated nodes with extra controllers.
+async fn cluster_with(
+    count: usize,
+    controllers: &[&str],
+    run_pods: bool,
+) -> (Cluster, SimulatedNodes, CancellationToken) {
+    let mut names = vec!["scheduler", "nodelifecycle"];
+    names.extend_from_slice(controllers);
+    let cluster = Cluster::start(&names).await;
+    let stop = CancellationToken::new();
+    let config = Config {
+        count,
+        run_pods,
+        ..Config::default()
+    };
+    let sim = SimulatedNodes::start(cluster.client.clone(), config, stop.clone())
+        .await
+        .unwrap();
+    let api: Api<Node> = Api::all(cluster.client.clone());
+    eventually("untainted nodes", 30, || async {
+        let nodes = api.list(&ListParams::default()).await.unwrap().items;
+        let untainted = nodes
+            .iter()
+            .filter(|n| {
+                n.spec
+                    .as_ref()
+                    .and_then(|s| s.taints.as_ref())
+                    .is_none_or(Vec::is_empty)
+            })
+            .count();
+        (untainted == count).then_some(())
+    })
+    .await;
+    (cluster, sim, stop)
+}
+
+/// A pod placed on `node` directly, with `labels` and requests.
+fn placed(name: &str, node: &str, labels: &serde_json::Value, cpu: &str, memory: &str) -> Pod {
+    serde_json::from_value(json!({"metadata": {"name": name, "labels": labels}, "spec": {
+        "nodeName": node,
+        "containers": [{"name": "app", "image": "nginx",
+                        "resources": {"requests": {"cpu": cpu, "memory": memory}}}]}}))
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn system_default_spread_places_a_deployments_pods_evenly() {
+    let (cluster, sim, stop) = cluster_with(3, &["deployment", "replicaset"], true).await;
+    let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), "default");
+    // Two nodes carry load, so resource scores alone would put every replica on the first.
+    for (name, node) in [("load-2", "sim-node-0002"), ("load-3", "sim-node-0003")] {
+        pods.create(
+            &PostParams::default(),
+            &placed(name, node, &json!({"app": "load"}), "4", "32Gi"),
+        )
+        .await
+        .unwrap();
+    }
+    let deployments: Api<k8s_openapi::api::apps::v1::Deployment> =
+        Api::namespaced(cluster.client.clone(), "default");
+    let deployment = serde_json::from_value(json!({
+        "metadata": {"name": "web"},
+        "spec": {"replicas": 6, "selector": {"matchLabels": {"app": "spread"}},
+            "template": {"metadata": {"labels": {"app": "spread"}}, "spec": {"containers": [
+                {"name": "app", "image": "nginx",
+                 "resources": {"requests": {"cpu": "100m", "memory": "100Mi"}}}]}}},
+    }))
+    .unwrap();
+    deployments
+        .create(&PostParams::default(), &deployment)
+        .await
+        .unwrap();
+    let per_node = eventually("six replicas bound", 60, || async {
+        let list = pods
+            .list(&ListParams::default().labels("app=spread"))
+            .await
+            .unwrap()
+            .items;
+        let nodes: Vec<String> = list
+            .iter()
+            .filter_map(|p| p.spec.as_ref()?.node_name.clone())
+            .collect();
+        (nodes.len() == 6).then_some(nodes)
+    })
+    .await;
+    for node in ["sim-node-0001", "sim-node-0002", "sim-node-0003"] {
+        assert_eq!(per_node.iter().filter(|n| *n == node).count(), 2, "{per_node:?}");
+    }
+    stop.cancel();
+    sim.join().await;
+    cluster.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anti_affinity_namespace_selectors_select_namespaces_by_label() {
+    let (cluster, sim, stop) = cluster(3).await;
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(cluster.client.clone());
+    for (name, team) in [("team-a", "a"), ("team-b", "b")] {
+        let namespace =
+            serde_json::from_value(json!({"metadata": {"name": name, "labels": {"team": team}}})).unwrap();
+        namespaces
+            .create(&PostParams::default(), &namespace)
+            .await
+            .unwrap();
+    }
+    // Web pods of team a on the first two nodes; a large web pod of team b on the third,
+    // which resource scores alone would avoid.
+    for (namespace, name, node, cpu) in [
+        ("team-a", "web-1", "sim-node-0001", "100m"),
+        ("team-a", "web-2", "sim-node-0002", "100m"),
+        ("team-b", "web-3", "sim-node-0003", "16"),
+    ] {
+        let api: Api<Pod> = Api::namespaced(cluster.client.clone(), namespace);
+        api.create(
+            &PostParams::default(),
+            &placed(name, node, &json!({"app": "web"}), cpu, "1Gi"),
+        )
+        .await
+        .unwrap();
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), "default");
+    let mut away = pod(
+        "away-from-team-a",
+        &json!({"affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [{
+            "labelSelector": {"matchLabels": {"app": "web"}},
+            "namespaceSelector": {"matchLabels": {"team": "a"}},
+            "topologyKey": "kubernetes.io/hostname"}]}}}),
+    );
+    away.metadata.labels = None;
+    pods.create(&PostParams::default(), &away).await.unwrap();
+    assert_eq!(node_of(&pods, "away-from-team-a").await, "sim-node-0003");
+    // An empty namespace selector selects every namespace: nowhere is left.
+    let mut nowhere = pod(
+        "away-from-all",
+        &json!({"affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [{
+            "labelSelector": {"matchLabels": {"app": "web"}}, "namespaceSelector": {},
+            "topologyKey": "kubernetes.io/hostname"}]}}}),
+    );
+    nowhere.metadata.labels = None;
+    pods.create(&PostParams::default(), &nowhere).await.unwrap();
+    assert!(
+        unschedulable_message(&pods, "away-from-all")
+            .await
+            .starts_with("0/3 nodes are available: 3 node(s) didn't match pod anti-affinity rules."),
+    );
+    stop.cancel();
+    sim.join().await;
+    cluster.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nominated_preemptor_keeps_its_node_from_lower_priority_pods() {
+    // Pods are not run, so the victim stays (terminating, not terminal) until its finalizer
+    // is removed.
+    let (cluster, sim, stop) = cluster_with(1, &[], false).await;
+    let classes: Api<k8s_openapi::api::scheduling::v1::PriorityClass> = Api::all(cluster.client.clone());
+    for (name, value) in [("low", 100), ("high", 1000)] {
+        let class = serde_json::from_value(json!({"metadata": {"name": name}, "value": value})).unwrap();
+        classes.create(&PostParams::default(), &class).await.unwrap();
+    }
+    let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), "default");
+    // The victim lingers while terminating, as a pod in its grace period does.
+    let mut spec = cpu("20");
+    spec["priorityClassName"] = json!("low");
+    let mut victim = pod("victim", &spec);
+    victim.metadata.finalizers = Some(vec!["example.com/hold".to_owned()]);
+    pods.create(&PostParams::default(), &victim).await.unwrap();
+    assert_eq!(node_of(&pods, "victim").await, "sim-node-0001");
+
+    let mut spec = cpu("25");
+    spec["priorityClassName"] = json!("high");
+    pods.create(&PostParams::default(), &pod("preemptor", &spec))
+        .await
+        .unwrap();
+    eventually("the preemptor nominated", 30, || async {
+        let pod = pods.get("preemptor").await.unwrap();
+        (pod.status?.nominated_node_name.as_deref() == Some("sim-node-0001")).then_some(())
+    })
+    .await;
+    eventually("the victim terminating", 30, || async {
+        pods.get("victim")
+            .await
+            .unwrap()
+            .metadata
+            .deletion_timestamp
+            .map(|_| ())
+    })
+    .await;
+    // 12 CPUs are free beside the victim, but the preemptor's 25 are to come.
+    pods.create(&PostParams::default(), &pod("thief", &cpu("10")))
+        .await
+        .unwrap();
+    assert!(
+        unschedulable_message(&pods, "thief")
+            .await
+            .starts_with("0/1 nodes are available: 1 Insufficient cpu."),
+    );
+    // The nomination stays while the victim terminates.
+    let preemptor = pods.get("preemptor").await.unwrap();
+    assert_eq!(
+        preemptor.status.and_then(|s| s.nominated_node_name).as_deref(),
+        Some("sim-node-0001")
+    );
+    // The victim goes; the preemptor takes its node and the thief still waits.
+    pods.patch(
+        "victim",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+    )
+    .await
+    .unwrap();
+    // Its grace period ends (as the kubelet would end it).
+    let now = kube::api::DeleteParams {
+        grace_period_seconds: Some(0),
+        ..Default::default()
+    };
+    pods.delete("victim", &now).await.unwrap();
+    assert_eq!(node_of(&pods, "preemptor").await, "sim-node-0001");
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let thief = pods.get("thief").await.unwrap();
+    assert_eq!(thief.spec.unwrap().node_name, None);
     stop.cancel();
     sim.join().await;
     cluster.stop().await;

@@ -10,6 +10,9 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::{Container, Node, Pod, Taint};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
+use super::image_locality::Images;
+use super::listers::Listers;
+
 /// The CPU request counted for a container that requests none, when scoring.
 pub const DEFAULT_MILLI_CPU: i64 = 100;
 /// The memory request counted for a container that requests none, when scoring.
@@ -248,6 +251,15 @@ impl PodInfo {
         self.pod.metadata.labels.as_ref()
     }
 
+    /// Whether the pod has any pod affinity or anti-affinity term.
+    pub fn has_pod_affinity(&self) -> bool {
+        self.pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.affinity.as_ref())
+            .is_some_and(|a| a.pod_affinity.is_some() || a.pod_anti_affinity.is_some())
+    }
+
     /// Whether the pod has required anti-affinity terms (which constrain later pods).
     pub fn has_required_anti_affinity(&self) -> bool {
         self.pod
@@ -332,6 +344,16 @@ pub struct Cache {
     pub assumed: HashSet<String>,
     /// Pods with required anti-affinity, which every placement must respect.
     pub anti_affinity_pods: HashSet<String>,
+    /// Pods with any pod affinity or anti-affinity term, which scoring consults.
+    pub affinity_pods: HashSet<String>,
+    /// Unbound pods nominated to a node (`status.nominatedNodeName`), by node then pod key.
+    pub nominated: HashMap<String, HashMap<String, Arc<PodInfo>>>,
+    /// The node each nominated pod is nominated to.
+    nominated_node: HashMap<String, String>,
+    /// The images nodes report, for ImageLocality.
+    pub images: Images,
+    /// Services, controllers and namespaces, for default spreading and namespace selectors.
+    pub listers: Listers,
 }
 
 impl Cache {
@@ -340,6 +362,10 @@ impl Cache {
         let allocatable = Resources::from_list(node.status.as_ref().and_then(|s| s.allocatable.as_ref()));
         let info = self.nodes.entry(name.clone()).or_default();
         let added = info.node.is_none();
+        if let Some(old) = &info.node {
+            self.images.remove_node(old);
+        }
+        self.images.add_node(&node);
         info.allocatable = allocatable;
         info.node = Some(Arc::new(node));
         if added {
@@ -350,7 +376,9 @@ impl Cache {
 
     pub fn remove_node(&mut self, name: &str) {
         if let Some(info) = self.nodes.get_mut(name) {
-            info.node = None;
+            if let Some(old) = info.node.take() {
+                self.images.remove_node(&old);
+            }
             if info.pods.is_empty() {
                 self.nodes.remove(name);
             }
@@ -365,13 +393,43 @@ impl Cache {
         if info.has_required_anti_affinity() {
             self.anti_affinity_pods.insert(key.clone());
         }
+        if info.has_pod_affinity() {
+            self.affinity_pods.insert(key.clone());
+        }
         self.nodes.entry(node).or_default().add_pod(info.clone());
         self.pods.insert(key, info);
+    }
+
+    /// Forgets the nomination of a pod.
+    pub fn unnominate(&mut self, key: &str) {
+        if let Some(old) = self.nominated_node.remove(key)
+            && let Some(pods) = self.nominated.get_mut(&old)
+        {
+            pods.remove(key);
+            if pods.is_empty() {
+                self.nominated.remove(&old);
+            }
+        }
+    }
+
+    /// Records (or, with no node, forgets) the node an unbound pod is nominated to.
+    pub fn nominate(&mut self, key: &str, pod: &Arc<Pod>, node: Option<&str>) {
+        self.unnominate(key);
+        let Some(node) = node.filter(|n| !n.is_empty()) else {
+            return;
+        };
+        let info = Arc::new(PodInfo::new(key.to_owned(), pod.clone(), node.to_owned()));
+        self.nominated
+            .entry(node.to_owned())
+            .or_default()
+            .insert(key.to_owned(), info);
+        self.nominated_node.insert(key.to_owned(), node.to_owned());
     }
 
     pub fn remove_pod(&mut self, key: &str) -> Option<Arc<PodInfo>> {
         let info = self.pods.remove(key)?;
         self.anti_affinity_pods.remove(key);
+        self.affinity_pods.remove(key);
         self.assumed.remove(key);
         if let Some(node) = self.nodes.get_mut(&info.node) {
             node.remove_pod(key);

@@ -16,6 +16,8 @@
 //! but bindings, pod statuses, victim deletions and events.
 
 mod cache;
+mod image_locality;
+mod listers;
 pub(crate) mod plugins;
 mod preemption;
 
@@ -73,7 +75,9 @@ pub(crate) async fn run(context: Arc<Context>, shutdown: CancellationToken) {
             () = stop.cancelled() => {}
         }
     });
-    Scheduler::new(context.client.clone(), pdbs).run(shutdown).await;
+    let mut scheduler = Scheduler::new(context.client.clone(), pdbs);
+    scheduler.cache.listers = listers::Listers::start(&context.client, &shutdown);
+    scheduler.run(shutdown).await;
 }
 
 /// A pod waiting in the active queue: higher priority first, then first come.
@@ -288,6 +292,7 @@ impl Scheduler {
     }
 
     fn forget_pending(&mut self, key: &str) {
+        self.cache.unnominate(key);
         self.pending.remove(key);
         self.in_active.remove(key);
         self.changed_in_flight.remove(key);
@@ -319,7 +324,12 @@ impl Scheduler {
             self.forget_pending(&key);
             return;
         }
-        let previous = self.pending.insert(key.clone(), Arc::new(pod));
+        let pod = Arc::new(pod);
+        let nominated = pod.status.as_ref().and_then(|s| s.nominated_node_name.as_deref());
+        if !self.cache.assumed.contains(&key) {
+            self.cache.nominate(&key, &pod, nominated);
+        }
+        let previous = self.pending.insert(key.clone(), pod);
         if self.in_flight.contains(&key) || self.cache.assumed.contains(&key) || self.in_active.contains(&key)
         {
             return;
@@ -543,7 +553,15 @@ impl Scheduler {
                 unschedulable_message(total, &reasons, curable.len(), ineligible)
             };
             tracing::debug!(%message, "unschedulable");
-            let nominated = chosen.as_ref().map(|victims| victims.node.clone());
+            // A pod that may not preempt keeps its nomination (upstream's no-op nominating
+            // info); otherwise preemption's verdict replaces it.
+            let nominated = if ineligible.is_some() {
+                pod.status.as_ref().and_then(|s| s.nominated_node_name.clone())
+            } else {
+                chosen.as_ref().map(|victims| victims.node.clone())
+            };
+            drop(prepared);
+            self.cache.nominate(&key, &pod, nominated.as_deref());
             if let Some(victims) = chosen {
                 self.preempt(&pod, victims);
             }
@@ -560,6 +578,7 @@ impl Scheduler {
         let node = feasible[best].0.to_owned();
         drop(prepared);
         // Assume: the next decisions see this pod on its node before the binding lands.
+        self.cache.unnominate(&key);
         self.cache.add_pod(key.clone(), pod.clone(), node.clone());
         self.cache.assumed.insert(key.clone());
         self.in_flight.insert(key.clone());
