@@ -19,4 +19,5 @@ mod printing;
 mod scheduling;
 mod statefulset;
 mod validation;
+mod volumes;
 mod workloads;

@@ -22,6 +22,7 @@ pub mod leader;
 mod namespace;
 mod node_ipam;
 mod node_lifecycle;
+mod persistent_volume;
 mod pod_gc;
 mod pods;
 mod replica_set;
@@ -199,6 +200,11 @@ const CONTROLLERS: &[Controller] = &[
         name: pod_gc::NAME,
         alias: Some("podgc"),
         start: |c, t| Box::pin(pod_gc::run(c, t)),
+    },
+    Controller {
+        name: persistent_volume::NAME,
+        alias: Some("persistentvolume-binder"),
+        start: |c, t| Box::pin(persistent_volume::run(c, t)),
     },
     Controller {
         name: scheduler::NAME,

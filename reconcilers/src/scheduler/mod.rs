@@ -20,6 +20,7 @@ mod image_locality;
 mod listers;
 pub(crate) mod plugins;
 mod preemption;
+mod volume_binding;
 
 use std::cmp::Ordering as CmpOrdering;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
@@ -75,7 +76,8 @@ pub(crate) async fn run(context: Arc<Context>, shutdown: CancellationToken) {
             () = stop.cancelled() => {}
         }
     });
-    let mut scheduler = Scheduler::new(context.client.clone(), pdbs);
+    let volumes = volume_binding::start(&context.client, &shutdown);
+    let mut scheduler = Scheduler::new(context.client.clone(), pdbs, volumes);
     scheduler.cache.listers = listers::Listers::start(&context.client, &shutdown);
     scheduler.run(shutdown).await;
 }
@@ -120,6 +122,7 @@ struct Scheduler {
     client: Client,
     recorder: Arc<Recorder>,
     pdbs: Store<PodDisruptionBudget>,
+    volumes: Arc<volume_binding::Volumes>,
     cache: Cache,
     /// Unbound pods this scheduler is responsible for.
     pending: HashMap<String, Arc<Pod>>,
@@ -202,6 +205,19 @@ fn unschedulable_message(
     format!("{filters} {preemption}")
 }
 
+/// The message of a pod a PreFilter plugin rejected (upstream's FitError with `PreFilterMsg`):
+/// no node was examined, so preemption cannot help on any.
+fn prefilter_message(total: usize, rejected: &str, ineligible: Option<&str>) -> String {
+    let preemption = match ineligible {
+        Some(why) => format!("preemption: {why}"),
+        None => {
+            let verdicts = BTreeMap::from([("Preemption is not helpful for scheduling".to_owned(), total)]);
+            format!("preemption: {}", histogram(total, &verdicts))
+        }
+    };
+    format!("0/{total} nodes are available: {rejected}. {preemption}")
+}
+
 fn scheduled_condition(pod: &Pod) -> Option<&k8s_openapi::api::core::v1::PodCondition> {
     pod.status
         .as_ref()?
@@ -221,7 +237,11 @@ fn node_changed(old: &Node, new: &Node) -> bool {
 }
 
 impl Scheduler {
-    fn new(client: Client, pdbs: Store<PodDisruptionBudget>) -> Scheduler {
+    fn new(
+        client: Client,
+        pdbs: Store<PodDisruptionBudget>,
+        volumes: Arc<volume_binding::Volumes>,
+    ) -> Scheduler {
         let (wake_tx, wake_rx) = mpsc::unbounded_channel();
         let recorder = Recorder::new(
             client.clone(),
@@ -234,6 +254,7 @@ impl Scheduler {
             client,
             recorder: Arc::new(recorder),
             pdbs,
+            volumes,
             cache: Cache::default(),
             pending: HashMap::new(),
             active: BinaryHeap::new(),
@@ -369,6 +390,7 @@ impl Scheduler {
         let mut calls = 0usize;
         let mut relisted_nodes: Option<HashSet<String>> = None;
         let mut relisted_pods: Option<HashSet<String>> = None;
+        let mut volume_changes = self.volumes.changes();
         loop {
             let ready = nodes_synced && pods_synced && !self.active.is_empty() && calls < MAX_IN_FLIGHT;
             tokio::select! {
@@ -439,6 +461,7 @@ impl Scheduler {
                     Some(Ok(watcher::Event::Delete(pod))) => self.forget_pod(&pod),
                 },
                 Some(key) = self.wake_rx.recv() => self.activate(key),
+                Ok(()) = volume_changes.changed() => self.retry_unschedulable(),
                 Some(outcome) = done_rx.recv() => {
                     calls -= 1;
                     self.finish(outcome);
@@ -503,8 +526,23 @@ impl Scheduler {
         let pod = self.pending.get(&key)?.clone();
         let span = tracing::debug_span!("schedule", pod = %key);
         let _entered = span.enter();
-        let prepared = Prepared::new(&pod, &self.cache);
         let total = self.cache.order.len();
+        let claims = match self.volumes.prefilter(&pod) {
+            Ok(claims) => claims,
+            Err(rejected) => {
+                let ineligible = preemption::ineligible(&Prepared::new(&pod, &self.cache), &self.cache);
+                let message = if total == 0 {
+                    NO_NODES.to_owned()
+                } else {
+                    prefilter_message(total, &rejected, ineligible)
+                };
+                tracing::debug!(%message, "unschedulable");
+                self.unschedulable.insert(key.clone());
+                self.in_flight.insert(key.clone());
+                return Some(self.report_unschedulable(key, &pod, message, None));
+            }
+        };
+        let prepared = Prepared::new(&pod, &self.cache);
         let wanted = feasible_nodes_to_find(total);
         let mut feasible = Vec::new();
         let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
@@ -517,7 +555,18 @@ impl Scheduler {
             let Some(node) = self.cache.nodes.get(name) else {
                 continue;
             };
-            match prepared.filter(name, node) {
+            let verdict = prepared.filter(name, node).and_then(|()| match &claims {
+                Some(claims) => self
+                    .volumes
+                    .filter(claims, name, node.labels())
+                    .map(|_| ())
+                    .map_err(|reasons| plugins::Failure {
+                        code: Code::Unresolvable,
+                        reasons,
+                    }),
+                None => Ok(()),
+            });
+            match verdict {
                 Ok(()) => {
                     feasible.push((name.as_str(), node));
                     if feasible.len() >= wanted {
@@ -576,16 +625,21 @@ impl Scheduler {
             .max_by_key(|(i, score)| (**score, std::cmp::Reverse(*i)))
             .map_or(0, |(i, _)| i);
         let node = feasible[best].0.to_owned();
+        let plan = claims
+            .as_ref()
+            .and_then(|c| self.volumes.filter(c, &node, feasible[best].1.labels()).ok())
+            .unwrap_or_default();
         drop(prepared);
+        self.volumes.assume(&plan);
         // Assume: the next decisions see this pod on its node before the binding lands.
         self.cache.unnominate(&key);
         self.cache.add_pod(key.clone(), pod.clone(), node.clone());
         self.cache.assumed.insert(key.clone());
         self.in_flight.insert(key.clone());
-        Some(self.bind(key, &pod, node))
+        Some(self.bind(key, &pod, node, plan))
     }
 
-    fn bind(&self, key: String, pod: &Pod, node: String) -> Call {
+    fn bind(&self, key: String, pod: &Pod, node: String, plan: volume_binding::Plan) -> Call {
         let namespace = pod.namespace().unwrap_or_default();
         let name = pod.name_any();
         let api: Api<Pod> = Api::namespaced(self.client.clone(), &namespace);
@@ -597,16 +651,28 @@ impl Scheduler {
         });
         let recorder = self.recorder.clone();
         let reference = reference(pod);
+        let (volumes, client) = (self.volumes.clone(), self.client.clone());
         Box::pin(async move {
-            let result = api
-                .create_subresource::<_, serde_json::Value>(
-                    "binding",
-                    &name,
-                    &PostParams::default(),
-                    &binding,
-                )
-                .await
-                .map(|_| ());
+            // PreBind: the pod's volumes first, as upstream's VolumeBinding plugin.
+            let prebound = if plan.is_empty() {
+                Ok(())
+            } else {
+                let result = volumes.bind(&client, &plan, &node).await;
+                volumes.forget(&plan);
+                result.map_err(|err| kube::Error::Service(Box::new(err)))
+            };
+            let result = match prebound {
+                Ok(()) => api
+                    .create_subresource::<_, serde_json::Value>(
+                        "binding",
+                        &name,
+                        &PostParams::default(),
+                        &binding,
+                    )
+                    .await
+                    .map(|_| ()),
+                Err(err) => Err(err),
+            };
             if result.is_ok() {
                 let event = Event {
                     type_: EventType::Normal,
