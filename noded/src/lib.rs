@@ -5,6 +5,11 @@
 //! "runs" the pods bound to them by writing the statuses a kubelet would write, without
 //! starting any container. It serves tests, benchmarks and `rudder server --simulated-nodes`.
 //!
+//! The pieces of a real node are being built beside it; [`pod`] holds the kubelet's
+//! pod-level logic that runs no container (environment, /etc/hosts, resolv.conf, volume
+//! contents).
+//!
 //! Like every component, noded reaches the API server only through `kube::Client`.
 
+pub mod pod;
 pub mod simulated;
