@@ -7,8 +7,12 @@
 //! would write, without starting any container. It serves tests, benchmarks and
 //! `rudder server --simulated-nodes`.
 //!
+//! [`pod`] holds the kubelet's pod-level logic that runs no container (environment,
+//! /etc/hosts, resolv.conf, volume contents).
+//!
 //! Like every component, noded reaches the API server only through `kube::Client`.
 
 pub mod lease;
 pub mod node;
+pub mod pod;
 pub mod simulated;
