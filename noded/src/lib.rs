@@ -5,6 +5,10 @@
 //! "runs" the pods bound to them by writing the statuses a kubelet would write, without
 //! starting any container. It serves tests, benchmarks and `rudder server --simulated-nodes`.
 //!
+//! [`images`] is the node's image store: content-addressed OCI blobs, archive import, and
+//! layers unpacked once and stacked with overlayfs for containers.
+//!
 //! Like every component, noded reaches the API server only through `kube::Client`.
 
+pub mod images;
 pub mod simulated;
