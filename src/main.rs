@@ -40,6 +40,30 @@ enum Command {
     Server(ServerArgs),
     /// Run the controllers against an API server (split deployments).
     Reconcilers(ReconcilersArgs),
+    /// Manage the node's image store.
+    Images(ImagesArgs),
+}
+
+#[derive(Args)]
+struct ImagesArgs {
+    /// The data dir whose image store to use
+    /// [default: /var/lib/rudder as root, else ~/.local/share/rudder].
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: ImagesCommand,
+}
+
+#[derive(Subcommand)]
+enum ImagesCommand {
+    /// Import OCI image layouts or `docker save` archives (tar, optionally gzip-compressed).
+    Import {
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+    /// List images as `crictl images` does.
+    #[command(alias = "ls")]
+    List,
 }
 
 #[derive(Args)]
@@ -99,6 +123,7 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             Command::Server(args) => server(args).await,
             Command::Reconcilers(args) => reconcilers(args).await,
+            Command::Images(args) => images(args),
         }
     });
     match result {
@@ -163,6 +188,42 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
     }
     running.shutdown();
     running.wait().await?;
+    Ok(())
+}
+
+/// `rudder images ...`: works on the store directly, so a running server need not be up.
+fn images(args: ImagesArgs) -> anyhow::Result<()> {
+    use rudder_noded::images;
+    let data_dir = match args.data_dir {
+        Some(dir) => dir,
+        None => default_data_dir().context("cannot choose a data dir; pass --data-dir")?,
+    };
+    let store = images::Store::open(images::store_dir(&data_dir))?;
+    let mut out = String::new();
+    match args.command {
+        ImagesCommand::Import { files } => {
+            for file in files {
+                let imported = store.import_archive(&file)?;
+                for image in imported {
+                    if image.names.is_empty() {
+                        out.push_str(&format!(
+                            "imported an unnamed image ({}) from {}: the archive gives it no name\n",
+                            image.target_digest,
+                            file.display()
+                        ));
+                    }
+                    for name in image.names {
+                        out.push_str(&format!("imported {name} ({})\n", image.target_digest));
+                    }
+                }
+            }
+        }
+        ImagesCommand::List => out = images::format_image_table(&store.rows()?),
+    }
+    #[allow(clippy::print_stdout)]
+    {
+        print!("{out}");
+    }
     Ok(())
 }
 

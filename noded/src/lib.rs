@@ -10,8 +10,12 @@
 //! [`pod`] holds the kubelet's pod-level logic that runs no container (environment,
 //! /etc/hosts, resolv.conf, volume contents).
 //!
+//! [`images`] is the node's image store: content-addressed OCI blobs, archive import, and
+//! layers unpacked once and stacked with overlayfs for containers.
+//!
 //! Like every component, noded reaches the API server only through `kube::Client`.
 
+pub mod images;
 pub mod lease;
 pub mod node;
 pub mod pod;
