@@ -12,17 +12,16 @@ use kube::api::{Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
 async fn quota(server: &TestServer, name: &str, spec: Value, used: Value) -> Api<ResourceQuota> {
+    let mut status = json!({"hard": spec["hard"].clone()});
+    status["used"] = used;
+    let status = json!({ "status": status });
     let quotas: Api<ResourceQuota> = Api::namespaced(server.client.clone(), "default");
-    let hard = spec["hard"].clone();
-    let quota: ResourceQuota =
-        serde_json::from_value(json!({"metadata": {"name": name}, "spec": spec})).unwrap();
+    let mut object = json!({"metadata": {"name": name}});
+    object["spec"] = spec;
+    let quota: ResourceQuota = serde_json::from_value(object).unwrap();
     quotas.create(&PostParams::default(), &quota).await.unwrap();
     quotas
-        .patch_status(
-            name,
-            &PatchParams::default(),
-            &Patch::Merge(json!({"status": {"hard": hard, "used": used}})),
-        )
+        .patch_status(name, &PatchParams::default(), &Patch::Merge(status))
         .await
         .unwrap();
     quotas

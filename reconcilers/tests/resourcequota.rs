@@ -18,11 +18,11 @@ where
         .unwrap()
 }
 
-async fn wait_used(quotas: &Api<ResourceQuota>, what: &str, expected: Value) {
+async fn wait_used(quotas: &Api<ResourceQuota>, what: &str, expected: &Value) {
     eventually(what, 20, || async {
         let quota = quotas.get("q").await.unwrap();
         let status = serde_json::to_value(quota.status?).unwrap();
-        (status["used"] == expected).then_some(())
+        (status["used"] == *expected).then_some(())
     })
     .await;
 }
@@ -46,7 +46,7 @@ async fn usage_follows_creates_deletes_and_finished_pods() {
     wait_used(
         &quotas,
         "initial usage",
-        json!({"pods": "0", "count/configmaps": "1", "requests.cpu": "0"}),
+        &json!({"pods": "0", "count/configmaps": "1", "requests.cpu": "0"}),
     )
     .await;
     let hard = quotas.get("q").await.unwrap().status.unwrap().hard.unwrap();
@@ -66,7 +66,7 @@ async fn usage_follows_creates_deletes_and_finished_pods() {
     wait_used(
         &quotas,
         "usage after creates",
-        json!({"pods": "1", "count/configmaps": "2", "requests.cpu": "250m"}),
+        &json!({"pods": "1", "count/configmaps": "2", "requests.cpu": "250m"}),
     )
     .await;
 
@@ -82,7 +82,7 @@ async fn usage_follows_creates_deletes_and_finished_pods() {
     wait_used(
         &quotas,
         "usage after delete and completion",
-        json!({"pods": "0", "count/configmaps": "1", "requests.cpu": "0"}),
+        &json!({"pods": "0", "count/configmaps": "1", "requests.cpu": "0"}),
     )
     .await;
 
@@ -100,7 +100,7 @@ async fn usage_follows_creates_deletes_and_finished_pods() {
     wait_used(
         &quotas,
         "usage after spec change",
-        json!({"pods": "0", "count/configmaps": "1"}),
+        &json!({"pods": "0", "count/configmaps": "1"}),
     )
     .await;
     cluster.stop().await;

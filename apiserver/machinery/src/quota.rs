@@ -909,9 +909,10 @@ mod tests {
     }
 
     fn pod(containers: Value, extra: Value) -> Value {
-        let mut spec = json!({"containers": containers});
+        let mut spec = serde_json::Map::new();
+        spec.insert("containers".into(), containers);
         if let Value::Object(extra) = extra {
-            spec.as_object_mut().unwrap().extend(extra);
+            spec.extend(extra);
         }
         json!({"metadata": {"name": "p", "namespace": "ns"}, "spec": spec})
     }
