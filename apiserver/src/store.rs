@@ -21,7 +21,7 @@ use rudder_machinery::strategy::{DeletePlan, PipelineError, UpdateTarget};
 use rudder_storage::{EventKind, ListOptions, StorageError, Store, WatchItem, WatchOptions};
 use serde_json::{Value, json};
 
-use crate::admission::{Admission, Operation};
+use crate::admission::{Admission, Charge, Operation};
 use crate::convert;
 use crate::managed;
 use crate::object;
@@ -633,6 +633,14 @@ impl GenericStore {
         }
         self.admission
             .validate(self, resource, Operation::Create, &object, None)?;
+        let charge = Charge {
+            operation: Operation::Create,
+            subresource: &options.subresource,
+            object: &object,
+            old: None,
+            dry_run: options.dry_run,
+        };
+        self.admission.charge_quota(self, resource, charge).await?;
         if options.dry_run {
             return Ok(object);
         }
@@ -900,6 +908,20 @@ impl GenericStore {
         if same_object(&new, current) {
             return Ok(Persisted::Unchanged);
         }
+        let charge = Charge {
+            operation: Operation::Update,
+            subresource: match target {
+                UpdateTarget::Main => "",
+                UpdateTarget::Status => "status",
+            },
+            object: &new,
+            old: Some(current),
+            dry_run: options.dry_run,
+        };
+        self.admission
+            .charge_quota(self, resource, charge)
+            .await
+            .map_err(Retry::Fail)?;
         if options.dry_run {
             return Ok(Persisted::DryRun(new));
         }

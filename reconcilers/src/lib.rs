@@ -26,6 +26,7 @@ mod persistent_volume;
 mod pod_gc;
 mod pods;
 mod replica_set;
+mod resource_quota;
 mod root_ca;
 mod scheduler;
 mod service_account;
@@ -160,6 +161,11 @@ const CONTROLLERS: &[Controller] = &[
         name: cron_job::NAME,
         alias: Some("cronjob"),
         start: |c, t| Box::pin(cron_job::run(c, t)),
+    },
+    Controller {
+        name: resource_quota::NAME,
+        alias: Some("resourcequota"),
+        start: |c, t| Box::pin(resource_quota::run(c, t)),
     },
     Controller {
         name: ttl_after_finished::NAME,

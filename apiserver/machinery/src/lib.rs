@@ -21,6 +21,7 @@ pub mod openapi;
 pub mod patch;
 pub mod printers;
 pub mod protobuf;
+pub mod quota;
 pub mod resources;
 pub mod schema;
 pub mod selectors;

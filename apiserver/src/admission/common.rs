@@ -2,7 +2,8 @@
 //! plugins' listers, always up to date here), typed views of the object under admission, and
 //! upstream's admission error shapes (`admission.NewForbidden`, `utilerrors.NewAggregate`).
 //!
-//! It only reads: plugins must not write other objects from here.
+//! It only reads: plugins must not write other objects from here (the one plugin that does,
+//! `ResourceQuota`, writes quota status itself).
 
 use std::sync::LazyLock;
 
@@ -24,7 +25,8 @@ pub(super) fn is(resource: &Resource, group: &str, name: &str) -> bool {
     resource.group == group && resource.resource == name
 }
 
-fn resource(group: &str, version: &str, name: &str) -> Result<std::sync::Arc<Resource>, ApiError> {
+/// A built-in resource.
+pub(super) fn resource(group: &str, version: &str, name: &str) -> Result<std::sync::Arc<Resource>, ApiError> {
     REGISTRY
         .find(group, version, name)
         .ok_or_else(|| ApiError::internal(format!("resource {name} is not registered")))

@@ -12,6 +12,7 @@ mod default_toleration_seconds;
 mod limit_ranger;
 mod namespace_lifecycle;
 mod priority;
+mod resource_quota;
 mod service_account;
 mod storage_object_in_use_protection;
 mod taint_nodes_by_condition;
@@ -23,6 +24,7 @@ use crate::status::ApiError;
 use crate::store::GenericStore;
 
 pub use namespace_lifecycle::IMMORTAL_NAMESPACES;
+pub(crate) use resource_quota::Charge;
 
 /// What a request does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,6 +71,9 @@ pub trait Plugin: Send + Sync {
 #[derive(Default)]
 pub struct Admission {
     plugins: Vec<Box<dyn Plugin>>,
+    /// Whether `ResourceQuota` runs: the last validating plugin, the one that writes (quota
+    /// status) and so runs apart, just before the object is stored.
+    resource_quota: bool,
 }
 
 impl Admission {
@@ -87,6 +92,7 @@ impl Admission {
                 Box::new(storage_object_in_use_protection::StorageObjectInUseProtection),
                 Box::new(default_ingress_class::DefaultIngressClass),
             ],
+            resource_quota: true,
         }
     }
 
@@ -118,5 +124,19 @@ impl Admission {
             plugin.validate(store, resource, operation, object, old)?;
         }
         Ok(())
+    }
+
+    /// Runs `ResourceQuota`: checks the request against its namespace's quotas and charges
+    /// them, after every other plugin and just before the object is stored.
+    pub(crate) async fn charge_quota(
+        &self,
+        store: &GenericStore,
+        resource: &Resource,
+        charge: Charge<'_>,
+    ) -> Result<(), ApiError> {
+        if !self.resource_quota {
+            return Ok(());
+        }
+        resource_quota::charge(store, resource, charge).await
     }
 }

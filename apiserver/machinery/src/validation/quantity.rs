@@ -254,6 +254,59 @@ fn digits_from_u128(mut value: u128) -> Vec<u8> {
     out
 }
 
+/// The magnitude's digits at `exponent` (not above the quantity's own).
+fn aligned(q: &ParsedQuantity, exponent: i64) -> Vec<u8> {
+    if q.is_zero() {
+        return Vec::new();
+    }
+    let mut digits = q.digits.clone();
+    digits.extend(std::iter::repeat_n(0, (q.exponent - exponent).max(0) as usize));
+    digits
+}
+
+fn compare_magnitudes(a: &[u8], b: &[u8]) -> Ordering {
+    let strip = |d: &[u8]| d.iter().skip_while(|&&x| x == 0).copied().collect::<Vec<u8>>();
+    let (a, b) = (strip(a), strip(b));
+    a.len().cmp(&b.len()).then_with(|| a.cmp(&b))
+}
+
+fn add_magnitudes(a: &[u8], b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(a.len().max(b.len()) + 1);
+    let (mut i, mut j, mut carry) = (a.len(), b.len(), 0u8);
+    while i > 0 || j > 0 || carry > 0 {
+        let mut sum = carry;
+        if i > 0 {
+            i -= 1;
+            sum += a[i];
+        }
+        if j > 0 {
+            j -= 1;
+            sum += b[j];
+        }
+        out.push(sum % 10);
+        carry = sum / 10;
+    }
+    out.reverse();
+    out
+}
+
+/// `a - b` for `a >= b`.
+fn sub_magnitudes(a: &[u8], b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(a.len());
+    let (mut j, mut borrow) = (b.len(), 0i8);
+    for &digit in a.iter().rev() {
+        let mut value = digit as i8 - borrow;
+        if j > 0 {
+            j -= 1;
+            value -= b[j] as i8;
+        }
+        borrow = i8::from(value < 0);
+        out.push((value + 10 * borrow) as u8);
+    }
+    out.reverse();
+    out
+}
+
 const MAX_INT64_FACTORS: i64 = 18;
 
 impl ParsedQuantity {
@@ -399,6 +452,36 @@ impl ParsedQuantity {
             magnitude *= 10;
         }
         Some(magnitude)
+    }
+
+    /// `self + other` (upstream's `Add`): the result forgets the original string and keeps
+    /// this quantity's format, or takes the other's when this one is zero.
+    pub fn add(&self, other: &Self) -> Self {
+        let format = if self.is_zero() { other.format } else { self.format };
+        let exponent = self.exponent.min(other.exponent);
+        let a = aligned(self, exponent);
+        let b = aligned(other, exponent);
+        let (negative, digits) = if self.negative == other.negative {
+            (self.negative, add_magnitudes(&a, &b))
+        } else if compare_magnitudes(&a, &b) != Ordering::Less {
+            (self.negative, sub_magnitudes(&a, &b))
+        } else {
+            (other.negative, sub_magnitudes(&b, &a))
+        };
+        ParsedQuantity::normalized(negative, digits, exponent, format)
+    }
+
+    /// `self - other` (upstream's `Sub`), with [`ParsedQuantity::add`]'s format rule.
+    pub fn sub(&self, other: &Self) -> Self {
+        let mut negated = other.clone();
+        if !negated.is_zero() {
+            negated.negative = !negated.negative;
+        }
+        let mut out = self.add(&negated);
+        if self.is_zero() {
+            out.format = other.format;
+        }
+        out
     }
 
     /// The canonical form, ignoring the original string (upstream's `CanonicalizeBytes`).
