@@ -11,6 +11,7 @@ mod clusterrole_aggregation;
 mod cron_job;
 mod daemon_set;
 mod deployment;
+mod disruption;
 mod endpoint_slice;
 mod endpoint_slice_mirroring;
 mod endpoints;
@@ -24,6 +25,8 @@ mod node_ipam;
 mod node_lifecycle;
 mod pod_gc;
 mod pods;
+mod pv_protection;
+mod pvc_protection;
 mod replica_set;
 mod root_ca;
 mod scheduler;
@@ -199,6 +202,21 @@ const CONTROLLERS: &[Controller] = &[
         name: pod_gc::NAME,
         alias: Some("podgc"),
         start: |c, t| Box::pin(pod_gc::run(c, t)),
+    },
+    Controller {
+        name: disruption::NAME,
+        alias: Some("disruption"),
+        start: |c, t| Box::pin(disruption::run(c, t)),
+    },
+    Controller {
+        name: pvc_protection::NAME,
+        alias: Some("pvc-protection"),
+        start: |c, t| Box::pin(pvc_protection::run(c, t)),
+    },
+    Controller {
+        name: pv_protection::NAME,
+        alias: Some("pv-protection"),
+        start: |c, t| Box::pin(pv_protection::run(c, t)),
     },
     Controller {
         name: scheduler::NAME,
