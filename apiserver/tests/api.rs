@@ -636,6 +636,16 @@ async fn pods_bind_evict_and_delete_gracefully() {
     pdbs.patch_status("db", &PatchParams::default(), &Patch::Merge(json!({"status": {"disruptionsAllowed": 0, "currentHealthy": 1, "desiredHealthy": 1, "expectedPods": 1, "observedGeneration": 1}})))
         .await
         .unwrap();
+    // A pending pod is not guarded by its budget; a running and ready one is.
+    pods.patch_status(
+        "p2",
+        &PatchParams::default(),
+        &Patch::Merge(
+            json!({"status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}}),
+        ),
+    )
+    .await
+    .unwrap();
     let err = api_error(pods.evict("p2", &Default::default()).await);
     assert_eq!((err.code, err.reason.as_str()), (429, "TooManyRequests"));
     pdbs.patch_status(

@@ -11,6 +11,7 @@ mod clusterrole_aggregation;
 mod cron_job;
 mod daemon_set;
 mod deployment;
+mod disruption;
 mod endpoint_slice;
 mod endpoint_slice_mirroring;
 mod endpoints;
@@ -25,6 +26,8 @@ mod node_lifecycle;
 mod persistent_volume;
 mod pod_gc;
 mod pods;
+mod pv_protection;
+mod pvc_protection;
 mod replica_set;
 mod resource_quota;
 mod root_ca;
@@ -211,6 +214,21 @@ const CONTROLLERS: &[Controller] = &[
         name: persistent_volume::NAME,
         alias: Some("persistentvolume-binder"),
         start: |c, t| Box::pin(persistent_volume::run(c, t)),
+    },
+    Controller {
+        name: disruption::NAME,
+        alias: Some("disruption"),
+        start: |c, t| Box::pin(disruption::run(c, t)),
+    },
+    Controller {
+        name: pvc_protection::NAME,
+        alias: Some("pvc-protection"),
+        start: |c, t| Box::pin(pvc_protection::run(c, t)),
+    },
+    Controller {
+        name: pv_protection::NAME,
+        alias: Some("pv-protection"),
+        start: |c, t| Box::pin(pv_protection::run(c, t)),
     },
     Controller {
         name: scheduler::NAME,

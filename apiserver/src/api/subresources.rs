@@ -360,14 +360,43 @@ async fn evict(target: &Target<'_>, body: BodyStream) -> Result<Response, ApiErr
     }
     let phase = pod.pointer("/status/phase").and_then(Value::as_str).unwrap_or("");
     let terminal = matches!(phase, "Succeeded" | "Failed");
-    if !terminal && object::deletion_timestamp(&pod).is_none() {
-        check_disruption_budget(target, &pod, options.dry_run).await?;
+    let deleting = object::deletion_timestamp(&pod).is_some();
+    // Upstream's canIgnorePDB: finished, pending and terminating pods are deleted directly.
+    let mut budget = None;
+    if !terminal && !deleting && !matches!(phase, "Pending" | "") {
+        match check_disruption_budget(target, &pod, options.dry_run).await? {
+            Budget::Unhealthy(name) => {
+                // The unhealthy pod must not have become ready since the budget was read.
+                if options.precondition_resource_version.is_none() {
+                    options.precondition_resource_version = Some(object::resource_version(&pod).to_owned());
+                    budget = Some(name);
+                }
+            }
+            Budget::None | Budget::Decremented => {}
+        }
+    } else if !terminal && !deleting && options.precondition_resource_version.is_none() {
+        options.precondition_resource_version = Some(object::resource_version(&pod).to_owned());
     }
-    match store
-        .delete(&pods, &target.namespace, &target.name, &options)
-        .await?
-    {
-        Deleted::Gone(_) | Deleted::Pending(_) => {}
+    let deleted = async {
+        if !options.dry_run {
+            add_disruption_target(target, &mut options).await?;
+        }
+        store
+            .delete(&pods, &target.namespace, &target.name, &options)
+            .await
+    }
+    .await;
+    match deleted {
+        Ok(Deleted::Gone(_) | Deleted::Pending(_)) => {}
+        Err(err) => {
+            // A conflict on the unhealthy pod's version: it changed; the client retries.
+            return Err(match budget {
+                Some(name) if err.code == StatusCode::CONFLICT => too_many_requests(format!(
+                    "The disruption budget {name} is still being processed by the server."
+                )),
+                _ => err,
+            });
+        }
     }
     Ok(output::respond(
         StatusCode::CREATED,
@@ -376,7 +405,103 @@ async fn evict(target: &Target<'_>, body: BodyStream) -> Result<Response, ApiErr
     ))
 }
 
-async fn check_disruption_budget(target: &Target<'_>, pod: &Value, dry_run: bool) -> Result<(), ApiError> {
+/// What the budget check decided.
+enum Budget {
+    /// No budget selects the pod.
+    None,
+    /// The pod is unhealthy and its budget lets it go without counting a disruption.
+    Unhealthy(String),
+    /// A disruption was counted against the budget.
+    Decremented,
+}
+
+/// The 429 of an eviction a budget refuses, with the budget's reason as the cause.
+fn too_many_requests(detail: String) -> ApiError {
+    let mut error = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "TooManyRequests",
+        "Cannot evict pod as it would violate the pod's disruption budget.",
+    );
+    error.retry_after = Some(10);
+    error.details = Some(Box::new(
+        k8s_openapi::apimachinery::pkg::apis::meta::v1::StatusDetails {
+            causes: Some(vec![
+                k8s_openapi::apimachinery::pkg::apis::meta::v1::StatusCause {
+                    reason: Some("DisruptionBudget".into()),
+                    message: Some(detail),
+                    field: None,
+                },
+            ]),
+            retry_after_seconds: Some(10),
+            ..Default::default()
+        },
+    ));
+    error
+}
+
+/// Upstream's conditionAppender: the pod gets `DisruptionTarget` before its deletion, under
+/// the delete's preconditions; a resourceVersion precondition then follows the new version.
+async fn add_disruption_target(target: &Target<'_>, options: &mut DeleteOptions) -> Result<(), ApiError> {
+    let uid = options.precondition_uid.clone().filter(|u| !u.is_empty());
+    let version = options
+        .precondition_resource_version
+        .clone()
+        .filter(|v| !v.is_empty());
+    let name = target.name.clone();
+    let updated = target
+        .api
+        .store
+        .update_raw(&target.resource, &target.namespace, &target.name, None, |current| {
+            let conflict = |message: String| {
+                ApiError::conflict(
+                    GroupResource {
+                        group: "",
+                        resource: "Pod",
+                    },
+                    &name,
+                    &message,
+                )
+            };
+            if let Some(uid) = &uid
+                && uid != object::uid(current)
+            {
+                return Err(conflict(format!(
+                    "the UID in the precondition ({uid}) does not match the UID in record ({}). The object might have been deleted and then recreated",
+                    object::uid(current)
+                )));
+            }
+            if let Some(version) = &version
+                && version != object::resource_version(current)
+            {
+                return Err(conflict(format!(
+                    "the ResourceVersion in the precondition ({version}) does not match the ResourceVersion in record ({}). The object might have been modified",
+                    object::resource_version(current)
+                )));
+            }
+            let mut pod = current.clone();
+            set_pod_condition(&mut pod, "DisruptionTarget", "True");
+            if let Some(condition) = pod
+                .pointer_mut("/status/conditions")
+                .and_then(Value::as_array_mut)
+                .and_then(|c| c.iter_mut().find(|c| c["type"] == "DisruptionTarget"))
+            {
+                condition["reason"] = Value::from("EvictionByEvictionAPI");
+                condition["message"] = Value::from("Eviction API: evicting");
+            }
+            Ok(Some(pod))
+        })
+        .await?;
+    if version.is_some() {
+        options.precondition_resource_version = Some(object::resource_version(&updated).to_owned());
+    }
+    Ok(())
+}
+
+async fn check_disruption_budget(
+    target: &Target<'_>,
+    pod: &Value,
+    dry_run: bool,
+) -> Result<Budget, ApiError> {
     let store = &target.api.store;
     let pdbs = target
         .api
@@ -400,12 +525,12 @@ async fn check_disruption_budget(target: &Target<'_>, pod: &Value, dry_run: bool
                 .pointer("/spec/selector")
                 .and_then(|s| serde_json::from_value(s.clone()).ok())
                 .and_then(|s| labels::Selector::from_label_selector(&s).ok());
-            // A budget without a selector selects nothing.
-            selector.is_some_and(|s| !s.is_empty() && s.matches(&pod_labels))
+            // A budget without a selector selects nothing; an empty one every pod (policy/v1).
+            selector.is_some_and(|s| s.matches(&pod_labels))
         })
         .collect();
     let budget = match matching.as_slice() {
-        [] => return Ok(()),
+        [] => return Ok(Budget::None),
         [one] => *one,
         _ => {
             return Err(ApiError::internal(
@@ -414,28 +539,29 @@ async fn check_disruption_budget(target: &Target<'_>, pod: &Value, dry_run: bool
         }
     };
     let budget_name = object::name(budget).to_owned();
-    let too_many = |detail: String| {
-        let mut error = ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "TooManyRequests",
-            "Cannot evict pod as it would violate the pod's disruption budget.",
-        );
-        error.retry_after = Some(10);
-        error.details = Some(Box::new(
-            k8s_openapi::apimachinery::pkg::apis::meta::v1::StatusDetails {
-                causes: Some(vec![
-                    k8s_openapi::apimachinery::pkg::apis::meta::v1::StatusCause {
-                        reason: Some("DisruptionBudget".into()),
-                        message: Some(detail),
-                        field: None,
-                    },
-                ]),
-                retry_after_seconds: Some(10),
-                ..Default::default()
-            },
-        ));
-        error
-    };
+    let too_many = too_many_requests;
+    // Upstream's unhealthyPodEvictionPolicy: an unready pod may go without counting a
+    // disruption when the policy always allows it, or (IfHealthyBudget, the default) when the
+    // budget is met.
+    let ready = pod
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .is_some_and(|c| c.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"));
+    if !ready {
+        let status_number = |field: &str| {
+            budget
+                .pointer(&format!("/status/{field}"))
+                .and_then(Value::as_i64)
+                .unwrap_or(0)
+        };
+        let policy = budget
+            .pointer("/spec/unhealthyPodEvictionPolicy")
+            .and_then(Value::as_str);
+        let desired = status_number("desiredHealthy");
+        if policy == Some("AlwaysAllow") || (status_number("currentHealthy") >= desired && desired > 0) {
+            return Ok(Budget::Unhealthy(budget_name));
+        }
+    }
     let generation = budget
         .pointer("/metadata/generation")
         .and_then(Value::as_i64)
@@ -467,7 +593,7 @@ async fn check_disruption_budget(target: &Target<'_>, pod: &Value, dry_run: bool
         )));
     }
     if dry_run {
-        return Ok(());
+        return Ok(Budget::Decremented);
     }
     let pod_name = object::name(pod).to_owned();
     store
@@ -492,7 +618,7 @@ async fn check_disruption_budget(target: &Target<'_>, pod: &Value, dry_run: bool
             Ok(Some(next))
         })
         .await?;
-    Ok(())
+    Ok(Budget::Decremented)
 }
 
 /// `namespaces/{name}/finalize`: only `spec.finalizers` changes, through the namespace's
