@@ -7,4 +7,5 @@
 //!
 //! Like every component, noded reaches the API server only through `kube::Client`.
 
+pub mod runtime;
 pub mod simulated;
