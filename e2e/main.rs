@@ -16,6 +16,7 @@ mod kubectl;
 mod nodes;
 mod operator;
 mod printing;
+mod runtime;
 mod scheduling;
 mod statefulset;
 mod validation;

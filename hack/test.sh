@@ -12,4 +12,9 @@ done
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# Container tests (as root) use Debian's busybox-static as their rootfs.
+if [ "$(id -u)" = 0 ] && ! dpkg -s busybox-static >/dev/null 2>&1; then
+  apt-get install -y busybox-static
+fi
+
 cargo test --workspace --locked

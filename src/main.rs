@@ -42,6 +42,9 @@ enum Command {
     Reconcilers(ReconcilersArgs),
     /// Manage the node's image store.
     Images(ImagesArgs),
+    /// Own one container (started by noded; not for people).
+    #[command(hide = true)]
+    Shim(ShimArgs),
 }
 
 #[derive(Args)]
@@ -64,6 +67,22 @@ enum ImagesCommand {
     /// List images as `crictl images` does.
     #[command(alias = "ls")]
     List,
+}
+
+#[derive(Args)]
+struct ShimArgs {
+    /// The runtime's state directory.
+    #[arg(long)]
+    state_dir: PathBuf,
+    /// The container's id.
+    #[arg(long)]
+    id: String,
+    /// The CRI log file for the container's output.
+    #[arg(long)]
+    log: PathBuf,
+    /// Set by the shim itself when it re-executes detached.
+    #[arg(long)]
+    detached: bool,
 }
 
 #[derive(Args)]
@@ -111,6 +130,21 @@ struct ServerArgs {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    let command = match cli.command {
+        // The shim forks through libcontainer: it must run before any runtime thread exists.
+        // It has no log subscriber: libcontainer logs from the container's init process, whose
+        // stderr is the container's, so logs would land in the container's log. Its failures
+        // reach noded through its status line.
+        Command::Shim(args) => {
+            return rudder_noded::runtime::shim::main(rudder_noded::runtime::shim::ShimArgs {
+                state_dir: args.state_dir,
+                id: args.id,
+                log: args.log,
+                detached: args.detached,
+            });
+        }
+        command => command,
+    };
     init_logging(cli.log_format, cli.verbosity);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
@@ -120,10 +154,11 @@ fn main() -> std::process::ExitCode {
         }
     };
     let result = runtime.block_on(async {
-        match cli.command {
+        match command {
             Command::Server(args) => server(args).await,
             Command::Reconcilers(args) => reconcilers(args).await,
             Command::Images(args) => images(args),
+            Command::Shim(_) => Ok(()),
         }
     });
     match result {

@@ -11,7 +11,8 @@
 //! /etc/hosts, resolv.conf, volume contents).
 //!
 //! [`images`] is the node's image store: content-addressed OCI blobs, archive import, and
-//! layers unpacked once and stacked with overlayfs for containers.
+//! layers unpacked once and stacked with overlayfs for containers. [`runtime`] runs OCI
+//! containers with youki's libcontainer, each owned by a detached shim process.
 //!
 //! Like every component, noded reaches the API server only through `kube::Client`.
 
@@ -19,4 +20,5 @@ pub mod images;
 pub mod lease;
 pub mod node;
 pub mod pod;
+pub mod runtime;
 pub mod simulated;

@@ -1,0 +1,305 @@
+//! The shim: the process that owns one container for its whole life.
+//!
+//! noded runs `rudder shim --state-dir DIR --id ID --log FILE`; that first process re-executes
+//! itself detached (`--detached`) and exits at once, so noded never has to reap it. The
+//! detached shim leaves noded's session (setsid), becomes a child subreaper, creates and starts
+//! the container with libcontainer (which forks: that is why it runs here and never on an
+//! async runtime thread), reports `running PID` or `failed MESSAGE` on its stdout, then copies
+//! the container's stdout and stderr into the CRI log file, waits for the container process
+//! and records its exit status atomically in `exit.json`. It must not outlive the container,
+//! and it writes nothing but that one line to its stdout.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::{Command, ExitCode, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use libcontainer::container::builder::ContainerBuilder;
+use libcontainer::oci_spec::runtime::Spec;
+use libcontainer::syscall::syscall::SyscallType;
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::Pid;
+
+use super::cgroup::{CgroupVersion, oom_kill_count};
+use super::crilog::{self, LineSplitter, Stream, Tag};
+use super::{ExitStatus, Layout, ShimRecord, write_atomically};
+
+/// The shim's command line, parsed by the binary's `shim` subcommand.
+#[derive(Clone, Debug)]
+pub struct ShimArgs {
+    pub state_dir: PathBuf,
+    pub id: String,
+    pub log: PathBuf,
+    /// Set on the re-executed, detached process.
+    pub detached: bool,
+}
+
+impl ShimArgs {
+    /// The arguments after `shim` that reproduce these.
+    pub fn to_args(&self) -> Vec<std::ffi::OsString> {
+        let mut args: Vec<std::ffi::OsString> = vec![
+            "--state-dir".into(),
+            self.state_dir.clone().into(),
+            "--id".into(),
+            self.id.clone().into(),
+            "--log".into(),
+            self.log.clone().into(),
+        ];
+        if self.detached {
+            args.push("--detached".into());
+        }
+        args
+    }
+}
+
+/// Errors of the shim before the container runs; they are reported to noded.
+#[derive(Debug, thiserror::Error)]
+enum ShimError {
+    #[error("{0}: {1}")]
+    Io(String, std::io::Error),
+    #[error("creating the container: {0}")]
+    Create(libcontainer::error::LibcontainerError),
+    #[error("starting the container: {0}")]
+    Start(libcontainer::error::LibcontainerError),
+    #[error("reading the bundle: {0}")]
+    Spec(libcontainer::oci_spec::OciSpecError),
+    #[error("the container has no pid after starting")]
+    NoPid,
+}
+
+/// The `rudder shim` entry point; call it before any async runtime or thread is started.
+pub fn main(args: ShimArgs) -> ExitCode {
+    if !args.detached {
+        return respawn_detached(&args);
+    }
+    let layout = Layout::new(&args.state_dir);
+    let _ = nix::unistd::setsid();
+    if let Err(err) = nix::sys::prctl::set_child_subreaper(true) {
+        tracing::warn!(error = %err, "cannot become a child subreaper");
+    }
+    let started = match start(&layout, &args) {
+        Ok(started) => started,
+        Err(err) => {
+            tracing::error!(id = args.id, error = %err, "container failed to start");
+            report(&format!("failed {err}"));
+            return ExitCode::FAILURE;
+        }
+    };
+    report(&format!("running {}", started.pid));
+    supervise(&layout, &args, started);
+    ExitCode::SUCCESS
+}
+
+/// Re-executes the shim with `--detached`, handing down stdio, and returns at once.
+fn respawn_detached(args: &ShimArgs) -> ExitCode {
+    let exe = match std::env::current_exe() {
+        Ok(exe) => exe,
+        Err(err) => {
+            report(&format!("failed cannot find the shim binary: {err}"));
+            return ExitCode::FAILURE;
+        }
+    };
+    let detached = ShimArgs {
+        detached: true,
+        ..args.clone()
+    };
+    let spawned = Command::new(exe)
+        .arg("shim")
+        .args(detached.to_args())
+        .stdin(Stdio::null())
+        .spawn();
+    match spawned {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(err) => {
+            report(&format!("failed cannot start the shim: {err}"));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The one status line noded waits for.
+fn report(line: &str) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{}", line.replace('\n', " "));
+    let _ = stdout.flush();
+}
+
+struct Started {
+    pid: Pid,
+    started_at: jiff::Timestamp,
+    cgroup: String,
+    version: Option<CgroupVersion>,
+    stdout: std::io::PipeReader,
+    stderr: std::io::PipeReader,
+}
+
+fn start(layout: &Layout, args: &ShimArgs) -> Result<Started, ShimError> {
+    let bundle = layout.bundle(&args.id);
+    let spec = Spec::load(bundle.join("config.json")).map_err(ShimError::Spec)?;
+    let cgroup = spec
+        .linux()
+        .as_ref()
+        .and_then(|linux| linux.cgroups_path().as_ref())
+        .map(|path| path.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let version = CgroupVersion::detect().ok();
+
+    let io = |what: &str| {
+        let what = what.to_owned();
+        move |err| ShimError::Io(what, err)
+    };
+    let stdin = File::open("/dev/null").map_err(io("opening /dev/null"))?;
+    let (stdout_read, stdout_write) = std::io::pipe().map_err(io("creating the stdout pipe"))?;
+    let (stderr_read, stderr_write) = std::io::pipe().map_err(io("creating the stderr pipe"))?;
+    let root = layout.libcontainer_root();
+    std::fs::create_dir_all(&root).map_err(io("creating the libcontainer state dir"))?;
+
+    let mut container = ContainerBuilder::new(args.id.clone(), SyscallType::default())
+        .with_root_path(root)
+        .map_err(ShimError::Create)?
+        .with_stdin(stdin)
+        .with_stdout(stdout_write)
+        .with_stderr(stderr_write)
+        .as_init(&bundle)
+        .with_systemd(false)
+        .with_detach(true)
+        .build()
+        .map_err(ShimError::Create)?;
+    // The builder has closed our copies of the pipes' write ends: the readers see EOF
+    // once every process of the container has closed them.
+    if let Err(err) = container.start() {
+        let _ = container.delete(true);
+        return Err(ShimError::Start(err));
+    }
+    let started_at = jiff::Timestamp::now();
+    let pid = container.pid().ok_or(ShimError::NoPid)?;
+    let record = ShimRecord {
+        shim_pid: std::process::id(),
+        pid: pid.as_raw(),
+        started_at: started_at.to_string(),
+        cgroup: cgroup.clone(),
+    };
+    let json = serde_json::to_vec(&record).unwrap_or_default();
+    write_atomically(&layout.shim_record(&args.id), &json).map_err(io("recording the shim"))?;
+    Ok(Started {
+        pid: Pid::from_raw(pid.as_raw()),
+        started_at,
+        cgroup,
+        version,
+        stdout: stdout_read,
+        stderr: stderr_read,
+    })
+}
+
+/// Copies the logs, waits for the container's process and records how it ended.
+fn supervise(layout: &Layout, args: &ShimArgs, started: Started) {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&args.log);
+    let log = match log {
+        Ok(file) => Some(Arc::new(Mutex::new(file))),
+        Err(err) => {
+            tracing::error!(path = %args.log.display(), error = %err, "cannot open the log file; output is dropped");
+            None
+        }
+    };
+    let (done_tx, done_rx) = mpsc::channel();
+    for (reader, stream) in [(started.stdout, Stream::Stdout), (started.stderr, Stream::Stderr)] {
+        let log = log.clone();
+        let done = done_tx.clone();
+        std::thread::spawn(move || {
+            copy_log(reader, stream, log.as_deref());
+            let _ = done.send(());
+        });
+    }
+    drop(done_tx);
+
+    let status = wait_for(started.pid);
+    let finished_at = jiff::Timestamp::now();
+    // Output still in the pipes belongs to the container; give the copiers a moment to
+    // drain it (processes that escaped the container's end may keep the pipes open).
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    for _ in 0..2 {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if done_rx.recv_timeout(left).is_err() {
+            break;
+        }
+    }
+    let (exit_code, signal) = match status {
+        Some(WaitStatus::Exited(_, code)) => (code, None),
+        Some(WaitStatus::Signaled(_, signal, _)) => (128 + signal as i32, Some(signal as i32)),
+        _ => (255, None),
+    };
+    let oom_killed = started
+        .version
+        .and_then(|version| oom_kill_count(version, &started.cgroup))
+        .is_some_and(|count| count > 0);
+    let exit = ExitStatus {
+        exit_code,
+        signal,
+        started_at: started.started_at.to_string(),
+        finished_at: finished_at.to_string(),
+        oom_killed,
+    };
+    let json = serde_json::to_vec(&exit).unwrap_or_default();
+    if let Err(err) = write_atomically(&layout.exit_record(&args.id), &json) {
+        tracing::error!(id = args.id, error = %err, "cannot record the exit status");
+    }
+}
+
+/// Reaps children until the container's process has ended; as a subreaper, the shim also
+/// reaps processes orphaned inside the container.
+fn wait_for(pid: Pid) -> Option<WaitStatus> {
+    loop {
+        match waitpid(None, Some(WaitPidFlag::__WALL)) {
+            Ok(status @ (WaitStatus::Exited(child, _) | WaitStatus::Signaled(child, _, _)))
+                if child == pid =>
+            {
+                return Some(status);
+            }
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(err) => {
+                tracing::error!(error = %err, "lost the container's process");
+                return None;
+            }
+        }
+    }
+}
+
+fn copy_log(mut reader: impl Read, stream: Stream, log: Option<&Mutex<File>>) {
+    let mut splitter = LineSplitter::new(crilog::MAX_LINE_LEN);
+    let mut buf = vec![0u8; 32 * 1024];
+    let mut records = Vec::new();
+    loop {
+        let read = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(read) => read,
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        };
+        let now = jiff::Timestamp::now();
+        splitter.push(&buf[..read], |tag: Tag, line: &[u8]| {
+            crilog::format_record(&mut records, now, stream, tag, line);
+        });
+        flush(log, &mut records);
+    }
+    let now = jiff::Timestamp::now();
+    splitter.finish(|tag, line| crilog::format_record(&mut records, now, stream, tag, line));
+    flush(log, &mut records);
+}
+
+fn flush(log: Option<&Mutex<File>>, records: &mut Vec<u8>) {
+    if records.is_empty() {
+        return;
+    }
+    if let Some(log) = log
+        && let Ok(mut file) = log.lock()
+    {
+        let _ = file.write_all(records);
+    }
+    records.clear();
+}
