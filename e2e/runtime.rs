@@ -20,6 +20,8 @@ struct Fixture {
     dir: tempfile::TempDir,
     runtime: Runtime,
     ids: Vec<String>,
+    /// The parent cgroups `spec` named, removed on drop.
+    parents: std::cell::RefCell<Vec<String>>,
 }
 
 impl Fixture {
@@ -47,15 +49,18 @@ impl Fixture {
             dir,
             runtime,
             ids: Vec::new(),
+            parents: std::cell::RefCell::default(),
         })
     }
 
     fn spec(&self, script: &str) -> ContainerSpec {
+        let parent = format!("/rudder-test-{}", unique());
+        self.parents.borrow_mut().push(parent.clone());
         ContainerSpec {
             rootfs: self.dir.path().join("rootfs"),
             args: vec!["sh".into(), "-c".into(), script.into()],
             env: vec!["PATH=/bin".into()],
-            cgroup_parent: format!("/rudder-test-{}", unique()),
+            cgroup_parent: parent,
             ..Default::default()
         }
     }
@@ -92,6 +97,11 @@ impl Drop for Fixture {
                 std::thread::sleep(Duration::from_millis(50));
             }
             let _ = self.runtime.delete(id);
+        }
+        if let Ok(version) = CgroupVersion::detect() {
+            for parent in self.parents.borrow().iter() {
+                let _ = cgroup::remove_pod_cgroup(version, parent);
+            }
         }
     }
 }

@@ -136,7 +136,7 @@ fn main() -> std::process::ExitCode {
         // stderr is the container's, so logs would land in the container's log. Its failures
         // reach noded through its status line.
         Command::Shim(args) => {
-            return rudder_noded::runtime::shim::main(rudder_noded::runtime::shim::ShimArgs {
+            return rudder_noded::runtime::shim::main(&rudder_noded::runtime::shim::ShimArgs {
                 state_dir: args.state_dir,
                 id: args.id,
                 log: args.log,

@@ -31,7 +31,7 @@ fn condition<'a>(node: &'a Node, kind: &str) -> &'a k8s_openapi::api::core::v1::
     conditions.iter().find(|c| c.type_ == kind).unwrap()
 }
 
-fn renewed(lease: &Lease) -> k8s_openapi::jiff::Timestamp {
+fn renewed(lease: &Lease) -> jiff::Timestamp {
     lease.spec.as_ref().unwrap().renew_time.as_ref().unwrap().0
 }
 

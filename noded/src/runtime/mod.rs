@@ -183,7 +183,7 @@ impl Runtime {
     fn start_shim(
         &self,
         id: &str,
-        config: &libcontainer::oci_spec::runtime::Spec,
+        config: &oci_spec::runtime::Spec,
         log_path: &Path,
     ) -> Result<ContainerState, RuntimeError> {
         let io = |what: String| move |err| RuntimeError::Io(what, err);

@@ -65,22 +65,22 @@ enum ShimError {
     #[error("starting the container: {0}")]
     Start(libcontainer::error::LibcontainerError),
     #[error("reading the bundle: {0}")]
-    Spec(libcontainer::oci_spec::OciSpecError),
+    Spec(oci_spec::OciSpecError),
     #[error("the container has no pid after starting")]
     NoPid,
 }
 
 /// The `rudder shim` entry point; call it before any async runtime or thread is started.
-pub fn main(args: ShimArgs) -> ExitCode {
+pub fn main(args: &ShimArgs) -> ExitCode {
     if !args.detached {
-        return respawn_detached(&args);
+        return respawn_detached(args);
     }
     let layout = Layout::new(&args.state_dir);
     let _ = nix::unistd::setsid();
     if let Err(err) = nix::sys::prctl::set_child_subreaper(true) {
         tracing::warn!(error = %err, "cannot become a child subreaper");
     }
-    let started = match start(&layout, &args) {
+    let started = match start(&layout, args) {
         Ok(started) => started,
         Err(err) => {
             tracing::error!(id = args.id, error = %err, "container failed to start");
@@ -89,7 +89,7 @@ pub fn main(args: ShimArgs) -> ExitCode {
         }
     };
     report(&format!("running {}", started.pid));
-    supervise(&layout, &args, started);
+    supervise(&layout, args, started);
     ExitCode::SUCCESS
 }
 

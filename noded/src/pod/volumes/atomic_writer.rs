@@ -190,7 +190,7 @@ impl AtomicWriter {
     }
 
     fn new_timestamp_dir(&self) -> Result<PathBuf, WriterError> {
-        let prefix = k8s_openapi::jiff::Timestamp::now()
+        let prefix = jiff::Timestamp::now()
             .strftime("..%Y_%m_%d_%H_%M_%S.")
             .to_string();
         let mut last = None;
