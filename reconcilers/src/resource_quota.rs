@@ -3,21 +3,25 @@
 //! its namespace consume, replenished when they are deleted or pods finish.
 //!
 //! Usage comes from `rudder_machinery::quota`, the evaluators the API server's admission
-//! plugin charges with, so both count alike. It watches quotas and the resources they count
-//! (an event maps to every quota of the object's namespace) and writes a quota's status only
-//! when it changed. Generic `count/<resource>.<group>` limits of resources other than the
+//! plugin charges with, so both count alike. Every quota is recounted when it changes (and at
+//! start); the resources it counts trigger a recount of their namespace's quotas only when
+//! they may give usage back (deletions, pods finishing), as upstream's replenishment does:
+//! creations were charged by admission. A quota's status is written only when it changed. Generic `count/<resource>.<group>` limits of resources other than the
 //! core ones are charged by admission but not recounted here.
 
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
+use futures_util::TryStreamExt;
 use k8s_openapi::api::core::v1::{
     ConfigMap, PersistentVolumeClaim, Pod, ReplicationController, ResourceQuota, ResourceQuotaStatus, Secret,
     Service,
 };
 use kube::api::{Api, ListParams, PostParams};
 use kube::runtime::controller::Action;
-use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::{Controller, watcher};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{Controller, PredicateConfig, WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
 use rudder_machinery::quota::{self, Evaluator, ResourceList};
 use serde::Serialize;
@@ -56,29 +60,80 @@ fn quotas_of<K: Resource>(store: &Store<ResourceQuota>, object: &K) -> Vec<Objec
 
 pub(crate) async fn run(context: Arc<Context>, shutdown: CancellationToken) {
     let client = context.client.clone();
-    let controller = Controller::new(
+    // Only spec changes (and new quotas) wake a quota, as upstream: its status changes with
+    // every admission charge, and a recount racing a charged create not yet stored would
+    // undercount.
+    let (store, writer) = reflector::store();
+    let quotas = watcher(
         Api::<ResourceQuota>::all(client.clone()),
         watcher::Config::default(),
-    );
-    let store = controller.store();
-    macro_rules! watch {
-        ($controller:expr, $kind:ty) => {{
+    )
+    .default_backoff()
+    .reflect(writer)
+    .applied_objects()
+    .predicate_filter(spec_of, PredicateConfig::default());
+    let controller = Controller::for_stream(quotas, store.clone());
+    macro_rules! replenish_on {
+        ($controller:expr, $kind:ty, $also:expr) => {{
             let store = store.clone();
-            $controller.watches(
-                Api::<$kind>::all(client.clone()),
-                watcher::Config::default(),
+            $controller.watches_stream(
+                replenishments::<$kind>(Api::all(client.clone()), $also),
                 move |object: $kind| quotas_of(&store, &object),
             )
         }};
     }
-    let controller = watch!(controller, Pod);
-    let controller = watch!(controller, Service);
-    let controller = watch!(controller, PersistentVolumeClaim);
-    let controller = watch!(controller, ConfigMap);
-    let controller = watch!(controller, Secret);
-    let controller = watch!(controller, ReplicationController);
-    let controller = watch!(controller, ResourceQuota);
+    let controller = replenish_on!(controller, Pod, releases_usage);
+    let controller = replenish_on!(controller, Service, |_: &Service| false);
+    let controller = replenish_on!(controller, PersistentVolumeClaim, |_: &PersistentVolumeClaim| {
+        false
+    });
+    let controller = replenish_on!(controller, ConfigMap, |_: &ConfigMap| false);
+    let controller = replenish_on!(controller, Secret, |_: &Secret| false);
+    let controller = replenish_on!(controller, ReplicationController, |_: &ReplicationController| {
+        false
+    });
+    let controller = replenish_on!(controller, ResourceQuota, |_: &ResourceQuota| false);
     harness::run(NAME, controller, context, shutdown, reconcile).await;
+}
+
+/// The objects whose change may give usage back, as upstream's replenishment controller sees
+/// them: deletions, and the objects `also` picks (pods that finished or are being deleted).
+/// Creations and other updates are not recounted: admission charged them, and a recount
+/// racing a create admitted but not yet stored would undercount and let the next create
+/// through.
+fn replenishments<K>(
+    api: Api<K>,
+    also: fn(&K) -> bool,
+) -> impl futures_util::Stream<Item = Result<K, watcher::Error>> + Send
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + 'static,
+{
+    watcher(api, watcher::Config::default())
+        .default_backoff()
+        .try_filter_map(move |event| {
+            futures_util::future::ready(Ok(match event {
+                watcher::Event::Delete(object) => Some(object),
+                watcher::Event::Apply(object) if also(&object) => Some(object),
+                _ => None,
+            }))
+        })
+}
+
+/// What of a quota wakes it: its identity and spec.
+fn spec_of(quota: &ResourceQuota) -> Option<u64> {
+    let mut hasher = DefaultHasher::new();
+    quota.metadata.uid.hash(&mut hasher);
+    serde_json::to_string(&quota.spec).ok()?.hash(&mut hasher);
+    Some(hasher.finish())
+}
+
+/// A pod whose usage goes (or shrinks to `count/pods`): terminal or being deleted.
+fn releases_usage(pod: &Pod) -> bool {
+    pod.metadata.deletion_timestamp.is_some()
+        || matches!(
+            pod.status.as_ref().and_then(|s| s.phase.as_deref()),
+            Some("Succeeded" | "Failed")
+        )
 }
 
 /// The namespace's objects of one resource, as JSON values.
@@ -153,8 +208,9 @@ async fn reconcile(rq: Arc<ResourceQuota>, context: Arc<Context>) -> Result<Acti
     let api: Api<ResourceQuota> = Api::namespaced(context.client.clone(), &namespace);
     match api.replace_status(&name, &PostParams::default(), &updated).await {
         Ok(_) => Ok(Action::await_change()),
-        // A newer quota is on its way through the watch.
-        Err(err) if is_not_found(&err) || is_conflict(&err) => Ok(Action::await_change()),
+        Err(err) if is_not_found(&err) => Ok(Action::await_change()),
+        // Status-only changes do not wake the quota: look again at the newer one.
+        Err(err) if is_conflict(&err) => Ok(Action::requeue(std::time::Duration::from_secs(1))),
         Err(err) => Err(err.into()),
     }
 }
