@@ -6,12 +6,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use k8s_openapi::api::core::v1::{
-    NodeSelectorRequirement, NodeSelectorTerm, ObjectReference, PersistentVolume, PersistentVolumeClaim,
-};
+use k8s_openapi::api::core::v1::{ObjectReference, PersistentVolume, PersistentVolumeClaim};
 use k8s_openapi::api::storage::v1::StorageClass;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+
+use crate::scheduler::plugins::{node_term_matches, selector_matches};
 
 /// The claim finished binding.
 pub const ANN_BIND_COMPLETED: &str = "pv.kubernetes.io/bind-completed";
@@ -222,44 +221,6 @@ pub fn capacity_bytes(volume: &PersistentVolume) -> f64 {
         .unwrap_or(0.0)
 }
 
-fn requirement_matches(requirement: &NodeSelectorRequirement, value: Option<&str>) -> bool {
-    let values = requirement.values.as_deref().unwrap_or(&[]);
-    match requirement.operator.as_str() {
-        "In" => value.is_some_and(|v| values.iter().any(|x| x == v)),
-        "NotIn" => value.is_none_or(|v| !values.iter().any(|x| x == v)),
-        "Exists" => value.is_some(),
-        "DoesNotExist" => value.is_none(),
-        "Gt" | "Lt" => {
-            let (Some(actual), Some(bound)) = (
-                value.and_then(|v| v.parse::<i64>().ok()),
-                values.first().and_then(|v| v.parse::<i64>().ok()),
-            ) else {
-                return false;
-            };
-            if requirement.operator == "Gt" {
-                actual > bound
-            } else {
-                actual < bound
-            }
-        }
-        _ => false,
-    }
-}
-
-fn term_matches(term: &NodeSelectorTerm, labels: Option<&BTreeMap<String, String>>, name: &str) -> bool {
-    let expressions = term.match_expressions.as_deref().unwrap_or(&[]);
-    let fields = term.match_fields.as_deref().unwrap_or(&[]);
-    if expressions.is_empty() && fields.is_empty() {
-        return false;
-    }
-    expressions
-        .iter()
-        .all(|r| requirement_matches(r, labels.and_then(|l| l.get(&r.key)).map(String::as_str)))
-        && fields
-            .iter()
-            .all(|r| requirement_matches(r, (r.key == "metadata.name").then_some(name)))
-}
-
 /// Whether the volume's required node affinity admits a node with these labels and name.
 pub fn node_affinity_admits(
     volume: &PersistentVolume,
@@ -277,28 +238,7 @@ pub fn node_affinity_admits(
     required
         .node_selector_terms
         .iter()
-        .any(|t| term_matches(t, labels, name))
-}
-
-/// Whether `labels` satisfy the claim's selector (`None` when there is none).
-fn selector_matches(selector: &LabelSelector, labels: Option<&BTreeMap<String, String>>) -> bool {
-    let get = |key: &str| labels.and_then(|l| l.get(key));
-    selector
-        .match_labels
-        .iter()
-        .flatten()
-        .all(|(key, value)| get(key) == Some(value))
-        && selector.match_expressions.iter().flatten().all(|r| {
-            let values = r.values.as_deref().unwrap_or(&[]);
-            let value = get(&r.key);
-            match r.operator.as_str() {
-                "In" => value.is_some_and(|v| values.contains(v)),
-                "NotIn" => value.is_none_or(|v| !values.contains(v)),
-                "Exists" => value.is_some(),
-                "DoesNotExist" => value.is_none(),
-                _ => false,
-            }
-        })
+        .any(|t| node_term_matches(t, |key| labels.and_then(|l| l.get(key)).map(String::as_str), name))
 }
 
 /// A node volumes are matched against: its labels and name.
@@ -361,7 +301,7 @@ pub fn find_matching<'a>(
         if phase != Some("Available") {
             continue;
         }
-        if selector.is_some_and(|s| !selector_matches(s, volume.metadata.labels.as_ref())) {
+        if selector.is_some_and(|s| !selector_matches(Some(s), volume.metadata.labels.as_ref())) {
             continue;
         }
         if volume_class(volume) != class || !affinity_ok {

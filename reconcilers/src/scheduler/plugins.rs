@@ -117,20 +117,27 @@ fn requirement_matches(requirement: &NodeSelectorRequirement, value: Option<&str
     }
 }
 
-/// Whether the node matches a node selector term (a term without requirements matches none).
-fn term_matches(term: &NodeSelectorTerm, node: &NodeInfo, name: &str) -> bool {
+/// Whether a node, seen through its labels and name, matches a node selector term (a term
+/// without requirements matches none).
+pub(crate) fn node_term_matches<'a>(
+    term: &NodeSelectorTerm,
+    label: impl Fn(&str) -> Option<&'a str>,
+    name: &str,
+) -> bool {
     let expressions = term.match_expressions.as_deref().unwrap_or(&[]);
     let fields = term.match_fields.as_deref().unwrap_or(&[]);
     if expressions.is_empty() && fields.is_empty() {
         return false;
     }
-    expressions
-        .iter()
-        .all(|r| requirement_matches(r, node.label(&r.key)))
+    expressions.iter().all(|r| requirement_matches(r, label(&r.key)))
         && fields.iter().all(|r| {
             let value = (r.key == "metadata.name").then_some(name);
             requirement_matches(r, value)
         })
+}
+
+fn term_matches(term: &NodeSelectorTerm, node: &NodeInfo, name: &str) -> bool {
+    node_term_matches(term, |key| node.label(key), name)
 }
 
 /// Whether the node satisfies the pod's nodeSelector and required node affinity.
