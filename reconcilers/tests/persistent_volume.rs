@@ -388,13 +388,21 @@ async fn released_volumes_follow_their_reclaim_policy() {
             &volume(
                 "doomed",
                 "1Gi",
-                json!({"spec": {"persistentVolumeReclaimPolicy": "Delete"}}),
+                // ReadWriteMany only, so the still-pending claim b cannot take it before c does.
+                json!({"spec": {"persistentVolumeReclaimPolicy": "Delete", "accessModes": ["ReadWriteMany"]}}),
             ),
         )
         .await
         .unwrap();
     claims
-        .create(&pp, &claim("c", "1Gi", json!({"spec": {"volumeName": "doomed"}})))
+        .create(
+            &pp,
+            &claim(
+                "c",
+                "1Gi",
+                json!({"spec": {"volumeName": "doomed", "accessModes": ["ReadWriteMany"]}}),
+            ),
+        )
         .await
         .unwrap();
     bound_claim(&claims, "c").await;
