@@ -4,21 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::harness::Server;
-
-fn wait_for(what: &str, secs: u64, mut check: impl FnMut() -> Option<String>) -> String {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(value) = check() {
-            return value;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {secs}s waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
-}
+use crate::harness::{Server, wait_for};
 
 /// The `kubectl get pdb` row of `name`, split on whitespace, once its generation is observed.
 fn pdb_row(server: &Server, name: &str, want: &[&str]) -> Vec<String> {

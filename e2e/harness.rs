@@ -45,9 +45,15 @@ impl Server {
         server
     }
 
-    /// Starts a server on `data_dir` and `port` and waits until it is ready.
+    /// Starts a server on `data_dir` and `port` and waits until it is ready. It is not a node
+    /// (`--disable-agent`) unless `extra` begins with the harness's own `--agent` marker.
     pub fn start_in(data_dir: &Path, port: u16, extra: &[&str]) -> Server {
-        let child = Command::new(rudder_bin())
+        let (agent, extra) = match extra.split_first() {
+            Some((&"--agent", rest)) => (true, rest),
+            _ => (false, extra),
+        };
+        let mut command = Command::new(rudder_bin());
+        let child = command
             .args([
                 "server",
                 "--bind-address",
@@ -58,6 +64,7 @@ impl Server {
             ])
             .arg(data_dir)
             .args(extra)
+            .args(if agent { None } else { Some("--disable-agent") })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -203,4 +210,19 @@ pub fn curl(args: &[&str]) -> (u16, String) {
     let text = String::from_utf8(out.stdout).unwrap();
     let (body, code) = text.rsplit_once('\n').unwrap();
     (code.parse().unwrap(), body.to_owned())
+}
+
+/// Calls `check` every 200 ms until it returns a value; fails the test after `secs` seconds.
+pub fn wait_for<T>(what: &str, secs: u64, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {secs}s waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }

@@ -16,6 +16,7 @@ mod jobs;
 mod kubectl;
 mod nodes;
 mod operator;
+mod pods;
 mod printing;
 mod quota;
 mod runtime;

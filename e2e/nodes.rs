@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::harness::Server;
+use crate::harness::{Server, wait_for};
 
 const REPLICA_SET: &str = r"
 apiVersion: apps/v1
@@ -36,20 +36,6 @@ spec:
       - name: app
         image: nginx
 ";
-
-fn wait_for(what: &str, secs: u64, mut check: impl FnMut() -> Option<String>) -> String {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(value) = check() {
-            return value;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {secs}s waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
-}
 
 fn pods_by_node(server: &Server) -> Vec<(String, String, bool)> {
     let out = server.kubectl_ok(&[

@@ -6,29 +6,15 @@
 
 use std::io::Read;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::harness::Server;
+use crate::harness::{Server, wait_for};
 
 fn apply(server: &Server, manifest: &str) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("manifest.yaml");
     std::fs::write(&file, manifest).unwrap();
     server.kubectl_ok(&["apply", "-f", file.to_str().unwrap()]);
-}
-
-fn wait_for(what: &str, secs: u64, mut check: impl FnMut() -> Option<String>) -> String {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(value) = check() {
-            return value;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {secs}s waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 fn node_of(server: &Server, pod: &str) -> String {

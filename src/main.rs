@@ -126,6 +126,12 @@ struct ServerArgs {
     /// containers, as kwok does; they use the admin kubeconfig.
     #[arg(long, default_value_t = 0, value_name = "N")]
     simulated_nodes: usize,
+    /// Do not run this machine as a node (no kubelet): a control plane only.
+    #[arg(long)]
+    disable_agent: bool,
+    /// Where containers' logs are written.
+    #[arg(long, default_value = "/var/log/pods", value_name = "DIR")]
+    pod_log_dir: PathBuf,
 }
 
 fn main() -> std::process::ExitCode {
@@ -183,6 +189,8 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
     if let Some(node_name) = args.node_name {
         config.node_name = node_name;
     }
+    let node_name = config.node_name.clone();
+    let data_dir = config.data_dir.clone();
     let running = rudder_apiserver::start(config).await?;
     let stop = CancellationToken::new();
     let controllers = reconcilers_config(
@@ -206,6 +214,34 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
     } else {
         None
     };
+    let kubelet = if args.disable_agent {
+        None
+    } else {
+        let client = kube_client(&running.component_kubeconfig("node")).await?;
+        let config = rudder_noded::kubelet::KubeletConfig {
+            node: rudder_noded::node::NodeConfig {
+                name: node_name,
+                data_dir,
+                ..Default::default()
+            },
+            log_root: args.pod_log_dir,
+            shim_binary: std::env::current_exe().context("finding the rudder binary for container shims")?,
+            dns: rudder_noded::pod::resolv::DnsSettings {
+                host_resolv_conf: std::fs::read_to_string("/etc/resolv.conf").ok(),
+                ..Default::default()
+            },
+        };
+        match rudder_noded::kubelet::Kubelet::start(client, config, stop.clone()).await {
+            Ok(kubelet) => Some(kubelet),
+            Err(rudder_noded::kubelet::KubeletError::NeedsRoot) => {
+                tracing::warn!(
+                    "not running as a node: running containers needs root (pass --disable-agent to say so)"
+                );
+                None
+            }
+            Err(err) => return Err(err).context("starting the node agent"),
+        }
+    };
     #[allow(clippy::print_stdout)]
     {
         println!("export KUBECONFIG={}", running.kubeconfig().display());
@@ -213,6 +249,9 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
     shutdown_signal().await;
     tracing::info!("shutting down");
     stop.cancel();
+    if let Some(kubelet) = kubelet {
+        kubelet.join().await;
+    }
     if let Some(simulated) = simulated {
         simulated.join().await;
     }

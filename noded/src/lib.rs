@@ -1,7 +1,7 @@
 //! Rudder's node daemon (noded): the agent that makes a machine a Kubernetes node.
 //!
 //! [`node`] is the real node's registration and heartbeat (host facts, conditions, the Lease
-//! of [`lease`]); running pods in containers on it is being built. [`simulated`] is the kwok-style
+//! of [`lease`]); [`kubelet`] runs the pods bound to it in containers. [`simulated`] is the kwok-style
 //! mode: it registers many Ready nodes that exist only as API objects, keeps their Leases
 //! fresh like kubelets do, and "runs" the pods bound to them by writing the statuses a kubelet
 //! would write, without starting any container. It serves tests, benchmarks and
@@ -17,6 +17,7 @@
 //! Like every component, noded reaches the API server only through `kube::Client`.
 
 pub mod images;
+pub mod kubelet;
 pub mod lease;
 pub mod node;
 pub mod pod;

@@ -1,0 +1,341 @@
+//! A pod container's runtime description: the kubelet's `generateContainerConfig` plus the
+//! CRI runtime's defaults, turning a k8s `Container` with its pod, image config, environment
+//! and prepared mounts into the runtime's [`ContainerSpec`].
+//!
+//! Pure: files, mounts and the image are prepared by the caller.
+
+use std::path::PathBuf;
+
+use k8s_openapi::api::core::v1::{Container, Pod};
+use rudder_machinery::validation::quantity::parse_quantity;
+
+use crate::images::RuntimeConfig;
+use crate::pod::env::EnvVar;
+use crate::runtime::spec::{ContainerSpec, Mount, NamespaceMode, Namespaces, Resources, User};
+
+/// The kubelet's CFS period (100 ms) and its lower bounds on shares and quota.
+const CPU_PERIOD: u64 = 100_000;
+const MIN_SHARES: u64 = 2;
+const MIN_QUOTA: i64 = 1_000;
+/// The kubelet's oom_score_adj for Guaranteed and BestEffort pods.
+const GUARANTEED_OOM_SCORE_ADJ: i32 = -997;
+const BEST_EFFORT_OOM_SCORE_ADJ: i32 = 1000;
+
+/// Why a container cannot be described; shown as `CreateContainerConfigError`.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("no command specified")]
+    NoCommand,
+    #[error("image's user {0:?} is not numeric; name lookup in the image is not supported")]
+    NamedUser(String),
+    #[error("container has runAsNonRoot and image will run as root (pod: {pod}, container: {container})")]
+    RunsAsRoot { pod: String, container: String },
+}
+
+/// Everything beside the pod and container that shapes the container.
+#[derive(Clone, Debug)]
+pub struct ContainerInputs<'a> {
+    pub image: &'a RuntimeConfig,
+    pub env: &'a [EnvVar],
+    pub rootfs: PathBuf,
+    pub mounts: Vec<Mount>,
+    /// The sandbox's network namespace; `None` for hostNetwork pods.
+    pub netns: Option<PathBuf>,
+    pub hostname: String,
+    pub cgroup_parent: String,
+    /// The node's memory capacity in bytes (for Burstable pods' oom_score_adj).
+    pub node_memory: i64,
+}
+
+/// The process arguments as upstream combines `command`/`args` with the image's
+/// `Entrypoint`/`Cmd`.
+pub fn process_args(command: Vec<String>, args: Vec<String>, image: &RuntimeConfig) -> Vec<String> {
+    if !command.is_empty() {
+        return command.into_iter().chain(args).collect();
+    }
+    let tail = if args.is_empty() { image.cmd.clone() } else { args };
+    image.entrypoint.iter().cloned().chain(tail).collect()
+}
+
+/// The container's spec.
+pub fn container_spec(
+    pod: &Pod,
+    container: &Container,
+    inputs: ContainerInputs<'_>,
+) -> Result<ContainerSpec, ConfigError> {
+    let spec = pod.spec.as_ref();
+    let pod_security = spec.and_then(|s| s.security_context.as_ref());
+    let security = container.security_context.as_ref();
+    let (command, args) = crate::pod::env::expand_command_and_args(container, inputs.env);
+    let args = process_args(command, args, inputs.image);
+    if args.is_empty() {
+        return Err(ConfigError::NoCommand);
+    }
+
+    let mut env: Vec<(String, String)> = Vec::new();
+    let mut set = |name: &str, value: &str| match env.iter_mut().find(|(n, _)| n == name) {
+        Some(entry) => entry.1 = value.to_owned(),
+        None => env.push((name.to_owned(), value.to_owned())),
+    };
+    for pair in &inputs.image.env {
+        let (name, value) = pair.split_once('=').unwrap_or((pair.as_str(), ""));
+        set(name, value);
+    }
+    set("HOSTNAME", &inputs.hostname);
+    for var in inputs.env {
+        set(&var.name, &var.value);
+    }
+    let env = env.into_iter().map(|(n, v)| format!("{n}={v}")).collect();
+
+    let user = user(pod, container, inputs.image)?;
+    let host = |flag: Option<bool>| {
+        if flag == Some(true) {
+            NamespaceMode::Host
+        } else {
+            NamespaceMode::New
+        }
+    };
+    let namespaces = Namespaces {
+        network: match &inputs.netns {
+            Some(path) => NamespaceMode::Join(path.clone()),
+            None => NamespaceMode::Host,
+        },
+        ipc: host(spec.and_then(|s| s.host_ipc)),
+        uts: if inputs.netns.is_none() {
+            NamespaceMode::Host
+        } else {
+            NamespaceMode::New
+        },
+        pid: host(spec.and_then(|s| s.host_pid)),
+    };
+    let capabilities = security.and_then(|s| s.capabilities.as_ref());
+    let qos = rudder_machinery::kinds::pod::pod_qos_class(pod).to_owned();
+    Ok(ContainerSpec {
+        rootfs: inputs.rootfs,
+        args,
+        env,
+        cwd: container
+            .working_dir
+            .clone()
+            .filter(|d| !d.is_empty())
+            .or_else(|| inputs.image.working_dir.clone())
+            .unwrap_or_default(),
+        user,
+        hostname: matches!(namespaces.uts, NamespaceMode::New).then(|| inputs.hostname.clone()),
+        mounts: inputs.mounts,
+        namespaces,
+        capabilities_add: capabilities.and_then(|c| c.add.clone()).unwrap_or_default(),
+        capabilities_drop: capabilities.and_then(|c| c.drop.clone()).unwrap_or_default(),
+        privileged: security.and_then(|s| s.privileged) == Some(true),
+        readonly_rootfs: security.and_then(|s| s.read_only_root_filesystem) == Some(true),
+        no_new_privileges: security.and_then(|s| s.allow_privilege_escalation) == Some(false),
+        cgroup_parent: inputs.cgroup_parent,
+        resources: resources(container),
+        oom_score_adj: Some(oom_score_adj(&qos, container, inputs.node_memory)),
+        tty: false,
+    })
+    .and_then(|spec| {
+        let non_root = security
+            .and_then(|s| s.run_as_non_root)
+            .or_else(|| pod_security.and_then(|s| s.run_as_non_root));
+        if non_root == Some(true) && spec.user.uid == 0 {
+            return Err(ConfigError::RunsAsRoot {
+                pod: pod.metadata.name.clone().unwrap_or_default(),
+                container: container.name.clone(),
+            });
+        }
+        Ok(spec)
+    })
+}
+
+/// runAsUser/runAsGroup from the container, then the pod, then the image's `USER` (numeric
+/// `uid[:gid]` only); supplementalGroups and fsGroup as additional groups.
+fn user(pod: &Pod, container: &Container, image: &RuntimeConfig) -> Result<User, ConfigError> {
+    let pod_security = pod.spec.as_ref().and_then(|s| s.security_context.as_ref());
+    let security = container.security_context.as_ref();
+    let (mut image_uid, mut image_gid) = (0u32, None);
+    if let Some(text) = image.user.as_deref() {
+        let (uid, gid) = text.split_once(':').map_or((text, None), |(u, g)| (u, Some(g)));
+        image_uid = uid.parse().map_err(|_| ConfigError::NamedUser(text.to_owned()))?;
+        image_gid = match gid {
+            Some(gid) => Some(gid.parse().map_err(|_| ConfigError::NamedUser(text.to_owned()))?),
+            None => None,
+        };
+    }
+    let uid = security
+        .and_then(|s| s.run_as_user)
+        .or_else(|| pod_security.and_then(|s| s.run_as_user))
+        .map_or(image_uid, |u| u as u32);
+    let gid = security
+        .and_then(|s| s.run_as_group)
+        .or_else(|| pod_security.and_then(|s| s.run_as_group))
+        .map(|g| g as u32)
+        .or(image_gid)
+        .unwrap_or(0);
+    let mut additional_gids: Vec<u32> = Vec::new();
+    if let Some(groups) = pod_security.and_then(|s| s.supplemental_groups.as_ref()) {
+        additional_gids.extend(groups.iter().map(|g| *g as u32));
+    }
+    if let Some(fs_group) = pod_security.and_then(|s| s.fs_group) {
+        additional_gids.push(fs_group as u32);
+    }
+    additional_gids.sort_unstable();
+    additional_gids.dedup();
+    Ok(User {
+        uid,
+        gid,
+        additional_gids,
+    })
+}
+
+fn quantity(container: &Container, which: &str, resource: &str) -> Option<(i64, i64)> {
+    let resources = container.resources.as_ref()?;
+    let map = if which == "limits" {
+        resources.limits.as_ref()?
+    } else {
+        resources.requests.as_ref()?
+    };
+    let parsed = parse_quantity(&map.get(resource)?.0).ok()?;
+    Some((parsed.value(), parsed.milli_value()))
+}
+
+/// cgroup limits as the kubelet derives them: shares from the cpu request, CFS quota from the
+/// cpu limit, the memory limit.
+pub fn resources(container: &Container) -> Resources {
+    let cpu_request = quantity(container, "requests", "cpu").map(|(_, milli)| milli);
+    let cpu_limit = quantity(container, "limits", "cpu").map(|(_, milli)| milli);
+    let shares = match cpu_request.or(cpu_limit) {
+        Some(milli) => ((milli.max(0) as u64) * 1024 / 1000).max(MIN_SHARES),
+        None => MIN_SHARES,
+    };
+    let quota = cpu_limit.map(|milli| (milli * CPU_PERIOD as i64 / 1000).max(MIN_QUOTA));
+    Resources {
+        cpu_shares: Some(shares),
+        cpu_quota: quota,
+        cpu_period: quota.map(|_| CPU_PERIOD),
+        memory_limit: quantity(container, "limits", "memory").map(|(bytes, _)| bytes),
+        pids_limit: None,
+    }
+}
+
+/// The kubelet's `GetContainerOOMScoreAdjust`.
+fn oom_score_adj(qos: &str, container: &Container, node_memory: i64) -> i32 {
+    match qos {
+        "Guaranteed" => GUARANTEED_OOM_SCORE_ADJ,
+        "BestEffort" => BEST_EFFORT_OOM_SCORE_ADJ,
+        _ => {
+            let request = quantity(container, "requests", "memory").map_or(0, |(bytes, _)| bytes);
+            if node_memory <= 0 {
+                return 999;
+            }
+            let adj = 1000 - (1000 * i128::from(request) / i128::from(node_memory)) as i32;
+            if adj < 1000 + GUARANTEED_OOM_SCORE_ADJ {
+                1000 + GUARANTEED_OOM_SCORE_ADJ
+            } else if adj == BEST_EFFORT_OOM_SCORE_ADJ {
+                adj - 1
+            } else {
+                adj
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+    use serde_json::json;
+
+    fn image() -> RuntimeConfig {
+        RuntimeConfig {
+            entrypoint: vec!["/entry".into()],
+            cmd: vec!["default".into()],
+            env: vec!["PATH=/bin".into(), "A=image".into()],
+            working_dir: Some("/work".into()),
+            user: Some("1000:1000".into()),
+            exposed_ports: Vec::new(),
+        }
+    }
+
+    fn pod(container: serde_json::Value) -> (Pod, Container) {
+        let pod: Pod = serde_json::from_value(json!({
+            "metadata": {"name": "p", "namespace": "ns", "uid": "u"},
+            "spec": {"containers": [container]},
+        }))
+        .unwrap();
+        let container = pod.spec.as_ref().unwrap().containers[0].clone();
+        (pod, container)
+    }
+
+    fn inputs<'a>(image: &'a RuntimeConfig, env: &'a [EnvVar]) -> ContainerInputs<'a> {
+        ContainerInputs {
+            image,
+            env,
+            rootfs: PathBuf::from("/rootfs"),
+            mounts: Vec::new(),
+            netns: Some(PathBuf::from("/pods/u/netns")),
+            hostname: "p".into(),
+            cgroup_parent: "/kubepods/besteffort/podu".into(),
+            node_memory: 8 << 30,
+        }
+    }
+
+    #[test]
+    fn command_and_args_combine_with_the_image_as_upstream() {
+        let image = image();
+        assert_eq!(process_args(vec![], vec![], &image), ["/entry", "default"]);
+        assert_eq!(process_args(vec![], vec!["x".into()], &image), ["/entry", "x"]);
+        assert_eq!(process_args(vec!["sh".into()], vec![], &image), ["sh"]);
+        assert_eq!(
+            process_args(vec!["sh".into()], vec!["-c".into()], &image),
+            ["sh", "-c"]
+        );
+    }
+
+    #[test]
+    fn environment_user_and_namespaces() {
+        let image = image();
+        let env = vec![EnvVar {
+            name: "A".into(),
+            value: "pod".into(),
+        }];
+        let (pod, container) = pod(json!({"name": "c", "image": "i", "command": ["sh", "-c", "echo $(A)"]}));
+        let spec = container_spec(&pod, &container, inputs(&image, &env)).unwrap();
+        assert_eq!(spec.args, ["sh", "-c", "echo pod"]);
+        assert_eq!(spec.env, ["PATH=/bin", "A=pod", "HOSTNAME=p"]);
+        assert_eq!(spec.cwd, "/work");
+        assert_eq!((spec.user.uid, spec.user.gid), (1000, 1000));
+        assert_eq!(spec.hostname.as_deref(), Some("p"));
+        assert_eq!(
+            spec.namespaces.network,
+            NamespaceMode::Join(PathBuf::from("/pods/u/netns"))
+        );
+        assert_eq!(spec.oom_score_adj, Some(1000));
+    }
+
+    #[test]
+    fn run_as_non_root_refuses_uid_zero() {
+        let image = RuntimeConfig {
+            cmd: vec!["sh".into()],
+            ..RuntimeConfig::default()
+        };
+        let (pod, container) =
+            pod(json!({"name": "c", "image": "i", "securityContext": {"runAsNonRoot": true}}));
+        let err = container_spec(&pod, &container, inputs(&image, &[])).unwrap_err();
+        assert!(matches!(err, ConfigError::RunsAsRoot { .. }));
+    }
+
+    #[test]
+    fn limits_become_cgroup_values() {
+        let (_, container) = pod(json!({"name": "c", "image": "i", "resources": {
+            "requests": {"cpu": "250m", "memory": "64Mi"},
+            "limits": {"cpu": "500m", "memory": "128Mi"},
+        }}));
+        let r = resources(&container);
+        assert_eq!(r.cpu_shares, Some(256));
+        assert_eq!(r.cpu_quota, Some(50_000));
+        assert_eq!(r.cpu_period, Some(100_000));
+        assert_eq!(r.memory_limit, Some(128 << 20));
+        assert_eq!(oom_score_adj("Burstable", &container, 1 << 30), 1000 - 62);
+    }
+}

@@ -1,0 +1,220 @@
+//! The real node's kubelet: registers the Node (see [`crate::node`]), watches the pods bound
+//! to it and runs each in its own [`worker::PodWorker`], re-adopting containers a previous run
+//! left behind and removing those whose pods are gone.
+//!
+//! It reaches the API only through `kube::Client` and containers only through
+//! [`crate::runtime::Runtime`].
+
+pub mod container;
+pub mod layout;
+pub mod sandbox;
+pub mod status;
+pub mod volumes;
+pub mod worker;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use k8s_openapi::api::core::v1::Pod;
+use kube::runtime::watcher;
+use kube::{Api, Client, ResourceExt};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::images::Store;
+use crate::node::{NodeConfig, NodeError, RegisteredNode};
+use crate::runtime::Runtime;
+use crate::runtime::cgroup::CgroupVersion;
+use layout::{Layout, parse_container_id};
+use worker::{PodWorker, Shared};
+
+/// Why the kubelet could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum KubeletError {
+    #[error(transparent)]
+    Node(#[from] NodeError),
+    #[error(transparent)]
+    Images(#[from] crate::images::Error),
+    #[error(transparent)]
+    Cgroup(#[from] crate::runtime::cgroup::CgroupError),
+    #[error("the kubelet needs root")]
+    NeedsRoot,
+}
+
+/// The kubelet's configuration.
+#[derive(Clone, Debug)]
+pub struct KubeletConfig {
+    pub node: NodeConfig,
+    /// Container logs (`/var/log/pods` in production).
+    pub log_root: PathBuf,
+    /// The binary started as `BINARY shim ...` for each container.
+    pub shim_binary: PathBuf,
+    pub dns: crate::pod::resolv::DnsSettings,
+}
+
+/// A running kubelet.
+pub struct Kubelet {
+    registered: RegisteredNode,
+    pods: tokio::task::JoinHandle<()>,
+}
+
+impl Kubelet {
+    /// Registers the node and starts running its pods.
+    pub async fn start(
+        client: Client,
+        config: KubeletConfig,
+        shutdown: CancellationToken,
+    ) -> Result<Kubelet, KubeletError> {
+        if !rustix::process::geteuid().is_root() {
+            return Err(KubeletError::NeedsRoot);
+        }
+        let data_dir = config.node.data_dir.clone();
+        let images = Store::open(crate::images::store_dir(&data_dir))?;
+        match crate::images::auto_import(&images, &crate::images::drop_in_dir(&data_dir)) {
+            Ok(results) => tracing::debug!(?results, "imported images from the drop-in directory"),
+            Err(err) => tracing::warn!(error = %err, "importing images from the drop-in directory failed"),
+        }
+        let registered = crate::node::register(client.clone(), config.node.clone(), shutdown.clone()).await?;
+        let status = registered.node.status.clone().unwrap_or_default();
+        let host_ips: Vec<String> = status
+            .addresses
+            .iter()
+            .flatten()
+            .filter(|a| a.type_ == "InternalIP")
+            .map(|a| a.address.clone())
+            .collect();
+        let node_allocatable: BTreeMap<_, _> = status.allocatable.clone().unwrap_or_default();
+        let node_memory = status
+            .capacity
+            .as_ref()
+            .and_then(|c| c.get("memory"))
+            .and_then(|q| rudder_machinery::validation::quantity::parse_quantity(&q.0).ok())
+            .map_or(0, |q| q.value());
+        let mut dns = config.dns.clone();
+        dns.node_ips = host_ips.iter().filter_map(|ip| ip.parse().ok()).collect();
+        let shared = Arc::new(Shared {
+            client: client.clone(),
+            runtime: Runtime::new(data_dir.join("runtime"), &config.shim_binary),
+            images,
+            layout: Layout::new(&data_dir, &config.log_root),
+            node_name: config.node.name.clone(),
+            host_ips,
+            node_allocatable,
+            node_memory,
+            cgroups: CgroupVersion::detect()?,
+            dns,
+            host_hosts_file: PathBuf::from("/etc/hosts"),
+        });
+        let pods = tokio::spawn(watch_pods(shared, shutdown));
+        Ok(Kubelet { registered, pods })
+    }
+
+    /// The Node as registered.
+    pub fn node(&self) -> &k8s_openapi::api::core::v1::Node {
+        &self.registered.node
+    }
+
+    /// Waits for the kubelet to stop after shutdown.
+    pub async fn join(self) {
+        let _ = self.pods.await;
+        self.registered.join().await;
+    }
+}
+
+/// Watches the pods bound to the node and keeps one worker per pod UID.
+async fn watch_pods(shared: Arc<Shared>, shutdown: CancellationToken) {
+    let api: Api<Pod> = Api::all(shared.client.clone());
+    let config = watcher::Config::default().fields(&format!("spec.nodeName={}", shared.node_name));
+    let mut events = watcher(api, config).boxed();
+    let mut workers: HashMap<String, watch::Sender<Option<Pod>>> = HashMap::new();
+    let mut listed: Option<HashSet<String>> = None;
+    loop {
+        let event = tokio::select! {
+            () = shutdown.cancelled() => return,
+            event = events.next() => event,
+        };
+        workers.retain(|_, sender| !sender.is_closed());
+        match event {
+            None => return,
+            Some(Err(err)) => {
+                tracing::warn!(error = %err, "watching pods failed");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+            Some(Ok(watcher::Event::Init)) => listed = Some(HashSet::new()),
+            Some(Ok(watcher::Event::InitApply(pod) | watcher::Event::Apply(pod))) => {
+                if let Some(seen) = listed.as_mut() {
+                    seen.insert(pod.uid().unwrap_or_default());
+                }
+                dispatch(&shared, &mut workers, pod, &shutdown).await;
+            }
+            Some(Ok(watcher::Event::Delete(pod))) => {
+                if let Some(sender) = workers.get(&pod.uid().unwrap_or_default()) {
+                    let _ = sender.send(None);
+                }
+            }
+            Some(Ok(watcher::Event::InitDone)) => {
+                let seen = listed.take().unwrap_or_default();
+                for (uid, sender) in &workers {
+                    if !seen.contains(uid) {
+                        let _ = sender.send(None);
+                    }
+                }
+                let shared = shared.clone();
+                let _ = tokio::task::spawn_blocking(move || remove_orphans(&shared, &seen)).await;
+            }
+        }
+    }
+}
+
+async fn dispatch(
+    shared: &Arc<Shared>,
+    workers: &mut HashMap<String, watch::Sender<Option<Pod>>>,
+    pod: Pod,
+    shutdown: &CancellationToken,
+) {
+    let uid = pod.uid().unwrap_or_default();
+    if let Some(sender) = workers.get(&uid) {
+        let _ = sender.send(Some(pod));
+        return;
+    }
+    let (sender, receiver) = watch::channel(Some(pod.clone()));
+    workers.insert(uid, sender);
+    let worker = PodWorker::adopt(shared.clone(), pod).await;
+    tokio::spawn(worker.run(receiver, shutdown.child_token()));
+}
+
+/// Stops and removes containers and pod directories of pods the API no longer has.
+fn remove_orphans(shared: &Shared, known: &HashSet<String>) {
+    let mut orphans: HashSet<String> = HashSet::new();
+    for (id, _) in shared.runtime.list().unwrap_or_default() {
+        if let Some((uid, _, _)) = parse_container_id(&id)
+            && !known.contains(uid)
+        {
+            orphans.insert(uid.to_owned());
+        }
+    }
+    if let Ok(entries) = std::fs::read_dir(shared.layout.pods_dir()) {
+        for entry in entries.flatten() {
+            let uid = entry.file_name().to_string_lossy().into_owned();
+            if !known.contains(&uid) {
+                orphans.insert(uid);
+            }
+        }
+    }
+    for uid in orphans {
+        tracing::info!(%uid, "removing the containers of a pod that is gone");
+        for (id, state) in shared.runtime.list().unwrap_or_default() {
+            if parse_container_id(&id).is_some_and(|(owner, _, _)| owner == uid)
+                && matches!(state, crate::runtime::ContainerState::Running { .. })
+            {
+                let _ = shared.runtime.signal(&id, nix::sys::signal::Signal::SIGKILL);
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        if let Err(err) = worker::clean_up(shared, &uid) {
+            tracing::warn!(%uid, error = %err, "removing a gone pod failed");
+        }
+    }
+}

@@ -1,0 +1,101 @@
+//! The pod sandbox: a network namespace kept alive by a bind mount on a file in the pod's
+//! directory, with only loopback up (pod networking, addresses and routes belong to netd).
+//! Containers join it by path, so it outlives any one of them.
+//!
+//! Blocking: call from `spawn_blocking`. It does not decide when a sandbox is made or removed.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use nix::mount::{MntFlags, MsFlags};
+
+/// Why a sandbox could not be made or removed.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error("{what}: {source}")]
+    Io { what: String, source: std::io::Error },
+    #[error("{what}: {source}")]
+    Sys { what: String, source: nix::Error },
+    #[error("bringing loopback up: {0}")]
+    Loopback(String),
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> SandboxError {
+    let what = what.into();
+    move |source| SandboxError::Io { what, source }
+}
+
+fn sys(what: impl Into<String>) -> impl FnOnce(nix::Error) -> SandboxError {
+    let what = what.into();
+    move |source| SandboxError::Sys { what, source }
+}
+
+/// Whether `path` has something mounted on it (a namespace file is on nsfs, not on the
+/// filesystem of its directory).
+pub fn is_mounted(path: &Path) -> bool {
+    let (Ok(file), Some(Ok(dir))) = (std::fs::metadata(path), path.parent().map(std::fs::metadata)) else {
+        return false;
+    };
+    file.dev() != dir.dev()
+}
+
+/// Makes the network namespace at `path` unless one is already mounted there.
+pub fn ensure_netns(path: &Path) -> Result<(), SandboxError> {
+    if is_mounted(path) {
+        return Ok(());
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(io(format!("creating {}", dir.display())))?;
+    }
+    std::fs::File::create(path).map_err(io(format!("creating {}", path.display())))?;
+    // unshare moves the calling thread: a thread of its own, which ends with the namespace
+    // held only by the bind mount.
+    let target = path.to_owned();
+    let made = std::thread::spawn(move || -> Result<(), SandboxError> {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
+            .map_err(sys("unsharing the network namespace"))?;
+        bring_loopback_up()?;
+        nix::mount::mount(
+            Some("/proc/thread-self/ns/net"),
+            &target,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(sys(format!(
+            "bind-mounting the namespace on {}",
+            target.display()
+        )))
+    })
+    .join()
+    .map_err(|_| SandboxError::Loopback("the namespace thread panicked".to_owned()))?;
+    if made.is_err() {
+        let _ = std::fs::remove_file(path);
+    }
+    made
+}
+
+/// Sets `lo` (index 1 in a new namespace) up, in the calling thread's network namespace.
+fn bring_loopback_up() -> Result<(), SandboxError> {
+    use libcontainer::network::link::LinkClient;
+    use libcontainer::network::wrapper::create_network_client;
+    const LOOPBACK_INDEX: u32 = 1;
+    let mut links =
+        LinkClient::new(create_network_client()).map_err(|err| SandboxError::Loopback(err.to_string()))?;
+    links
+        .set_up(LOOPBACK_INDEX)
+        .map_err(|err| SandboxError::Loopback(err.to_string()))
+}
+
+/// Unmounts and removes the namespace file; a missing one is fine.
+pub fn remove_netns(path: &Path) -> Result<(), SandboxError> {
+    if is_mounted(path) {
+        nix::mount::umount2(path, MntFlags::MNT_DETACH)
+            .map_err(sys(format!("unmounting {}", path.display())))?;
+    }
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(err) => Err(io(format!("removing {}", path.display()))(err)),
+    }
+}

@@ -1,0 +1,990 @@
+//! One pod's worker: drives the pod's sandbox and containers toward its spec and reports its
+//! status, like the kubelet's pod worker and sync loop. Init containers run in order
+//! (restartable ones keep running as sidecars), then the app containers; exited containers
+//! restart as the restart policy says, with the kubelet's CrashLoopBackOff back-off (10 s
+//! doubling to 5 min, reset after 10 min of running). Deletion stops containers with SIGTERM,
+//! then SIGKILL after the grace period, tears everything down and removes the pod.
+//!
+//! Runtime and filesystem calls go through `spawn_blocking`. Probes and lifecycle hooks are
+//! not run yet: a running container is ready.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{ConfigMap, Container, Pod, PodStatus, Secret, Service};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, Preconditions};
+use kube::{Client, ResourceExt};
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::container::{ContainerInputs, container_spec};
+use super::layout::{Layout, container_id, parse_container_id};
+use super::status::{ContainerRecord, Observed, Placement, Termination};
+use super::{sandbox, status, volumes};
+use crate::images::Store;
+use crate::pod::env::{EnvContext, make_environment};
+use crate::runtime::cgroup::{self, CgroupVersion, PodLimits, QosClass};
+use crate::runtime::spec::{Mount, Propagation};
+use crate::runtime::{ContainerState, Runtime, RuntimeError};
+
+const INITIAL_BACKOFF: Duration = Duration::from_secs(10);
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// A container that ran this long without failing starts over at the initial back-off.
+const BACKOFF_RESET: Duration = Duration::from_secs(600);
+/// How often running containers are checked for exits (the kubelet's PLEG relist period).
+const RELIST: Duration = Duration::from_secs(1);
+const RETRY: Duration = Duration::from_secs(5);
+const DEFAULT_GRACE_SECONDS: i64 = 30;
+const RUNTIME_NAME: &str = "rudder";
+
+/// What every pod worker shares.
+pub struct Shared {
+    pub client: Client,
+    pub runtime: Runtime,
+    pub images: Store,
+    pub layout: Layout,
+    pub node_name: String,
+    pub host_ips: Vec<String>,
+    pub node_allocatable: BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>,
+    pub node_memory: i64,
+    pub cgroups: CgroupVersion,
+    pub dns: crate::pod::resolv::DnsSettings,
+    pub host_hosts_file: PathBuf,
+}
+
+/// One container's history on this node.
+#[derive(Debug, Default)]
+struct Run {
+    /// The attempt number of the current instance (its restartCount).
+    attempt: u32,
+    /// Whether the current attempt was created.
+    created: bool,
+    /// Why the current attempt is not running (before creation).
+    waiting: Option<(String, Option<String>)>,
+    observed: Option<Observed>,
+    last: Option<Termination>,
+    backoff: Option<Duration>,
+    not_before: Option<Instant>,
+    image_id: String,
+}
+
+/// The worker of one pod UID.
+pub struct PodWorker {
+    shared: Arc<Shared>,
+    pod: Pod,
+    uid: String,
+    runs: HashMap<String, Run>,
+    sandbox_ready: bool,
+    cgroup_parent: Option<String>,
+    volumes: Option<BTreeMap<String, PathBuf>>,
+    reported: Option<PodStatus>,
+    terminal: bool,
+}
+
+impl PodWorker {
+    /// A worker for `pod`, re-adopting containers a previous noded left running.
+    pub async fn adopt(shared: Arc<Shared>, pod: Pod) -> PodWorker {
+        let uid = pod.uid().unwrap_or_default();
+        let mut runs: HashMap<String, Run> = HashMap::new();
+        let runtime = shared.runtime.clone();
+        let listed = tokio::task::spawn_blocking(move || runtime.list())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_default();
+        let mut found: BTreeMap<String, Vec<(u32, ContainerState)>> = BTreeMap::new();
+        for (id, state) in listed {
+            if let Some((owner, name, attempt)) = parse_container_id(&id)
+                && owner == uid
+            {
+                found.entry(name.to_owned()).or_default().push((attempt, state));
+            }
+        }
+        for (name, mut instances) in found {
+            instances.sort_by_key(|(attempt, _)| *attempt);
+            let mut run = Run::default();
+            if let Some((attempt, state)) = instances.pop() {
+                run.attempt = attempt;
+                run.created = true;
+                run.observed = Some(observe(&container_id(&uid, &name, attempt), state));
+            }
+            if let Some((attempt, ContainerState::Exited(exit))) = instances.pop() {
+                run.last = Some(termination(&container_id(&uid, &name, attempt), &exit));
+            }
+            runs.insert(name, run);
+        }
+        let sandbox_ready = !runs.is_empty();
+        PodWorker {
+            shared,
+            pod,
+            uid,
+            runs,
+            sandbox_ready,
+            cgroup_parent: None,
+            volumes: None,
+            reported: None,
+            terminal: false,
+        }
+    }
+
+    /// Runs until the pod is gone (or shutdown): `updates` carries the pod's latest version,
+    /// `None` once it left the API.
+    pub async fn run(mut self, mut updates: watch::Receiver<Option<Pod>>, shutdown: CancellationToken) {
+        let span = tracing::info_span!("pod", pod = %format!("{}/{}", self.pod.namespace().unwrap_or_default(), self.pod.name_any()), uid = %self.uid);
+        let _guard = span.enter();
+        drop(_guard);
+        loop {
+            let latest = updates.borrow_and_update().clone();
+            let gone = latest.is_none();
+            if let Some(pod) = latest {
+                self.pod = pod;
+            }
+            if gone || self.pod.metadata.deletion_timestamp.is_some() {
+                self.terminate(gone, &updates).await;
+                return;
+            }
+            let wake = self.sync().await;
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                changed = updates.changed() => if changed.is_err() { return },
+                () = sleep(wake) => {}
+            }
+        }
+    }
+
+    /// One pass toward the spec; returns when to look again.
+    async fn sync(&mut self) -> Option<Duration> {
+        if self.terminal {
+            return None;
+        }
+        let mut wake = None;
+        if let Err(err) = self.ensure_sandbox().await {
+            tracing::warn!(error = %err, "setting up the pod sandbox failed");
+            self.report().await;
+            return Some(RETRY);
+        }
+        if self.volumes.is_none() {
+            match volumes::set_up(
+                &self.shared.client,
+                &self.shared.layout,
+                &self.pod,
+                &self.shared.node_allocatable,
+            )
+            .await
+            {
+                Ok(paths) => self.volumes = Some(paths),
+                Err(err) => {
+                    tracing::warn!(error = %err, "setting up volumes failed");
+                    self.report().await;
+                    return Some(RETRY);
+                }
+            }
+        }
+        self.refresh().await;
+        let spec = self.pod.spec.clone().unwrap_or_default();
+        let policy = spec.restart_policy.clone().unwrap_or_else(|| "Always".to_owned());
+        let mut initialized = true;
+        for container in spec.init_containers.iter().flatten() {
+            let sidecar = container.restart_policy.as_deref() == Some("Always");
+            let state = self.runs.get(&container.name).and_then(|r| r.observed.clone());
+            match state {
+                None | Some(Observed::Waiting { .. }) => {
+                    wake = earliest(wake, self.start(container).await);
+                    if !sidecar {
+                        initialized = false;
+                        break;
+                    }
+                }
+                Some(Observed::Running { .. }) => {
+                    if !sidecar {
+                        initialized = false;
+                        break;
+                    }
+                }
+                Some(Observed::Terminated(t)) => {
+                    if sidecar || t.exit_code != 0 {
+                        if !sidecar && policy == "Never" {
+                            initialized = false;
+                            break;
+                        }
+                        wake = earliest(wake, self.restart(container).await);
+                        if !sidecar {
+                            initialized = false;
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        if initialized {
+            for container in &spec.containers {
+                let state = self.runs.get(&container.name).and_then(|r| r.observed.clone());
+                match state {
+                    None | Some(Observed::Waiting { .. }) => {
+                        wake = earliest(wake, self.start(container).await)
+                    }
+                    Some(Observed::Running { .. }) => {}
+                    Some(Observed::Terminated(t)) => {
+                        let restart = match policy.as_str() {
+                            "Always" => true,
+                            "OnFailure" => t.exit_code != 0,
+                            _ => false,
+                        };
+                        if restart {
+                            wake = earliest(wake, self.restart(container).await);
+                        }
+                    }
+                }
+            }
+        }
+        let any_running = self
+            .runs
+            .values()
+            .any(|r| matches!(r.observed, Some(Observed::Running { .. })));
+        if any_running {
+            wake = earliest(wake, Some(RELIST));
+        }
+        let status = self.report().await;
+        if matches!(status.as_deref(), Some("Succeeded" | "Failed")) {
+            self.terminal = true;
+            return None;
+        }
+        wake
+    }
+
+    /// The pod cgroup, network namespace, hosts and resolv.conf files.
+    async fn ensure_sandbox(&mut self) -> Result<(), String> {
+        let shared = self.shared.clone();
+        let pod = self.pod.clone();
+        let uid = self.uid.clone();
+        let parent = tokio::task::spawn_blocking(move || -> Result<String, String> {
+            let spec = pod.spec.as_ref();
+            let qos = match rudder_machinery::kinds::pod::pod_qos_class(&pod) {
+                "Guaranteed" => QosClass::Guaranteed,
+                "Burstable" => QosClass::Burstable,
+                _ => QosClass::BestEffort,
+            };
+            let parent = cgroup::ensure_pod_cgroup(shared.cgroups, qos, &uid, &pod_limits(&pod))
+                .map_err(|e| e.to_string())?;
+            let dir = shared.layout.pod_dir(&uid);
+            std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+            let host_network = spec.and_then(|s| s.host_network) == Some(true);
+            if !host_network {
+                sandbox::ensure_netns(&shared.layout.netns(&uid)).map_err(|e| e.to_string())?;
+            }
+            crate::pod::hosts::ensure_hosts_file(
+                &shared.layout.hosts_file(&uid),
+                &pod,
+                &pod_ips(&shared, &pod),
+                &shared.dns.cluster_domain,
+                &shared.host_hosts_file,
+            )
+            .map_err(|e| e.to_string())?;
+            let (dns, _events) =
+                crate::pod::resolv::pod_dns_config(&pod, &shared.dns).map_err(|e| e.to_string())?;
+            let resolv = shared.layout.resolv_file(&uid);
+            std::fs::write(&resolv, crate::pod::resolv::render_resolv_conf(&dns))
+                .map_err(|e| format!("writing {}: {e}", resolv.display()))?;
+            Ok(parent)
+        })
+        .await
+        .map_err(|e| e.to_string())??;
+        self.cgroup_parent = Some(parent);
+        self.sandbox_ready = true;
+        Ok(())
+    }
+
+    /// Reads the state of every created container.
+    async fn refresh(&mut self) {
+        let ids: Vec<(String, String)> = self
+            .runs
+            .iter()
+            .filter(|(_, run)| run.created)
+            .map(|(name, run)| (name.clone(), container_id(&self.uid, name, run.attempt)))
+            .collect();
+        let runtime = self.shared.runtime.clone();
+        let states = tokio::task::spawn_blocking(move || {
+            ids.into_iter()
+                .map(|(name, id)| {
+                    let state = runtime.state(&id);
+                    (name, id, state)
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
+        .unwrap_or_default();
+        for (name, id, state) in states {
+            let Some(run) = self.runs.get_mut(&name) else {
+                continue;
+            };
+            let observed = match state {
+                Ok(state) => observe(&id, state),
+                Err(RuntimeError::NotFound(_)) => Observed::Terminated(Termination {
+                    exit_code: 137,
+                    signal: None,
+                    reason: "ContainerStatusUnknown".to_owned(),
+                    message: Some(
+                        "The container could not be located when the pod was terminated".to_owned(),
+                    ),
+                    started_at: None,
+                    finished_at: None,
+                    container_id: format!("{RUNTIME_NAME}://{id}"),
+                }),
+                Err(err) => {
+                    tracing::warn!(container = %name, error = %err, "reading the container state failed");
+                    continue;
+                }
+            };
+            if let Observed::Terminated(t) = &observed
+                && let Some(message) = termination_message(&self.shared.layout, &self.uid, &name, run.attempt)
+            {
+                let mut t = t.clone();
+                t.message = Some(message);
+                run.observed = Some(Observed::Terminated(t));
+                continue;
+            }
+            run.observed = Some(observed);
+        }
+    }
+
+    /// Restarts an exited container once its back-off allows.
+    async fn restart(&mut self, container: &Container) -> Option<Duration> {
+        let now = Instant::now();
+        let run = self.runs.entry(container.name.clone()).or_default();
+        let Some(Observed::Terminated(ended)) = run.observed.clone() else {
+            return None;
+        };
+        // Each failed start doubles the back-off; a long successful run resets it.
+        let ran_long = match (ended.started_at, ended.finished_at) {
+            (Some(start), Some(end)) => end.duration_since(start).as_secs() >= BACKOFF_RESET.as_secs() as i64,
+            _ => false,
+        };
+        // As the kubelet's back-off: the first failure restarts at once; each later one waits
+        // the current back-off, which doubles with every restart up to five minutes.
+        if run.not_before.is_none() {
+            match run.backoff {
+                Some(backoff) if !ran_long => run.not_before = Some(now + backoff),
+                _ => {
+                    run.backoff = None;
+                    run.not_before = Some(now);
+                }
+            }
+        }
+        let not_before = run.not_before.unwrap_or(now);
+        if now < not_before {
+            let pod = format!(
+                "{}_{}({})",
+                self.pod.name_any(),
+                self.pod.namespace().unwrap_or_default(),
+                self.uid
+            );
+            run.waiting = Some((
+                "CrashLoopBackOff".to_owned(),
+                Some(format!(
+                    "back-off {} restarting failed container={} pod={pod}",
+                    go_duration(run.backoff.unwrap_or(INITIAL_BACKOFF)),
+                    container.name
+                )),
+            ));
+            return Some(not_before - now);
+        }
+        run.backoff = Some(match run.backoff {
+            Some(backoff) => (backoff * 2).min(MAX_BACKOFF),
+            None => INITIAL_BACKOFF,
+        });
+        // The previous instance becomes lastState; the one before it goes.
+        let previous_attempt = run.attempt;
+        run.last = Some(ended);
+        run.attempt += 1;
+        run.created = false;
+        run.observed = None;
+        run.not_before = None;
+        run.waiting = None;
+        if previous_attempt > 0 {
+            self.remove_instance(&container.name, previous_attempt - 1).await;
+        }
+        self.start(container).await
+    }
+
+    /// Creates and starts the container's current attempt.
+    async fn start(&mut self, container: &Container) -> Option<Duration> {
+        let attempt = self.runs.get(&container.name).map_or(0, |r| r.attempt);
+        match self.create(container, attempt).await {
+            Ok((id, state, image_id)) => {
+                let run = self.runs.entry(container.name.clone()).or_default();
+                run.created = true;
+                run.waiting = None;
+                run.image_id = image_id;
+                run.observed = Some(observe(&id, state));
+                None
+            }
+            Err((reason, message)) => {
+                tracing::warn!(container = %container.name, %reason, message = message.as_deref().unwrap_or(""), "container not started");
+                let run = self.runs.entry(container.name.clone()).or_default();
+                let pulling_failed_before = matches!(
+                    run.waiting.as_ref().map(|(r, _)| r.as_str()),
+                    Some("ErrImagePull" | "ImagePullBackOff")
+                );
+                run.waiting = if reason == "ErrImagePull" && pulling_failed_before {
+                    let image = container.image.clone().unwrap_or_default();
+                    Some((
+                        "ImagePullBackOff".to_owned(),
+                        Some(format!("Back-off pulling image \"{image}\"")),
+                    ))
+                } else {
+                    Some((reason, message))
+                };
+                Some(RETRY)
+            }
+        }
+    }
+
+    /// Prepares and creates one container instance; the error is a waiting reason and message.
+    async fn create(
+        &self,
+        container: &Container,
+        attempt: u32,
+    ) -> Result<(String, ContainerState, String), (String, Option<String>)> {
+        let config_error = |message: String| ("CreateContainerConfigError".to_owned(), Some(message));
+        let env_context = self.env_context(container).await.map_err(config_error)?;
+        let env =
+            make_environment(&self.pod, container, &env_context).map_err(|e| config_error(e.to_string()))?;
+        let shared = self.shared.clone();
+        let pod = self.pod.clone();
+        let container = container.clone();
+        let uid = self.uid.clone();
+        let volumes = self.volumes.clone().unwrap_or_default();
+        let cgroup_parent = self.cgroup_parent.clone().unwrap_or_default();
+        tokio::task::spawn_blocking(move || {
+            let image_name = container.image.clone().unwrap_or_default();
+            let image = match shared.images.image(&image_name) {
+                Ok(image) => image,
+                Err(_) => {
+                    let policy = container.image_pull_policy.as_deref().unwrap_or("IfNotPresent");
+                    return Err(if policy == "Never" {
+                        (
+                            "ErrImageNeverPull".to_owned(),
+                            Some(format!(
+                                "Container image \"{image_name}\" is not present with pull policy of Never"
+                            )),
+                        )
+                    } else {
+                        (
+                            "ErrImagePull".to_owned(),
+                            Some(format!(
+                                "failed to pull image \"{image_name}\": the image is not in the node's store and this node does not pull from registries yet"
+                            )),
+                        )
+                    });
+                }
+            };
+            let internal = |message: String| ("CreateContainerError".to_owned(), Some(message));
+            let layers = shared.images.prepare_layers(&image).map_err(|e| internal(e.to_string()))?;
+            let dir = shared.layout.container_dir(&uid, &container.name, attempt);
+            let rootfs = crate::images::mount_overlay(&layers, &dir).map_err(|e| internal(e.to_string()))?;
+            let mut mounts = Vec::new();
+            for mount in container.volume_mounts.iter().flatten() {
+                let Some(source) = volumes.get(&mount.name) else {
+                    return Err(config_error(format!("cannot find volume {:?} to mount into container {:?}", mount.name, container.name)));
+                };
+                let mut source = source.clone();
+                if let Some(sub) = mount.sub_path.as_deref().filter(|s| !s.is_empty()) {
+                    crate::pod::volumes::subpath::safe_make_dir(&source, sub, 0o755)
+                        .map_err(|e| config_error(e.to_string()))?;
+                    source = source.join(sub);
+                }
+                mounts.push(Mount {
+                    destination: mount.mount_path.clone(),
+                    source: source.display().to_string(),
+                    kind: "bind".to_owned(),
+                    options: Vec::new(),
+                    readonly: mount.read_only == Some(true),
+                    propagation: match mount.mount_propagation.as_deref() {
+                        Some("HostToContainer") => Propagation::HostToContainer,
+                        Some("Bidirectional") => Propagation::Bidirectional,
+                        _ => Propagation::Private,
+                    },
+                });
+            }
+            let mounted = |mounts: &[Mount], path: &str| mounts.iter().any(|m| m.destination == path);
+            if !mounted(&mounts, "/etc/hosts") {
+                mounts.push(bind(&shared.layout.hosts_file(&uid), "/etc/hosts", false));
+            }
+            if !mounted(&mounts, "/etc/resolv.conf") {
+                mounts.push(bind(&shared.layout.resolv_file(&uid), "/etc/resolv.conf", false));
+            }
+            let message_path = container
+                .termination_message_path
+                .clone()
+                .unwrap_or_else(|| "/dev/termination-log".to_owned());
+            let message_file = dir.join("termination-log");
+            std::fs::write(&message_file, b"").map_err(|e| internal(e.to_string()))?;
+            mounts.push(bind(&message_file, &message_path, false));
+            let host_network = pod.spec.as_ref().and_then(|s| s.host_network) == Some(true);
+            let hostname = crate::pod::hosts::pod_hostname_and_domain(&pod, &shared.dns.cluster_domain)
+                .map(|(name, _)| name)
+                .map_err(|e| config_error(e.to_string()))?;
+            let runtime_config = image.runtime_config();
+            let spec = container_spec(
+                &pod,
+                &container,
+                ContainerInputs {
+                    image: &runtime_config,
+                    env: &env,
+                    rootfs: rootfs.merged.clone(),
+                    mounts,
+                    netns: (!host_network).then(|| shared.layout.netns(&uid)),
+                    hostname,
+                    cgroup_parent,
+                    node_memory: shared.node_memory,
+                },
+            )
+            .map_err(|e| config_error(e.to_string()))?;
+            let id = container_id(&uid, &container.name, attempt);
+            let log = shared.layout.container_log(
+                pod.metadata.namespace.as_deref().unwrap_or(""),
+                pod.metadata.name.as_deref().unwrap_or(""),
+                &uid,
+                &container.name,
+                attempt,
+            );
+            match shared.runtime.create(&id, &spec, &log) {
+                Ok(state) => Ok((id, state, image.config_digest.clone())),
+                Err(err) => {
+                    let _ = crate::images::unmount_overlay(&rootfs.merged);
+                    Err(("RunContainerError".to_owned(), Some(err.to_string())))
+                }
+            }
+        })
+        .await
+        .map_err(|e| ("CreateContainerError".to_owned(), Some(e.to_string())))?
+    }
+
+    /// The ConfigMaps and Secrets the container's environment names, and the Services for
+    /// service links.
+    async fn env_context(&self, container: &Container) -> Result<EnvContext, String> {
+        let namespace = self.pod.namespace().unwrap_or_default();
+        let client = &self.shared.client;
+        let mut context = EnvContext {
+            node_allocatable: self.shared.node_allocatable.clone(),
+            runtime: crate::pod::fieldref::RuntimeFields {
+                pod_ips: pod_ips(&self.shared, &self.pod),
+                host_ips: self.shared.host_ips.clone(),
+            },
+            ..EnvContext::default()
+        };
+        let mut config_maps = Vec::new();
+        let mut secrets = Vec::new();
+        for source in container.env_from.iter().flatten() {
+            config_maps.extend(source.config_map_ref.as_ref().map(|r| r.name.clone()));
+            secrets.extend(source.secret_ref.as_ref().map(|r| r.name.clone()));
+        }
+        for var in container.env.iter().flatten() {
+            if let Some(from) = &var.value_from {
+                config_maps.extend(from.config_map_key_ref.as_ref().map(|r| r.name.clone()));
+                secrets.extend(from.secret_key_ref.as_ref().map(|r| r.name.clone()));
+            }
+        }
+        let cms: Api<ConfigMap> = Api::namespaced(client.clone(), &namespace);
+        for name in config_maps {
+            if let Some(found) = cms.get_opt(&name).await.map_err(|e| e.to_string())? {
+                context.config_maps.insert(name, found);
+            }
+        }
+        let secret_api: Api<Secret> = Api::namespaced(client.clone(), &namespace);
+        for name in secrets {
+            if let Some(found) = secret_api.get_opt(&name).await.map_err(|e| e.to_string())? {
+                context.secrets.insert(name, found);
+            }
+        }
+        let services: Api<Service> = Api::all(client.clone());
+        context.services = services
+            .list(&ListParams::default())
+            .await
+            .map_err(|e| e.to_string())?
+            .items;
+        Ok(context)
+    }
+
+    /// Removes one ended instance: its runtime state and its root filesystem.
+    async fn remove_instance(&self, name: &str, attempt: u32) {
+        let shared = self.shared.clone();
+        let uid = self.uid.clone();
+        let name = name.to_owned();
+        let _ = tokio::task::spawn_blocking(move || remove_container(&shared, &uid, &name, attempt)).await;
+    }
+
+    /// The records the status is made of.
+    fn records(&self, containers: &[Container], sidecars: bool) -> Vec<ContainerRecord> {
+        containers
+            .iter()
+            .map(|container| {
+                let run = self.runs.get(&container.name);
+                let state = match run {
+                    Some(Run {
+                        waiting: Some((reason, message)),
+                        ..
+                    }) => Observed::Waiting {
+                        reason: reason.clone(),
+                        message: message.clone(),
+                    },
+                    Some(Run {
+                        observed: Some(observed),
+                        ..
+                    }) => observed.clone(),
+                    _ => Observed::Waiting {
+                        reason: if sidecars || !self.initialized() {
+                            "PodInitializing"
+                        } else {
+                            "ContainerCreating"
+                        }
+                        .to_owned(),
+                        message: None,
+                    },
+                };
+                // While a crashed container waits out its back-off, the instance that ended is
+                // its last state.
+                let last = match run {
+                    Some(Run {
+                        waiting: Some(_),
+                        observed: Some(Observed::Terminated(ended)),
+                        ..
+                    }) => Some(ended.clone()),
+                    _ => run.and_then(|r| r.last.clone()),
+                };
+                ContainerRecord {
+                    name: container.name.clone(),
+                    image: container.image.clone().unwrap_or_default(),
+                    image_id: run.map(|r| r.image_id.clone()).unwrap_or_default(),
+                    restart_count: run.map_or(0, |r| r.attempt as i32),
+                    ready: matches!(state, Observed::Running { .. }),
+                    last,
+                    sidecar: sidecars && container.restart_policy.as_deref() == Some("Always"),
+                    state,
+                }
+            })
+            .collect()
+    }
+
+    fn initialized(&self) -> bool {
+        let spec = self.pod.spec.as_ref();
+        spec.and_then(|s| s.init_containers.as_ref())
+            .into_iter()
+            .flatten()
+            .all(|c| {
+                let observed = self.runs.get(&c.name).and_then(|r| r.observed.as_ref());
+                match observed {
+                    Some(Observed::Terminated(t)) => {
+                        t.exit_code == 0 && c.restart_policy.as_deref() != Some("Always")
+                    }
+                    Some(Observed::Running { .. }) => c.restart_policy.as_deref() == Some("Always"),
+                    _ => false,
+                }
+            })
+    }
+
+    /// Writes the status when it changed; returns the phase.
+    async fn report(&mut self) -> Option<String> {
+        let spec = self.pod.spec.clone().unwrap_or_default();
+        let init = self.records(spec.init_containers.as_deref().unwrap_or(&[]), true);
+        let app = self.records(&spec.containers, false);
+        let host_network = spec.host_network == Some(true);
+        let place = Placement {
+            host_ips: self.shared.host_ips.clone(),
+            pod_ips: if host_network {
+                self.shared.host_ips.clone()
+            } else {
+                Vec::new()
+            },
+            sandbox_ready: self.sandbox_ready,
+        };
+        let status = status::pod_status(&self.pod, &init, &app, &place, jiff::Timestamp::now());
+        let phase = status.phase.clone();
+        if self.reported.as_ref().is_some_and(|r| same_status(r, &status)) {
+            return phase;
+        }
+        let pods: Api<Pod> = Api::namespaced(
+            self.shared.client.clone(),
+            &self.pod.namespace().unwrap_or_default(),
+        );
+        let patch = serde_json::json!({
+            "metadata": {"uid": self.uid},
+            "status": status,
+        });
+        match pods
+            .patch_status(
+                &self.pod.name_any(),
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
+            .await
+        {
+            Ok(updated) => {
+                self.pod.status = updated.status;
+                self.reported = Some(status);
+            }
+            Err(err) => tracing::warn!(error = %err, "reporting the pod status failed"),
+        }
+        phase
+    }
+
+    /// Stops every container (SIGTERM, then SIGKILL after the grace period), tears the pod
+    /// down on the node and, if it still exists, removes it from the API.
+    async fn terminate(&mut self, gone: bool, updates: &watch::Receiver<Option<Pod>>) {
+        let grace = self
+            .pod
+            .metadata
+            .deletion_grace_period_seconds
+            .or_else(|| {
+                self.pod
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.termination_grace_period_seconds)
+            })
+            .unwrap_or(DEFAULT_GRACE_SECONDS)
+            .max(0);
+        let shared = self.shared.clone();
+        let uid = self.uid.clone();
+        let stopped =
+            tokio::task::spawn_blocking(move || stop_all(&shared, &uid, Duration::from_secs(grace as u64)))
+                .await;
+        if let Err(err) = stopped {
+            tracing::warn!(error = %err, "stopping containers failed");
+        }
+        self.refresh().await;
+        if !gone && updates.borrow().is_some() {
+            self.report().await;
+        }
+        let shared = self.shared.clone();
+        let uid = self.uid.clone();
+        let cleaned = tokio::task::spawn_blocking(move || clean_up(&shared, &uid)).await;
+        match cleaned {
+            Ok(Err(err)) => tracing::warn!(error = %err, "cleaning up the pod failed"),
+            Err(err) => tracing::warn!(error = %err, "cleaning up the pod failed"),
+            Ok(Ok(())) => {}
+        }
+        if !gone {
+            let pods: Api<Pod> = Api::namespaced(
+                self.shared.client.clone(),
+                &self.pod.namespace().unwrap_or_default(),
+            );
+            let params = DeleteParams {
+                grace_period_seconds: Some(0),
+                preconditions: Some(Preconditions {
+                    uid: Some(self.uid.clone()),
+                    resource_version: None,
+                }),
+                ..DeleteParams::default()
+            };
+            match pods.delete(&self.pod.name_any(), &params).await {
+                Ok(_) => tracing::info!("pod removed"),
+                Err(kube::Error::Api(status)) if status.code == 404 || status.code == 409 => {}
+                Err(err) => tracing::warn!(error = %err, "removing the pod failed"),
+            }
+        }
+    }
+}
+
+fn bind(source: &std::path::Path, destination: &str, readonly: bool) -> Mount {
+    Mount {
+        destination: destination.to_owned(),
+        source: source.display().to_string(),
+        kind: "bind".to_owned(),
+        options: Vec::new(),
+        readonly,
+        propagation: Propagation::Private,
+    }
+}
+
+/// Compares statuses ignoring condition transition times that only the clock changed.
+fn same_status(a: &PodStatus, b: &PodStatus) -> bool {
+    serde_json::to_value(a).ok() == serde_json::to_value(b).ok()
+}
+
+fn earliest(a: Option<Duration>, b: Option<Duration>) -> Option<Duration> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+async fn sleep(wake: Option<Duration>) {
+    match wake {
+        Some(after) => tokio::time::sleep(after).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Go's `time.Duration` text for whole seconds and minutes (`10s`, `2m40s`, `5m0s`).
+fn go_duration(d: Duration) -> String {
+    let secs = d.as_secs();
+    if secs < 60 {
+        format!("{secs}s")
+    } else {
+        format!("{}m{}s", secs / 60, secs % 60)
+    }
+}
+
+fn pod_ips(shared: &Shared, pod: &Pod) -> Vec<String> {
+    if pod.spec.as_ref().and_then(|s| s.host_network) == Some(true) {
+        shared.host_ips.clone()
+    } else {
+        Vec::new()
+    }
+}
+
+/// The pod cgroup's limits: the sums of its containers' limits when every container has one.
+fn pod_limits(pod: &Pod) -> PodLimits {
+    let containers = pod
+        .spec
+        .as_ref()
+        .map(|s| s.containers.as_slice())
+        .unwrap_or_default();
+    let mut limits = PodLimits::default();
+    let all: Vec<_> = containers.iter().map(super::container::resources).collect();
+    if !all.is_empty() && all.iter().all(|r| r.memory_limit.is_some()) {
+        limits.memory_limit = Some(all.iter().filter_map(|r| r.memory_limit).sum());
+    }
+    if !all.is_empty() && all.iter().all(|r| r.cpu_quota.is_some()) {
+        limits.cpu_quota = Some(all.iter().filter_map(|r| r.cpu_quota).sum());
+        limits.cpu_period = Some(100_000);
+    }
+    limits.cpu_shares = Some(all.iter().filter_map(|r| r.cpu_shares).sum::<u64>().max(2));
+    limits
+}
+
+fn rfc3339(text: &str) -> Option<jiff::Timestamp> {
+    text.parse().ok()
+}
+
+fn termination(id: &str, exit: &crate::runtime::ExitStatus) -> Termination {
+    let reason = if exit.oom_killed {
+        "OOMKilled"
+    } else if exit.exit_code == 0 {
+        "Completed"
+    } else {
+        "Error"
+    };
+    Termination {
+        exit_code: exit.exit_code,
+        signal: None,
+        reason: reason.to_owned(),
+        message: None,
+        started_at: rfc3339(&exit.started_at),
+        finished_at: rfc3339(&exit.finished_at),
+        container_id: format!("{RUNTIME_NAME}://{id}"),
+    }
+}
+
+fn observe(id: &str, state: ContainerState) -> Observed {
+    match state {
+        ContainerState::Running { started_at, .. } => Observed::Running {
+            started_at: rfc3339(&started_at).unwrap_or_else(jiff::Timestamp::now),
+            container_id: format!("{RUNTIME_NAME}://{id}"),
+        },
+        ContainerState::Exited(exit) => Observed::Terminated(termination(id, &exit)),
+        ContainerState::Unknown => Observed::Terminated(Termination {
+            exit_code: 255,
+            signal: None,
+            reason: "Unknown".to_owned(),
+            message: None,
+            started_at: None,
+            finished_at: None,
+            container_id: format!("{RUNTIME_NAME}://{id}"),
+        }),
+    }
+}
+
+/// The message the container left in its termination message file (at most 4096 bytes).
+fn termination_message(layout: &Layout, uid: &str, name: &str, attempt: u32) -> Option<String> {
+    let data = std::fs::read(layout.container_dir(uid, name, attempt).join("termination-log")).ok()?;
+    if data.is_empty() {
+        return None;
+    }
+    let data = &data[..data.len().min(4096)];
+    Some(String::from_utf8_lossy(data).into_owned())
+}
+
+/// Signals every running container of the pod with SIGTERM and SIGKILLs what still runs
+/// after `grace`.
+fn stop_all(shared: &Shared, uid: &str, grace: Duration) {
+    let running = |shared: &Shared| -> Vec<String> {
+        shared
+            .runtime
+            .list()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(id, state)| {
+                matches!(state, ContainerState::Running { .. })
+                    && parse_container_id(id).is_some_and(|(owner, _, _)| owner == uid)
+            })
+            .map(|(id, _)| id)
+            .collect()
+    };
+    for id in running(shared) {
+        let _ = shared.runtime.signal(&id, nix::sys::signal::Signal::SIGTERM);
+    }
+    let deadline = std::time::Instant::now() + grace;
+    while !running(shared).is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for id in running(shared) {
+        let _ = shared.runtime.signal(&id, nix::sys::signal::Signal::SIGKILL);
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !running(shared).is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Deletes one container instance and unmounts its root filesystem.
+fn remove_container(shared: &Shared, uid: &str, name: &str, attempt: u32) {
+    let id = container_id(uid, name, attempt);
+    match shared.runtime.delete(&id) {
+        Ok(()) | Err(RuntimeError::NotFound(_)) => {}
+        Err(err) => tracing::warn!(container = %id, error = %err, "deleting the container failed"),
+    }
+    let dir = shared.layout.container_dir(uid, name, attempt);
+    let _ = crate::images::unmount_overlay(&dir.join("merged"));
+    let _ = volumes::remove_all(&dir);
+}
+
+/// Removes everything of the pod on the node: containers, root filesystems, volumes, the
+/// network namespace, the cgroup and the pod directory. Logs stay until the pod is gone.
+pub(crate) fn clean_up(shared: &Shared, uid: &str) -> Result<(), String> {
+    for (id, _) in shared.runtime.list().unwrap_or_default() {
+        if let Some((owner, name, attempt)) = parse_container_id(&id)
+            && owner == uid
+        {
+            remove_container(shared, uid, name, attempt);
+        }
+    }
+    // Root filesystems of instances whose runtime state is already gone.
+    let containers = shared.layout.pod_dir(uid).join("containers");
+    if let Ok(names) = std::fs::read_dir(&containers) {
+        for name in names.flatten() {
+            if let Ok(attempts) = std::fs::read_dir(name.path()) {
+                for attempt in attempts.flatten() {
+                    let _ = crate::images::unmount_overlay(&attempt.path().join("merged"));
+                }
+            }
+        }
+    }
+    volumes::tear_down(&shared.layout, uid).map_err(|e| e.to_string())?;
+    sandbox::remove_netns(&shared.layout.netns(uid)).map_err(|e| e.to_string())?;
+    for qos in [QosClass::Guaranteed, QosClass::Burstable, QosClass::BestEffort] {
+        let _ = cgroup::remove_pod_cgroup(shared.cgroups, &cgroup::pod_cgroup_path(qos, uid));
+    }
+    volumes::remove_all(&shared.layout.pod_dir(uid)).map_err(|e| e.to_string())?;
+    if let Ok(entries) = std::fs::read_dir(shared.layout.log_root()) {
+        for entry in entries.flatten() {
+            if entry.file_name().to_string_lossy().ends_with(&format!("_{uid}")) {
+                let _ = volumes::remove_all(&entry.path());
+            }
+        }
+    }
+    Ok(())
+}
