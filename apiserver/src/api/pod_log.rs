@@ -225,9 +225,17 @@ pub(super) async fn serve(target: &Target<'_>) -> Result<Response, ApiError> {
     }
     let mut body = answer.into_body();
     let (sender, mut receiver) = tokio::sync::mpsc::channel::<Bytes>(16);
+    let shutdown = target.api.shutdown.clone();
     tokio::spawn(async move {
-        while let Some(frame) = body.frame().await {
-            let Ok(frame) = frame else { break };
+        // Ends (closing the node connection, which stops the node's reader) when the node's
+        // stream ends, the client goes away or the server shuts down.
+        loop {
+            let frame = tokio::select! {
+                frame = body.frame() => frame,
+                () = sender.closed() => break,
+                () = shutdown.cancelled() => break,
+            };
+            let Some(Ok(frame)) = frame else { break };
             if let Ok(data) = frame.into_data()
                 && sender.send(data).await.is_err()
             {
