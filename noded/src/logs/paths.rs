@@ -55,7 +55,7 @@ pub fn log_instances(dir: &Path) -> io::Result<Vec<(u32, PathBuf)>> {
         };
         found.push((count, entry.path()));
     }
-    found.sort_by(|a, b| b.0.cmp(&a.0));
+    found.sort_by_key(|(count, _)| std::cmp::Reverse(*count));
     Ok(found)
 }
 

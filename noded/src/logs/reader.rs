@@ -281,7 +281,7 @@ fn wait_for_growth(
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used, clippy::needless_pass_by_value)]
     use super::*;
     use std::io::Write;
 

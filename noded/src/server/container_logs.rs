@@ -300,7 +300,7 @@ fn log_instance(pod: &Pod, container: &str, previous: bool) -> Result<Instance, 
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used, clippy::needless_pass_by_value)]
     use super::*;
     use serde_json::json;
 
