@@ -16,6 +16,7 @@ mod files;
 pub mod health;
 pub mod http;
 pub mod kubeconfig;
+pub mod kubelet;
 pub(crate) mod managed;
 mod meta_validation;
 pub mod metrics;
@@ -204,6 +205,29 @@ pub struct Running {
     shutdown: CancellationToken,
     task: JoinHandle<()>,
     store: Store,
+    node_server: NodeServerTls,
+}
+
+/// File stem of the API server's client certificate for node servers.
+pub const KUBELET_CLIENT_CERT: &str = "apiserver-kubelet-client";
+/// Its user (kubeadm's name): the one identity node servers accept.
+pub const KUBELET_CLIENT_USER: &str = "kube-apiserver-kubelet-client";
+/// File stem of this machine's node server (kubelet) serving certificate.
+pub const NODE_SERVING_CERT: &str = "kubelet";
+
+/// What this machine's node server needs to serve the API server: the cluster CA that signs
+/// the API server's client certificate, its own serving certificate (signed by the same CA,
+/// for the node name, localhost and the host's addresses) and the client identity to allow.
+#[derive(Clone, Debug)]
+pub struct NodeServerTls {
+    /// The cluster CA certificate, PEM.
+    pub ca_pem: String,
+    /// Where it is stored (`DATA_DIR/pki/ca.crt`).
+    pub ca_path: PathBuf,
+    /// The serving certificate and key (`DATA_DIR/pki/kubelet.crt`, `kubelet.key`).
+    pub serving: pki::CertKey,
+    /// The client certificate common name to allow.
+    pub allowed_user: String,
 }
 
 impl Running {
@@ -226,6 +250,11 @@ impl Running {
     /// The cluster CA certificate (PEM file).
     pub fn ca_path(&self) -> PathBuf {
         self.data_dir.join("pki").join("ca.crt")
+    }
+
+    /// What this machine's node server needs (CA, serving certificate, allowed client).
+    pub fn node_server_tls(&self) -> &NodeServerTls {
+        &self.node_server
     }
 
     /// The storage engine (for components that run in the same process and tests).
@@ -298,6 +327,25 @@ pub async fn start(config: Config) -> Result<Running, Error> {
         &serving.key_pem,
         &pki.ca.cert_pem,
     )?);
+    let kubelet_client_cert = pki
+        .leaf(KUBELET_CLIENT_CERT)
+        .ok_or_else(|| Error::Task("no kubelet client certificate".into()))?;
+    let kubelet_client = kubelet::KubeletClient::new(
+        &pki.ca.cert_pem,
+        &kubelet_client_cert.cert_pem,
+        &kubelet_client_cert.key_pem,
+    )
+    .map_err(|err| Error::Task(format!("kubelet client: {err}")))?;
+    let node_serving = pki
+        .leaf(NODE_SERVING_CERT)
+        .cloned()
+        .ok_or_else(|| Error::Task("no node serving certificate".into()))?;
+    let node_server = NodeServerTls {
+        ca_pem: pki.ca.cert_pem.clone(),
+        ca_path: pki.ca.cert_path.clone(),
+        serving: node_serving,
+        allowed_user: KUBELET_CLIENT_USER.to_owned(),
+    };
     let kubeconfig = config.kubeconfig_path();
     write_admin_kubeconfig(&pki, &kubeconfig, address)?;
     write_component_kubeconfigs(&pki, &config.data_dir, &config.node_name, address)?;
@@ -351,6 +399,7 @@ pub async fn start(config: Config) -> Result<Running, Error> {
         bookmark_interval: config.bookmark_interval,
         min_request_timeout: config.min_request_timeout,
         shutdown: shutdown.clone(),
+        kubelet: Some(kubelet_client),
     };
 
     let shared = Arc::new(Shared {
@@ -397,6 +446,7 @@ pub async fn start(config: Config) -> Result<Running, Error> {
         shutdown,
         task,
         store,
+        node_server,
     })
 }
 
@@ -431,12 +481,28 @@ fn certificate_specs(config: &Config) -> Vec<LeafSpec> {
         LeafSpec::client("controller-manager", "system:kube-controller-manager", &[]),
         LeafSpec::client("scheduler", "system:kube-scheduler", &[]),
         LeafSpec::client("kube-proxy", "system:kube-proxy", &[]),
+        LeafSpec::client(KUBELET_CLIENT_CERT, KUBELET_CLIENT_USER, &[]),
+        LeafSpec::server(NODE_SERVING_CERT, node, node_serving_sans(config)),
         LeafSpec::client(
             &format!("node-{node}"),
             &format!("system:node:{node}"),
             &["system:nodes"],
         ),
     ]
+}
+
+/// Names and addresses the node server's certificate must cover: the node name, loopback
+/// and the host's addresses (what a Node object's status addresses carry).
+fn node_serving_sans(config: &Config) -> Vec<String> {
+    let mut sans: Vec<String> = vec![
+        config.node_name.clone(),
+        "localhost".into(),
+        "127.0.0.1".into(),
+        "::1".into(),
+    ];
+    sans.extend(host_addresses().into_iter().map(|ip| ip.to_string()));
+    sans.dedup();
+    sans
 }
 
 /// Names and addresses the serving certificate must cover.

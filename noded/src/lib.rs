@@ -14,12 +14,17 @@
 //! layers unpacked once and stacked with overlayfs for containers. [`runtime`] runs OCI
 //! containers with youki's libcontainer, each owned by a detached shim process.
 //!
+//! [`logs`] is the container log layout and the kubelet's CRI log reading; [`server`] the
+//! kubelet-style HTTPS server (port 10250) that serves them to the API server.
+//!
 //! Like every component, noded reaches the API server only through `kube::Client`.
 
 pub mod images;
 pub mod kubelet;
 pub mod lease;
+pub mod logs;
 pub mod node;
 pub mod pod;
 pub mod runtime;
+pub mod server;
 pub mod simulated;

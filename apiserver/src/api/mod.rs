@@ -8,6 +8,7 @@ mod body;
 mod discovery;
 pub mod negotiation;
 mod output;
+mod pod_log;
 pub mod query;
 mod subresources;
 mod virtual_resources;
@@ -48,6 +49,8 @@ pub struct Api {
     pub min_request_timeout: Duration,
     /// Fires when the server shuts down: open watches end.
     pub shutdown: tokio_util::sync::CancellationToken,
+    /// Reaches node servers for `pods/log`.
+    pub kubelet: Option<crate::kubelet::KubeletClient>,
 }
 
 /// Serves a request under `/api` or `/apis`.

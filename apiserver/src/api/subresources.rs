@@ -1,7 +1,7 @@
 //! Subresources: `status` through the kind's status strategy, `scale` as autoscaling/v1 Scale,
 //! `binding` and `eviction` of pods, namespace `finalize`, CSR `approval`, pod
-//! `ephemeralcontainers` and `resize`. Streaming subresources answer 503 until their
-//! components exist.
+//! `ephemeralcontainers` and `resize`; pod `log` is proxied to the node (`pod_log`). The other
+//! streaming subresources answer 503 until their components exist.
 
 use std::collections::BTreeMap;
 
@@ -35,6 +35,9 @@ pub(super) async fn serve(
             bind(target, &target.name, &binding).await
         }
         ("eviction", "create") => evict(target, body).await,
+        ("log", "get") if target.resource.group.is_empty() && target.resource.resource == "pods" => {
+            super::pod_log::serve(target).await
+        }
         ("finalize", "update") => finalize(target, body).await,
         ("approval", "update") => field_update(target, body, "approval", &["status", "conditions"]).await,
         ("ephemeralcontainers", "update") => {
