@@ -114,7 +114,7 @@ data:
             &format!(
                 "  - name: app
     image: {IMAGE}
-    command: [sh, -c, 'cat /work/order /config/file.txt > /dev/termination-log; echo \"$GREETING|$POD_NAME|$(hostname)\" >> /dev/termination-log']
+    command: [sh, -c, 'cat /work/order /config/file.txt > /dev/termination-log; echo \"$GREETING|$POD_NAME|$(hostname)\" >> /dev/termination-log; echo done; echo to-stderr >&2']
     env:
     - name: GREETING
       valueFrom: {{configMapKeyRef: {{name: settings, key: greeting}}}}
@@ -148,6 +148,18 @@ data:
         ),
         "Completed Completed"
     );
+    // Both streams land in the log, which the API server fetches from the node.
+    // Both streams land in the log, which the API server fetches from the node; the two
+    // pipes are read independently, so their lines may interleave either way.
+    let log = server.kubectl_ok(&["logs", "ordered"]);
+    let mut lines: Vec<&str> = log.lines().collect();
+    let last = lines.last().copied().unwrap_or_default().to_owned();
+    lines.sort_unstable();
+    assert_eq!(lines, ["done", "to-stderr"], "{log}");
+    assert_eq!(server.kubectl_ok(&["logs", "ordered", "-c", "first"]), "");
+    let tailed = server.kubectl_ok(&["logs", "ordered", "--tail=1", "--timestamps"]);
+    let (timestamp, line) = tailed.trim_end().split_once(' ').unwrap();
+    assert!(timestamp.ends_with('Z') && line == last, "{tailed}");
 
     // A failing command restarts with a growing restartCount and CrashLoopBackOff.
     apply(
@@ -175,6 +187,7 @@ data:
         "3"
     );
     assert_eq!(jsonpath(&server, "crasher", "{.status.phase}"), "Running");
+    assert_eq!(server.kubectl_ok(&["logs", "crasher", "--previous"]), "failing\n");
 
     // A long-running pod is Running and Ready, its limits in its cgroup; deleting it stops
     // its container and removes what it had on the node.

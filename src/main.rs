@@ -224,12 +224,13 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
                 data_dir,
                 ..Default::default()
             },
-            log_root: args.pod_log_dir,
+            log_root: args.pod_log_dir.clone(),
             shim_binary: std::env::current_exe().context("finding the rudder binary for container shims")?,
             dns: rudder_noded::pod::resolv::DnsSettings {
                 host_resolv_conf: std::fs::read_to_string("/etc/resolv.conf").ok(),
                 ..Default::default()
             },
+            server: Some(node_server_config(running.node_server_tls(), &args.pod_log_dir)),
         };
         match rudder_noded::kubelet::Kubelet::start(client, config, stop.clone()).await {
             Ok(kubelet) => Some(kubelet),
@@ -263,6 +264,22 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
     running.shutdown();
     running.wait().await?;
     Ok(())
+}
+
+/// The node server's configuration: serving certificate from the cluster PKI, only the API
+/// server's kubelet client allowed.
+fn node_server_config(
+    tls: &rudder_apiserver::NodeServerTls,
+    log_root: &std::path::Path,
+) -> rudder_noded::server::Config {
+    let mut config = rudder_noded::server::Config::new(
+        tls.ca_pem.clone(),
+        tls.serving.cert_pem.clone(),
+        tls.serving.key_pem.clone(),
+    );
+    config.allowed_users = vec![tls.allowed_user.clone()];
+    config.log_root = log_root.to_owned();
+    config
 }
 
 /// `rudder images ...`: works on the store directly, so a running server need not be up.

@@ -21,13 +21,15 @@ use tokio_rustls::TlsConnector;
 
 /// The kubelet port used when a node does not publish one.
 pub const DEFAULT_KUBELET_PORT: u16 = 10250;
-/// kube-apiserver's default `--kubelet-preferred-address-types`.
+/// The `--kubelet-preferred-address-types` k3s and kubeadm clusters run with: addresses
+/// before names, so a node whose host name does not resolve is still reachable (upstream's
+/// own default puts `Hostname` first).
 const PREFERRED_ADDRESS_TYPES: [&str; 5] = [
+    "InternalIP",
+    "ExternalIP",
     "Hostname",
     "InternalDNS",
-    "InternalIP",
     "ExternalDNS",
-    "ExternalIP",
 ];
 /// How long connecting (TCP and TLS) to a node may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -189,7 +191,7 @@ mod tests {
     #[test]
     fn endpoint_prefers_address_types_in_order() {
         let node = json!({"status": {
-            "addresses": [{"type": "ExternalIP", "address": "1.2.3.4"}, {"type": "InternalIP", "address": "10.0.0.1"}],
+            "addresses": [{"type": "Hostname", "address": "n1"}, {"type": "ExternalIP", "address": "1.2.3.4"}, {"type": "InternalIP", "address": "10.0.0.1"}],
             "daemonEndpoints": {"kubeletEndpoint": {"Port": 10999}},
         }});
         assert_eq!(
@@ -203,7 +205,7 @@ mod tests {
         assert_eq!(
             NodeEndpoint::of(&node).unwrap(),
             NodeEndpoint {
-                host: "n1".into(),
+                host: "10.0.0.1".into(),
                 port: 10250
             }
         );

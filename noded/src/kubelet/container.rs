@@ -45,6 +45,26 @@ pub struct ContainerInputs<'a> {
     pub cgroup_parent: String,
     /// The node's memory capacity in bytes (for Burstable pods' oom_score_adj).
     pub node_memory: i64,
+    /// The lowest oom_score_adj this process may give (containerd's `restrict_oom_score_adj`
+    /// when it lacks CAP_SYS_RESOURCE); `None` when unrestricted.
+    pub min_oom_score_adj: Option<i32>,
+}
+
+/// The lowest oom_score_adj this process may set: its own when it lacks CAP_SYS_RESOURCE
+/// (bit 24 of its effective capabilities), as containerd's `restrict_oom_score_adj` does.
+pub fn oom_score_adj_floor() -> Option<i32> {
+    const CAP_SYS_RESOURCE: u32 = 24;
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let effective = status.lines().find_map(|l| l.strip_prefix("CapEff:"))?.trim();
+    let caps = u64::from_str_radix(effective, 16).ok()?;
+    if caps & (1 << CAP_SYS_RESOURCE) != 0 {
+        return None;
+    }
+    std::fs::read_to_string("/proc/self/oom_score_adj")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// The process arguments as upstream combines `command`/`args` with the image's
@@ -131,7 +151,10 @@ pub fn container_spec(
         no_new_privileges: security.and_then(|s| s.allow_privilege_escalation) == Some(false),
         cgroup_parent: inputs.cgroup_parent,
         resources: resources(container),
-        oom_score_adj: Some(oom_score_adj(&qos, container, inputs.node_memory)),
+        oom_score_adj: Some(
+            oom_score_adj(&qos, container, inputs.node_memory)
+                .max(inputs.min_oom_score_adj.unwrap_or(i32::MIN)),
+        ),
         tty: false,
     })
     .and_then(|spec| {
@@ -277,6 +300,7 @@ mod tests {
             hostname: "p".into(),
             cgroup_parent: "/kubepods/besteffort/podu".into(),
             node_memory: 8 << 30,
+            min_oom_score_adj: None,
         }
     }
 

@@ -61,12 +61,8 @@ impl Layout {
             .join(attempt.to_string())
     }
 
-    /// The pod's log directory: `LOG_ROOT/NAMESPACE_NAME_UID`.
-    pub fn pod_log_dir(&self, namespace: &str, name: &str, uid: &str) -> PathBuf {
-        self.logs.join(format!("{namespace}_{name}_{uid}"))
-    }
-
-    /// One container instance's CRI log: `LOG_ROOT/NAMESPACE_NAME_UID/CONTAINER/ATTEMPT.log`.
+    /// One container instance's CRI log: `LOG_ROOT/NAMESPACE_NAME_UID/CONTAINER/ATTEMPT.log`
+    /// (the layout the node server reads, [`crate::logs::paths`]).
     pub fn container_log(
         &self,
         namespace: &str,
@@ -75,9 +71,7 @@ impl Layout {
         container: &str,
         attempt: u32,
     ) -> PathBuf {
-        self.pod_log_dir(namespace, name, uid)
-            .join(container)
-            .join(format!("{attempt}.log"))
+        crate::logs::paths::container_log_path(&self.logs, namespace, name, uid, container, attempt)
     }
 }
 

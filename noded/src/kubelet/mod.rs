@@ -41,6 +41,8 @@ pub enum KubeletError {
     Cgroup(#[from] crate::runtime::cgroup::CgroupError),
     #[error("the kubelet needs root")]
     NeedsRoot,
+    #[error(transparent)]
+    Server(#[from] crate::server::ServerError),
 }
 
 /// The kubelet's configuration.
@@ -52,12 +54,62 @@ pub struct KubeletConfig {
     /// The binary started as `BINARY shim ...` for each container.
     pub shim_binary: PathBuf,
     pub dns: crate::pod::resolv::DnsSettings,
+    /// The node's HTTPS server (container logs); none in tests that do not need it.
+    pub server: Option<crate::server::Config>,
 }
 
 /// A running kubelet.
 pub struct Kubelet {
     registered: RegisteredNode,
     pods: tokio::task::JoinHandle<()>,
+    server: Option<crate::server::Running>,
+}
+
+/// The pods bound to the node as last seen (with the status the node wrote), for the node's
+/// server.
+struct KnownPods {
+    pods: std::sync::Mutex<HashMap<(String, String), Pod>>,
+    runtime: Runtime,
+}
+
+impl KnownPods {
+    fn update(&self, pod: &Pod, present: bool) {
+        let key = (pod.namespace().unwrap_or_default(), pod.name_any());
+        let mut pods = self
+            .pods
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if present {
+            pods.insert(key, pod.clone());
+        } else if pods.get(&key).and_then(|p| p.uid()) == pod.uid() {
+            pods.remove(&key);
+        }
+    }
+}
+
+impl crate::server::PodSource for KnownPods {
+    fn pod(&self, namespace: &str, name: &str) -> Option<Pod> {
+        let pods = self
+            .pods
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        pods.get(&(namespace.to_owned(), name.to_owned())).cloned()
+    }
+
+    fn container_running(&self, pod: &Pod, container: &str) -> bool {
+        let uid = pod.uid().unwrap_or_default();
+        let newest = self
+            .runtime
+            .list()
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(id, state)| {
+                let (owner, name, attempt) = parse_container_id(&id)?;
+                (owner == uid && name == container).then_some((attempt, state))
+            })
+            .max_by_key(|(attempt, _)| *attempt);
+        matches!(newest, Some((_, crate::runtime::ContainerState::Running { .. })))
+    }
 }
 
 impl Kubelet {
@@ -106,9 +158,22 @@ impl Kubelet {
             cgroups: CgroupVersion::detect()?,
             dns,
             host_hosts_file: PathBuf::from("/etc/hosts"),
+            min_oom_score_adj: container::oom_score_adj_floor(),
         });
-        let pods = tokio::spawn(watch_pods(shared, shutdown));
-        Ok(Kubelet { registered, pods })
+        let known = Arc::new(KnownPods {
+            pods: std::sync::Mutex::default(),
+            runtime: shared.runtime.clone(),
+        });
+        let server = match config.server {
+            Some(server) => Some(crate::server::start(server, known.clone()).await?),
+            None => None,
+        };
+        let pods = tokio::spawn(watch_pods(shared, known, shutdown));
+        Ok(Kubelet {
+            registered,
+            pods,
+            server,
+        })
     }
 
     /// The Node as registered.
@@ -119,12 +184,15 @@ impl Kubelet {
     /// Waits for the kubelet to stop after shutdown.
     pub async fn join(self) {
         let _ = self.pods.await;
+        if let Some(server) = self.server {
+            server.stop().await;
+        }
         self.registered.join().await;
     }
 }
 
 /// Watches the pods bound to the node and keeps one worker per pod UID.
-async fn watch_pods(shared: Arc<Shared>, shutdown: CancellationToken) {
+async fn watch_pods(shared: Arc<Shared>, known: Arc<KnownPods>, shutdown: CancellationToken) {
     let api: Api<Pod> = Api::all(shared.client.clone());
     let config = watcher::Config::default().fields(&format!("spec.nodeName={}", shared.node_name));
     let mut events = watcher(api, config).boxed();
@@ -147,9 +215,11 @@ async fn watch_pods(shared: Arc<Shared>, shutdown: CancellationToken) {
                 if let Some(seen) = listed.as_mut() {
                     seen.insert(pod.uid().unwrap_or_default());
                 }
+                known.update(&pod, true);
                 dispatch(&shared, &mut workers, pod, &shutdown).await;
             }
             Some(Ok(watcher::Event::Delete(pod))) => {
+                known.update(&pod, false);
                 if let Some(sender) = workers.get(&pod.uid().unwrap_or_default()) {
                     let _ = sender.send(None);
                 }

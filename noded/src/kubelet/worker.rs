@@ -53,6 +53,8 @@ pub struct Shared {
     pub cgroups: CgroupVersion,
     pub dns: crate::pod::resolv::DnsSettings,
     pub host_hosts_file: PathBuf,
+    /// See [`super::container::oom_score_adj_floor`].
+    pub min_oom_score_adj: Option<i32>,
 }
 
 /// One container's history on this node.
@@ -540,6 +542,7 @@ impl PodWorker {
                     hostname,
                     cgroup_parent,
                     node_memory: shared.node_memory,
+                    min_oom_score_adj: shared.min_oom_score_adj,
                 },
             )
             .map_err(|e| config_error(e.to_string()))?;
@@ -948,7 +951,7 @@ fn remove_container(shared: &Shared, uid: &str, name: &str, attempt: u32) {
         Err(err) => tracing::warn!(container = %id, error = %err, "deleting the container failed"),
     }
     let dir = shared.layout.container_dir(uid, name, attempt);
-    let _ = crate::images::unmount_overlay(&dir.join("merged"));
+    let _ = crate::images::unmount_overlay(&crate::images::overlay::RootfsDirs::new(&dir).merged);
     let _ = volumes::remove_all(&dir);
 }
 
@@ -968,7 +971,9 @@ pub(crate) fn clean_up(shared: &Shared, uid: &str) -> Result<(), String> {
         for name in names.flatten() {
             if let Ok(attempts) = std::fs::read_dir(name.path()) {
                 for attempt in attempts.flatten() {
-                    let _ = crate::images::unmount_overlay(&attempt.path().join("merged"));
+                    let _ = crate::images::unmount_overlay(
+                        &crate::images::overlay::RootfsDirs::new(&attempt.path()).merged,
+                    );
                 }
             }
         }
