@@ -10,6 +10,7 @@ pub mod negotiation;
 mod output;
 pub mod query;
 mod subresources;
+pub mod token_request;
 mod virtual_resources;
 mod watch;
 
@@ -40,6 +41,8 @@ pub struct Api {
     pub store: GenericStore,
     /// Authenticates the tokens of TokenReviews.
     pub authn: Arc<crate::authn::Authenticator>,
+    /// Signs the tokens of TokenRequests.
+    pub tokens: Arc<crate::satoken::TokenIssuer>,
     /// `host:port` clients reach the server at (discovery's `serverAddressByClientCIDRs`).
     pub server_address: String,
     /// How often idle watches that allow bookmarks get one.
@@ -295,7 +298,7 @@ impl Target<'_> {
                     name: self.user.name.clone(),
                     uid: self.user.uid.clone(),
                     groups: self.user.groups.clone(),
-                    extra: Default::default(),
+                    extra: self.user.extra.clone(),
                 },
                 manager: Some(crate::managed::manager_name(field_manager, user_agent)),
                 subresource: subresource.to_owned(),

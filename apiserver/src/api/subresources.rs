@@ -1,6 +1,6 @@
 //! Subresources: `status` through the kind's status strategy, `scale` as autoscaling/v1 Scale,
 //! `binding` and `eviction` of pods, namespace `finalize`, CSR `approval`, pod
-//! `ephemeralcontainers` and `resize`. Streaming subresources answer 503 until their
+//! `ephemeralcontainers` and `resize`, serviceaccount `token` (in `token_request`). Streaming subresources answer 503 until their
 //! components exist.
 
 use std::collections::BTreeMap;
@@ -35,6 +35,11 @@ pub(super) async fn serve(
             bind(target, &target.name, &binding).await
         }
         ("eviction", "create") => evict(target, body).await,
+        ("token", "create")
+            if target.resource.group.is_empty() && target.resource.resource == "serviceaccounts" =>
+        {
+            super::token_request::create(target, body).await
+        }
         ("finalize", "update") => finalize(target, body).await,
         ("approval", "update") => field_update(target, body, "approval", &["status", "conditions"]).await,
         ("ephemeralcontainers", "update") => {
