@@ -238,7 +238,17 @@ pub(super) async fn create(target: &Target<'_>, body: BodyStream) -> Result<Resp
     request["spec"] = json!({
         "audiences": audiences,
         "expirationSeconds": expiration_seconds,
-        "boundObjectRef": bound_ref.cloned().unwrap_or(Value::Null),
+        "boundObjectRef": bound_ref.map_or(Value::Null, |bound| {
+            // The typed BoundObjectReference: its four fields, empty ones omitted.
+            let fields = ["kind", "apiVersion", "name", "uid"]
+                .into_iter()
+                .filter_map(|field| {
+                    let value = bound.get(field).and_then(Value::as_str).filter(|v| !v.is_empty())?;
+                    Some((field.to_owned(), Value::String(value.to_owned())))
+                })
+                .collect();
+            Value::Object(fields)
+        }),
     });
     request["status"] = json!({
         "token": token,
