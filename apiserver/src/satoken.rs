@@ -224,6 +224,52 @@ fn go_quoted(values: &[String]) -> String {
     format!("[{}]", quoted.join(" "))
 }
 
+/// The OIDC discovery document (`/.well-known/openid-configuration`), fields in upstream's
+/// order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct OpenIdConfiguration {
+    /// The issuer.
+    pub issuer: String,
+    /// Where the key set is served.
+    pub jwks_uri: String,
+    /// `["id_token"]`.
+    pub response_types_supported: Vec<String>,
+    /// `["public"]`.
+    pub subject_types_supported: Vec<String>,
+    /// The algorithms of the keys.
+    pub id_token_signing_alg_values_supported: Vec<String>,
+}
+
+/// One JSON Web Key, fields in go-jose's order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Jwk {
+    /// `sig`.
+    #[serde(rename = "use")]
+    pub usage: String,
+    /// `EC`.
+    pub kty: String,
+    /// The key id.
+    pub kid: String,
+    /// `P-256`.
+    pub crv: String,
+    /// `ES256`.
+    pub alg: String,
+    /// The point's x coordinate, base64url.
+    pub x: String,
+    /// Its y coordinate, base64url.
+    pub y: String,
+}
+
+/// The key set (`/openid/v1/jwks`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct JwkSet {
+    /// The keys.
+    pub keys: Vec<Jwk>,
+}
+
+/// How long clients may cache the discovery documents (upstream's static key getter).
+pub const DISCOVERY_MAX_AGE_SECONDS: u32 = 3600;
+
 /// The service account key pair and the issuer and audiences of its tokens.
 pub struct TokenIssuer {
     key: EcdsaKeyPair,
@@ -285,6 +331,40 @@ impl TokenIssuer {
     /// The key id (`kid`): base64url of the SHA-256 of the public key's DER, as upstream.
     pub fn key_id(&self) -> &str {
         &self.key_id
+    }
+
+    /// The OIDC discovery document, its key set at `jwks_uri`.
+    pub fn openid_configuration(&self, jwks_uri: &str) -> OpenIdConfiguration {
+        OpenIdConfiguration {
+            issuer: self.issuer.clone(),
+            jwks_uri: jwks_uri.to_owned(),
+            response_types_supported: vec!["id_token".to_owned()],
+            subject_types_supported: vec!["public".to_owned()],
+            id_token_signing_alg_values_supported: vec![ALGORITHM.to_owned()],
+        }
+    }
+
+    /// The public key set that verifies this issuer's tokens.
+    pub fn jwks(&self) -> JwkSet {
+        // The uncompressed point: 0x04, then x and y, 32 bytes each.
+        let point = self.key.public_key().as_ref();
+        let coordinate = |range: std::ops::Range<usize>| {
+            point
+                .get(range)
+                .map(|c| URL_SAFE_NO_PAD.encode(c))
+                .unwrap_or_default()
+        };
+        JwkSet {
+            keys: vec![Jwk {
+                usage: "sig".to_owned(),
+                kty: "EC".to_owned(),
+                kid: self.key_id.clone(),
+                crv: "P-256".to_owned(),
+                alg: ALGORITHM.to_owned(),
+                x: coordinate(1..33),
+                y: coordinate(33..65),
+            }],
+        }
     }
 
     /// Signs `claims` as a compact JWS.
@@ -590,6 +670,48 @@ mod tests {
     fn issuer_with(name: &str) -> TokenIssuer {
         let key = rcgen::KeyPair::generate().unwrap();
         TokenIssuer::new(&key.serialize_pem(), name, Vec::new()).unwrap()
+    }
+
+    #[test]
+    fn the_key_set_verifies_the_tokens() {
+        let issuer = issuer();
+        let jwks = serde_json::to_value(issuer.jwks()).unwrap();
+        let key = &jwks["keys"][0];
+        assert_eq!(
+            serde_json::to_string(&issuer.jwks().keys[0])
+                .unwrap()
+                .split(',')
+                .next()
+                .unwrap(),
+            "{\"use\":\"sig\""
+        );
+        assert_eq!(
+            (&key["kty"], &key["crv"], &key["alg"]),
+            (&"EC".into(), &"P-256".into(), &"ES256".into())
+        );
+        assert_eq!(key["kid"], issuer.key_id());
+        let mut point = vec![4u8];
+        for c in ["x", "y"] {
+            point.extend(URL_SAFE_NO_PAD.decode(key[c].as_str().unwrap()).unwrap());
+        }
+        let token = issuer.sign(&pod_claims(&issuer, 1_000, 3600)).unwrap();
+        let (signed, signature) = token.rsplit_once('.').unwrap();
+        signature::UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, &point)
+            .verify(signed.as_bytes(), &URL_SAFE_NO_PAD.decode(signature).unwrap())
+            .unwrap();
+        let config =
+            serde_json::to_value(issuer.openid_configuration("https://10.0.0.1:6443/openid/v1/jwks"))
+                .unwrap();
+        assert_eq!(
+            config,
+            serde_json::json!({
+                "issuer": DEFAULT_ISSUER,
+                "jwks_uri": "https://10.0.0.1:6443/openid/v1/jwks",
+                "response_types_supported": ["id_token"],
+                "subject_types_supported": ["public"],
+                "id_token_signing_alg_values_supported": ["ES256"],
+            })
+        );
     }
 
     #[test]

@@ -324,5 +324,33 @@ async fn discovery_lists_the_token_subresource() {
         json!({"name": "serviceaccounts/token", "singularName": "", "namespaced": true,
                "group": "authentication.k8s.io", "version": "v1", "kind": "TokenRequest", "verbs": ["create"]})
     );
+
+    // Service account issuer discovery.
+    let (status, body) = server.get_raw("/.well-known/openid-configuration").await;
+    assert_eq!(status, 200, "{body}");
+    let config: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(config["issuer"], ISSUER);
+    let jwks_uri = config["jwks_uri"].as_str().unwrap();
+    assert!(
+        jwks_uri.starts_with("https://")
+            && jwks_uri.ends_with(&format!(":{}/openid/v1/jwks", server.running().address().port())),
+        "{jwks_uri}"
+    );
+    assert_eq!(config["id_token_signing_alg_values_supported"], json!(["ES256"]));
+    let (status, body) = server.get_raw("/openid/v1/jwks").await;
+    assert_eq!(status, 200, "{body}");
+    let jwks: Value = serde_json::from_str(&body).unwrap();
+    let (account_uid, _) = setup(&server).await;
+    let (_, issued) = post(&server, TOKEN_PATH, &token_request(&json!({}))).await;
+    assert_eq!(issued["metadata"]["uid"], account_uid.as_str());
+    let token = issued["status"]["token"].as_str().unwrap();
+    let header: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(token.split('.').next().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(jwks["keys"][0]["kid"], header["kid"]);
+    assert_eq!(jwks["keys"][0]["kty"], "EC");
     let _ = server.stop().await;
 }
