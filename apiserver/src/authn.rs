@@ -668,6 +668,48 @@ mod tests {
     }
 
     #[test]
+    fn node_bound_tokens_need_their_node() {
+        let (authn, issuer, objects) = service_account_setup();
+        let claims = satoken::Claims::new(
+            issuer.issuer(),
+            "ns",
+            "sa",
+            "sa-uid",
+            satoken::Binding {
+                node: Some(satoken::ObjectRef {
+                    name: "node-1".into(),
+                    uid: "n-uid".into(),
+                }),
+                ..Default::default()
+            },
+            issuer.audiences().to_vec(),
+            10_000,
+            3600,
+            0,
+            String::new(),
+        );
+        let token = issuer.sign(&claims).unwrap();
+        let invalidated = AuthnError::ServiceAccount("service account token has been invalidated".into());
+        assert_eq!(authn.authenticate_token_at(&token, &[], 10_000), Err(invalidated));
+        objects.put(BoundKind::Node, "", "node-1", "n-uid", None);
+        let user = authn.authenticate_token_at(&token, &[], 10_000).unwrap().user;
+        assert_eq!(user.extra["authentication.kubernetes.io/node-name"], ["node-1"]);
+        assert_eq!(user.extra["authentication.kubernetes.io/node-uid"], ["n-uid"]);
+        assert!(
+            !user
+                .extra
+                .contains_key("authentication.kubernetes.io/credential-id")
+        );
+        objects.put(BoundKind::Node, "", "node-1", "other", None);
+        assert_eq!(
+            authn.authenticate_token_at(&token, &[], 10_000),
+            Err(AuthnError::ServiceAccount(
+                "node UID (other) does not match service account node ref claim (n-uid)".into()
+            ))
+        );
+    }
+
+    #[test]
     fn token_file_tokens_only_serve_the_servers_audiences() {
         let (authn, _, _) = service_account_setup();
         let reviewed = authn
