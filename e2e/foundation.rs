@@ -161,10 +161,12 @@ fn files_are_private_and_restart_keeps_state() {
         "pki/ca.key",
         "pki/admin.key",
         "pki/apiserver.key",
+        "pki/sa.key",
     ] {
         assert_eq!(mode(private), 0o600, "{private}");
     }
     let ca = std::fs::read(dir.path().join("pki/ca.crt")).unwrap();
+    let sa_key = std::fs::read(dir.path().join("pki/sa.key")).unwrap();
     let kubeconfig = std::fs::read(dir.path().join("kubeconfig.yaml")).unwrap();
 
     let (status, stdout, stderr) = server.stop();
@@ -180,6 +182,8 @@ fn files_are_private_and_restart_keeps_state() {
 
     let server = Server::start_in(dir.path(), port, &[]);
     assert_eq!(std::fs::read(dir.path().join("pki/ca.crt")).unwrap(), ca);
+    // Issued service account tokens stay valid: the signing key is kept.
+    assert_eq!(std::fs::read(dir.path().join("pki/sa.key")).unwrap(), sa_key);
     assert_eq!(
         std::fs::read(dir.path().join("kubeconfig.yaml")).unwrap(),
         kubeconfig
