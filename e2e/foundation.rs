@@ -72,6 +72,76 @@ fn unauthenticated_requests_only_reach_public_endpoints() {
 }
 
 #[test]
+fn kubectl_create_token_gives_a_service_account_credential() {
+    let server = Server::start();
+    server.kubectl_ok(&["create", "serviceaccount", "robot"]);
+    let token = server
+        .kubectl_ok(&["create", "token", "robot", "--duration", "15m"])
+        .trim()
+        .to_owned();
+    let ca = server.data_dir.join("pki").join("ca.crt");
+    let as_robot = |args: &[&str]| {
+        std::process::Command::new("kubectl")
+            .args(["--kubeconfig", "/dev/null", "--server", &server.url("")])
+            .arg("--certificate-authority")
+            .arg(&ca)
+            .args(["--token", &token])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let whoami = as_robot(&["auth", "whoami", "-o", "json"]);
+    assert!(
+        whoami.status.success(),
+        "{}",
+        String::from_utf8_lossy(&whoami.stderr)
+    );
+    let review: serde_json::Value = serde_json::from_slice(&whoami.stdout).unwrap();
+    let user = &review["status"]["userInfo"];
+    assert_eq!(user["username"], "system:serviceaccount:default:robot");
+    assert_eq!(
+        user["groups"],
+        serde_json::json!([
+            "system:serviceaccounts",
+            "system:serviceaccounts:default",
+            "system:authenticated"
+        ])
+    );
+    assert!(
+        user["extra"]["authentication.kubernetes.io/credential-id"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("JTI="),
+        "{review}"
+    );
+    let listed = as_robot(&["get", "serviceaccounts", "-o", "name"]);
+    assert!(
+        String::from_utf8_lossy(&listed.stdout).contains("serviceaccount/robot"),
+        "{}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
+
+    let short = server.kubectl(&["create", "token", "robot", "--duration", "1m"]);
+    assert!(!short.status.success());
+    let stderr = String::from_utf8_lossy(&short.stderr);
+    assert!(
+        stderr.contains(
+            "spec.expirationSeconds: Invalid value: 60: may not specify a duration less than 10 minutes"
+        ),
+        "{stderr}"
+    );
+
+    server.kubectl_ok(&["delete", "serviceaccount", "robot"]);
+    let denied = as_robot(&["get", "serviceaccounts"]);
+    assert!(!denied.status.success());
+    let stderr = String::from_utf8_lossy(&denied.stderr);
+    assert!(
+        stderr.contains("error: You must be logged in to the server (Unauthorized)"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn files_are_private_and_restart_keeps_state() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
@@ -91,10 +161,12 @@ fn files_are_private_and_restart_keeps_state() {
         "pki/ca.key",
         "pki/admin.key",
         "pki/apiserver.key",
+        "pki/sa.key",
     ] {
         assert_eq!(mode(private), 0o600, "{private}");
     }
     let ca = std::fs::read(dir.path().join("pki/ca.crt")).unwrap();
+    let sa_key = std::fs::read(dir.path().join("pki/sa.key")).unwrap();
     let kubeconfig = std::fs::read(dir.path().join("kubeconfig.yaml")).unwrap();
 
     let (status, stdout, stderr) = server.stop();
@@ -110,6 +182,8 @@ fn files_are_private_and_restart_keeps_state() {
 
     let server = Server::start_in(dir.path(), port, &[]);
     assert_eq!(std::fs::read(dir.path().join("pki/ca.crt")).unwrap(), ca);
+    // Issued service account tokens stay valid: the signing key is kept.
+    assert_eq!(std::fs::read(dir.path().join("pki/sa.key")).unwrap(), sa_key);
     assert_eq!(
         std::fs::read(dir.path().join("kubeconfig.yaml")).unwrap(),
         kubeconfig

@@ -61,7 +61,6 @@ metadata:
   name: {name}
 spec:
   restartPolicy: {restart}
-  automountServiceAccountToken: false
   terminationGracePeriodSeconds: 2
 {extra_spec}  containers:
 {containers}"
@@ -114,7 +113,7 @@ data:
             &format!(
                 "  - name: app
     image: {IMAGE}
-    command: [sh, -c, 'cat /work/order /config/file.txt > /dev/termination-log; echo \"$GREETING|$POD_NAME|$(hostname)\" >> /dev/termination-log; echo done; echo to-stderr >&2']
+    command: [sh, -c, 'cat /work/order /config/file.txt > /dev/termination-log; echo \"$GREETING|$POD_NAME|$(hostname)\" >> /dev/termination-log; test -s /var/run/secrets/kubernetes.io/serviceaccount/token && cat /var/run/secrets/kubernetes.io/serviceaccount/namespace >> /dev/termination-log; echo done; echo to-stderr >&2']
     env:
     - name: GREETING
       valueFrom: {{configMapKeyRef: {{name: settings, key: greeting}}}}
@@ -137,8 +136,9 @@ data:
             "ordered",
             "{.status.containerStatuses[0].state.terminated.message}"
         ),
-        // The ConfigMap's file has no final newline.
-        "first\nsecond\nmountedhello from a configmap|ordered|ordered\n"
+        // The ConfigMap's file has no final newline, nor has the service account's namespace
+        // file, projected with its token.
+        "first\nsecond\nmountedhello from a configmap|ordered|ordered\ndefault"
     );
     assert_eq!(
         jsonpath(

@@ -55,6 +55,7 @@ const KNOWN_ROOTS: &[&str] = &[
     "apis",
     "openapi",
     ".well-known",
+    "openid",
 ];
 
 /// The warp filter that feeds every request into [`handle`].
@@ -184,6 +185,17 @@ async fn route(shared: &Shared, request: ApiRequest) -> Response {
             response
         }
         ("api" | "apis", _) => crate::api::serve(&shared.api, request).await,
+        // Service account issuer discovery, as upstream's OpenIDMetadataServer.
+        (".well-known", Some("openid-configuration")) if request.method == Method::GET => {
+            let jwks_uri = format!("https://{}/openid/v1/jwks", shared.api.server_address);
+            discovery_document(
+                &shared.api.tokens.openid_configuration(&jwks_uri),
+                "application/json",
+            )
+        }
+        ("openid", Some("v1/jwks")) if request.method == Method::GET => {
+            discovery_document(&shared.api.tokens.jwks(), "application/jwk-set+json")
+        }
         _ => text(StatusCode::NOT_FOUND, "404 page not found\n".to_owned()),
     }
 }
@@ -215,6 +227,20 @@ fn metric_labels(info: &RequestInfo) -> RequestLabels {
         },
         ..Default::default()
     }
+}
+
+/// A service account issuer discovery document, cacheable as upstream serves it.
+fn discovery_document(value: &impl serde::Serialize, content_type: &'static str) -> Response {
+    let mut response = json(value);
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Ok(cache) = HeaderValue::from_str(&format!(
+        "public, max-age={}",
+        crate::satoken::DISCOVERY_MAX_AGE_SECONDS
+    )) {
+        headers.insert(header::CACHE_CONTROL, cache);
+    }
+    response
 }
 
 /// A JSON response.

@@ -25,6 +25,7 @@ pub mod openapi;
 pub mod pki;
 pub mod registry;
 pub mod request_info;
+pub mod satoken;
 pub mod services;
 pub mod status;
 pub mod store;
@@ -159,6 +160,9 @@ pub enum Error {
     /// The token file is invalid.
     #[error(transparent)]
     Tokens(#[from] authn::TokenFileError),
+    /// The service account signing key is unusable.
+    #[error(transparent)]
+    ServiceAccountKey(#[from] satoken::KeyError),
     /// The database could not be opened.
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -293,7 +297,15 @@ pub async fn start(config: Config) -> Result<Running, Error> {
         .await
         .map_err(|err| Error::Task(err.to_string()))??;
     let token_file = ensure_token_file(&config.data_dir)?;
-    let authn = Arc::new(Authenticator::with_token_file(&token_file)?);
+    let sa_dir = config.data_dir.join("pki");
+    let sa_key = tokio::task::spawn_blocking(move || pki::ensure_service_account_key(&sa_dir))
+        .await
+        .map_err(|err| Error::Task(err.to_string()))??;
+    let tokens = Arc::new(satoken::TokenIssuer::new(
+        &sa_key,
+        satoken::DEFAULT_ISSUER,
+        Vec::new(),
+    )?);
 
     let metrics = Arc::new(Metrics::new());
     let mut storage_options = config.storage.clone();
@@ -352,6 +364,15 @@ pub async fn start(config: Config) -> Result<Running, Error> {
 
     let shutdown = CancellationToken::new();
     let registries = Arc::new(registry::Registries::builtin());
+    let authn = Arc::new(
+        Authenticator::with_token_file(&token_file)?.with_service_accounts(
+            tokens.clone(),
+            Arc::new(api::token_request::StoreObjects::new(
+                registries.clone(),
+                store.clone(),
+            )),
+        ),
+    );
     let registry = registries.current();
     let service_hooks = Arc::new(
         services::ServiceHooks::new(&config.service_cidr).map_err(|err| Error::Task(err.to_string()))?,
@@ -395,6 +416,7 @@ pub async fn start(config: Config) -> Result<Running, Error> {
         registry: registries,
         store: objects,
         authn: authn.clone(),
+        tokens,
         server_address: SocketAddr::new(advertise, address.port()).to_string(),
         bookmark_interval: config.bookmark_interval,
         min_request_timeout: config.min_request_timeout,

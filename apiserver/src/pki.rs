@@ -2,8 +2,10 @@
 //!
 //! First start creates everything; later starts load it and renew, with the same CA, any leaf
 //! certificate that is missing, close to expiry, signed by another CA or (for the serving
-//! certificate) missing a required subject alternative name. Private keys are 0600. This module
-//! knows nothing of HTTP; it only produces and checks files.
+//! certificate) missing a required subject alternative name. The service account signing key
+//! pair (`sa.key`, `sa.pub`) lives here too; it is never rotated while valid, since replacing it
+//! invalidates every issued token. Private keys are 0600. This module knows nothing of HTTP; it
+//! only produces and checks files.
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -181,6 +183,42 @@ impl Pki {
         }
         Ok(Pki { ca, leaves })
     }
+}
+
+/// The service account signing key (PKCS#8 PEM) in `dir`: `sa.key`, with its public key in
+/// `sa.pub`. Created (ECDSA P-256) when missing or not a P-256 key; otherwise loaded as is.
+pub fn ensure_service_account_key(dir: &Path) -> Result<String, PkiError> {
+    files::create_private_dir(dir).map_err(|error| PkiError::Io {
+        path: dir.to_path_buf(),
+        error,
+    })?;
+    let key_path = dir.join("sa.key");
+    let pub_path = dir.join("sa.pub");
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |error| PkiError::Io { path, error }
+    };
+    let existing = match std::fs::read_to_string(&key_path) {
+        Ok(text) => KeyPair::from_pem(&text)
+            .ok()
+            .filter(|key| key.algorithm() == &rcgen::PKCS_ECDSA_P256_SHA256),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
+        Err(error) => return Err(io(&key_path)(error)),
+    };
+    let key = match existing {
+        Some(key) => key,
+        None => {
+            let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
+                .map_err(generate("service account key"))?;
+            files::write_atomic(&key_path, key.serialize_pem().as_bytes(), 0o600).map_err(io(&key_path))?;
+            key
+        }
+    };
+    let public = key.public_key_pem();
+    if std::fs::read_to_string(&pub_path).ok().as_deref() != Some(public.as_str()) {
+        files::write_atomic(&pub_path, public.as_bytes(), 0o644).map_err(io(&pub_path))?;
+    }
+    Ok(key.serialize_pem())
 }
 
 fn paths(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
@@ -409,6 +447,24 @@ mod tests {
             first.leaf("admin").unwrap().cert_pem,
             third.leaf("admin").unwrap().cert_pem
         );
+    }
+
+    #[test]
+    fn service_account_key_is_created_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = ensure_service_account_key(dir.path()).unwrap();
+        let mode = std::fs::metadata(dir.path().join("sa.key")).unwrap();
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777,
+            0o600
+        );
+        let public = std::fs::read_to_string(dir.path().join("sa.pub")).unwrap();
+        assert!(public.starts_with("-----BEGIN PUBLIC KEY-----"), "{public}");
+        assert_eq!(ensure_service_account_key(dir.path()).unwrap(), first);
+        let key = KeyPair::from_pem(&first).unwrap();
+        assert_eq!(key.algorithm(), &rcgen::PKCS_ECDSA_P256_SHA256);
+        std::fs::write(dir.path().join("sa.key"), "garbage").unwrap();
+        assert_ne!(ensure_service_account_key(dir.path()).unwrap(), first);
     }
 
     #[test]

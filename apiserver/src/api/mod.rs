@@ -11,6 +11,7 @@ mod output;
 mod pod_log;
 pub mod query;
 mod subresources;
+pub mod token_request;
 mod virtual_resources;
 mod watch;
 
@@ -41,6 +42,8 @@ pub struct Api {
     pub store: GenericStore,
     /// Authenticates the tokens of TokenReviews.
     pub authn: Arc<crate::authn::Authenticator>,
+    /// Signs the tokens of TokenRequests.
+    pub tokens: Arc<crate::satoken::TokenIssuer>,
     /// `host:port` clients reach the server at (discovery's `serverAddressByClientCIDRs`).
     pub server_address: String,
     /// How often idle watches that allow bookmarks get one.
@@ -298,7 +301,7 @@ impl Target<'_> {
                     name: self.user.name.clone(),
                     uid: self.user.uid.clone(),
                     groups: self.user.groups.clone(),
-                    extra: Default::default(),
+                    extra: self.user.extra.clone(),
                 },
                 manager: Some(crate::managed::manager_name(field_manager, user_agent)),
                 subresource: subresource.to_owned(),

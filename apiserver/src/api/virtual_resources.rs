@@ -84,6 +84,9 @@ fn user_json(user: &UserInfo) -> Value {
     if !user.uid.is_empty() {
         value["uid"] = Value::String(user.uid.clone());
     }
+    if !user.extra.is_empty() {
+        value["extra"] = json!(user.extra);
+    }
     value
 }
 
@@ -112,23 +115,28 @@ fn review_status(
         "tokenreviews" => {
             let token = spec.get("token").and_then(Value::as_str).unwrap_or("");
             if token.is_empty() {
-                let error = rudder_machinery::field::FieldError::required(
-                    &rudder_machinery::field::Path::new("spec").child("token"),
-                    "",
-                );
-                return Err(ApiError::invalid(
-                    "authentication.k8s.io",
-                    "TokenReview",
-                    object::name(review),
-                    &[error],
+                return Err(ApiError::bad_request(
+                    "token is required for TokenReview in authentication",
                 ));
             }
-            let authorization = format!("Bearer {token}");
-            match target.api.authn.authenticate(None, Some(&authorization)) {
-                Ok(reviewed) if !reviewed.is_anonymous() => {
-                    Ok(json!({"authenticated": true, "user": user_json(&reviewed)}))
+            // Upstream's TokenReview REST: the requested audiences, or the API server's.
+            let mut audiences: Vec<String> = spec
+                .get("audiences")
+                .and_then(Value::as_array)
+                .map(|auds| auds.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+                .unwrap_or_default();
+            if audiences.is_empty() {
+                audiences = target.api.authn.api_audiences().to_vec();
+            }
+            match target.api.authn.authenticate_token(token.trim(), &audiences) {
+                Ok(reviewed) => {
+                    let mut status = json!({"authenticated": true, "user": user_json(&reviewed.user)});
+                    if !reviewed.audiences.is_empty() {
+                        status["audiences"] = json!(reviewed.audiences);
+                    }
+                    Ok(status)
                 }
-                _ => Ok(json!({"user": {}, "error": "invalid bearer token"})),
+                Err(err) => Ok(json!({"user": {}, "error": err.to_string()})),
             }
         }
         "subjectaccessreviews" | "localsubjectaccessreviews" => {

@@ -462,9 +462,7 @@ impl PodWorker {
         let cgroup_parent = self.cgroup_parent.clone().unwrap_or_default();
         tokio::task::spawn_blocking(move || {
             let image_name = container.image.clone().unwrap_or_default();
-            let image = match shared.images.image(&image_name) {
-                Ok(image) => image,
-                Err(_) => {
+            let Ok(image) = shared.images.image(&image_name) else {
                     let policy = container.image_pull_policy.as_deref().unwrap_or("IfNotPresent");
                     return Err(if policy == "Never" {
                         (
@@ -481,7 +479,6 @@ impl PodWorker {
                             )),
                         )
                     });
-                }
             };
             let internal = |message: String| ("CreateContainerError".to_owned(), Some(message));
             let layers = shared.images.prepare_layers(&image).map_err(|e| internal(e.to_string()))?;
@@ -555,7 +552,7 @@ impl PodWorker {
                 attempt,
             );
             match shared.runtime.create(&id, &spec, &log) {
-                Ok(state) => Ok((id, state, image.config_digest.clone())),
+                Ok(state) => Ok((id, state, image.config_digest)),
                 Err(err) => {
                     let _ = crate::images::unmount_overlay(&rootfs.merged);
                     Err(("RunContainerError".to_owned(), Some(err.to_string())))
