@@ -280,7 +280,7 @@ mod tests {
         }
     }
 
-    fn pod(container: serde_json::Value) -> (Pod, Container) {
+    fn pod(container: &serde_json::Value) -> (Pod, Container) {
         let pod: Pod = serde_json::from_value(json!({
             "metadata": {"name": "p", "namespace": "ns", "uid": "u"},
             "spec": {"containers": [container]},
@@ -323,7 +323,7 @@ mod tests {
             name: "A".into(),
             value: "pod".into(),
         }];
-        let (pod, container) = pod(json!({"name": "c", "image": "i", "command": ["sh", "-c", "echo $(A)"]}));
+        let (pod, container) = pod(&json!({"name": "c", "image": "i", "command": ["sh", "-c", "echo $(A)"]}));
         let spec = container_spec(&pod, &container, inputs(&image, &env)).unwrap();
         assert_eq!(spec.args, ["sh", "-c", "echo pod"]);
         assert_eq!(spec.env, ["PATH=/bin", "A=pod", "HOSTNAME=p"]);
@@ -344,14 +344,14 @@ mod tests {
             ..RuntimeConfig::default()
         };
         let (pod, container) =
-            pod(json!({"name": "c", "image": "i", "securityContext": {"runAsNonRoot": true}}));
+            pod(&json!({"name": "c", "image": "i", "securityContext": {"runAsNonRoot": true}}));
         let err = container_spec(&pod, &container, inputs(&image, &[])).unwrap_err();
         assert!(matches!(err, ConfigError::RunsAsRoot { .. }));
     }
 
     #[test]
     fn limits_become_cgroup_values() {
-        let (_, container) = pod(json!({"name": "c", "image": "i", "resources": {
+        let (_, container) = pod(&json!({"name": "c", "image": "i", "resources": {
             "requests": {"cpu": "250m", "memory": "64Mi"},
             "limits": {"cpu": "500m", "memory": "128Mi"},
         }}));

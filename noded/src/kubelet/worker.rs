@@ -226,7 +226,7 @@ impl PodWorker {
                 let state = self.runs.get(&container.name).and_then(|r| r.observed.clone());
                 match state {
                     None | Some(Observed::Waiting { .. }) => {
-                        wake = earliest(wake, self.start(container).await)
+                        wake = earliest(wake, self.start(container).await);
                     }
                     Some(Observed::Running { .. }) => {}
                     Some(Observed::Terminated(t)) => {
