@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 use k8s_openapi::api::rbac::v1::{ClusterRole, PolicyRule};
 use kube::ResourceExt;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{Controller, watcher};
 use tokio_util::sync::CancellationToken;
 
@@ -24,14 +24,12 @@ const FIELD_MANAGER: &str = "clusterrole-aggregation-controller";
 
 struct State {
     context: Arc<Context>,
-    roles: Store<ClusterRole>,
 }
 
 pub(crate) async fn run(context: Arc<Context>, shutdown: CancellationToken) {
     let api: Api<ClusterRole> = Api::all(context.client.clone());
     let controller = Controller::new(api.clone(), watcher::Config::default());
-    let roles = controller.store();
-    let aggregated = roles.clone();
+    let aggregated = controller.store();
     // Any change to any ClusterRole may change what an aggregated role selects.
     let controller = controller.watches(api, watcher::Config::default(), move |_changed| {
         aggregated
@@ -43,7 +41,6 @@ pub(crate) async fn run(context: Arc<Context>, shutdown: CancellationToken) {
     });
     let state = Arc::new(State {
         context: context.clone(),
-        roles,
     });
     harness::run(NAME, controller, context, shutdown, move |role, _| {
         reconcile(role, state.clone())
@@ -100,7 +97,16 @@ async fn reconcile(role: Arc<ClusterRole>, state: Arc<State>) -> Result<Action, 
     if role.aggregation_rule.is_none() {
         return Ok(Action::await_change());
     }
-    let all = state.roles.state();
+    // Read afresh, not from the store: a change seen by the trigger watch may not have reached
+    // the controller's own store yet, and a reconcile on stale roles would miss it for good.
+    let api: Api<ClusterRole> = Api::all(state.context.client.clone());
+    let all: Vec<Arc<ClusterRole>> = api
+        .list(&ListParams::default())
+        .await?
+        .items
+        .into_iter()
+        .map(Arc::new)
+        .collect();
     let rules = aggregated_rules(&role, &all).map_err(ReconcileError::Invalid)?;
     if same_rules(&rules, role.rules.as_deref().unwrap_or_default()) {
         return Ok(Action::await_change());
@@ -115,7 +121,6 @@ async fn reconcile(role: Arc<ClusterRole>, state: Arc<State>) -> Result<Action, 
         body["rules"] =
             serde_json::to_value(&rules).map_err(|err| ReconcileError::Invalid(err.to_string()))?;
     }
-    let api: Api<ClusterRole> = Api::all(state.context.client.clone());
     api.patch(
         &name,
         &PatchParams::apply(FIELD_MANAGER).force(),
