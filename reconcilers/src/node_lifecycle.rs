@@ -227,11 +227,18 @@ fn zone_rate(state: ZoneState, size: usize) -> f64 {
     }
 }
 
+/// A node's region and zone labels (empty when absent).
+fn zone_labels(node: &Node) -> (&str, &str) {
+    let label = |key: &str| node.labels().get(key).map_or("", String::as_str);
+    (
+        label("topology.kubernetes.io/region"),
+        label("topology.kubernetes.io/zone"),
+    )
+}
+
 /// Upstream's GetZoneKey: region and zone, or empty.
 fn zone_key(node: &Node) -> String {
-    let label = |key: &str| node.labels().get(key).map_or("", String::as_str).to_owned();
-    let region = label("topology.kubernetes.io/region");
-    let zone = label("topology.kubernetes.io/zone");
+    let (region, zone) = zone_labels(node);
     if region.is_empty() && zone.is_empty() {
         String::new()
     } else {
@@ -241,28 +248,38 @@ fn zone_key(node: &Node) -> String {
 
 /// Zone states from every node's `Ready` status (`overrides` replaces some statuses with ones
 /// just written), with each zone's size.
+///
+/// Runs on every node reconcile (each lease renewal), so it allocates only per zone, never
+/// per node: clusters have few zones and many nodes.
 fn zone_states(nodes: &[Arc<Node>], overrides: (&str, &str)) -> BTreeMap<String, (ZoneState, usize)> {
-    let mut counts: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    // (a node of the zone, its ready count, its not-ready count)
+    let mut counts: Vec<((&str, &str), &Node, usize, usize)> = Vec::new();
     for node in nodes {
         if node.labels().contains_key(EXCLUDE_DISRUPTION) {
             continue;
         }
-        let name = node.name_any();
-        let status = if name == overrides.0 {
+        let status = if node.metadata.name.as_deref() == Some(overrides.0) {
             overrides.1
         } else {
             ready_status(node)
         };
-        let entry = counts.entry(zone_key(node)).or_default();
+        let labels = zone_labels(node);
+        let index = match counts.iter().position(|(zone, ..)| *zone == labels) {
+            Some(index) => index,
+            None => {
+                counts.push((labels, node, 0, 0));
+                counts.len() - 1
+            }
+        };
         if status == "True" {
-            entry.0 += 1;
+            counts[index].2 += 1;
         } else {
-            entry.1 += 1;
+            counts[index].3 += 1;
         }
     }
     counts
         .into_iter()
-        .map(|(zone, (ready, not_ready))| (zone, (zone_state(ready, not_ready), ready + not_ready)))
+        .map(|(_, node, ready, not_ready)| (zone_key(node), (zone_state(ready, not_ready), ready + not_ready)))
         .collect()
 }
 
