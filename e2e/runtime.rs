@@ -2,18 +2,22 @@
 //! processes that run busybox (Debian's busybox-static) through libcontainer. Needs root;
 //! without it every test says it was skipped.
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 use rudder_noded::runtime::cgroup::{self, CgroupVersion};
+use rudder_noded::runtime::exec::ExecStdio;
 use rudder_noded::runtime::spec::{ContainerSpec, NamespaceMode, Resources};
-use rudder_noded::runtime::{ContainerState, ExitStatus, Runtime};
+use rudder_noded::runtime::{ContainerState, ExitStatus, Runtime, RuntimeError};
 
 use crate::harness::rudder_bin;
 
 const BUSYBOX: &str = "/bin/busybox";
-const APPLETS: &[&str] = &["sh", "echo", "sleep", "cat", "tail", "dd", "true", "ls"];
+const APPLETS: &[&str] = &[
+    "sh", "echo", "sleep", "cat", "tail", "dd", "true", "ls", "tty", "env", "stty",
+];
 
 /// A scratch state dir, log dir and busybox rootfs; kills and deletes its containers on drop.
 struct Fixture {
@@ -180,7 +184,7 @@ fn sigterm_stops_a_sleep() {
     assert_eq!(status.signal, Some(15));
     assert!(matches!(
         fx.runtime.signal("sleeper", Signal::SIGKILL),
-        Err(rudder_noded::runtime::RuntimeError::NotRunning(_))
+        Err(RuntimeError::NotRunning(_))
     ));
 }
 
@@ -213,7 +217,7 @@ fn memory_limit_is_in_the_container_cgroup_and_delete_removes_it() {
     assert!(!memory.exists(), "{} survived delete", memory.display());
     assert!(matches!(
         fx.runtime.state("limited"),
-        Err(rudder_noded::runtime::RuntimeError::NotFound(_))
+        Err(RuntimeError::NotFound(_))
     ));
     cgroup::remove_pod_cgroup(version, &spec.cgroup_parent).unwrap();
 }
@@ -325,4 +329,192 @@ fn a_container_outlives_its_creator_and_a_new_runtime_adopts_it() {
     fresh.delete("survivor").unwrap();
     assert!(fresh.list().unwrap().is_empty());
     let _ = cgroup::remove_pod_cgroup(CgroupVersion::detect().unwrap(), &spec.cgroup_parent);
+}
+
+fn block_on<F: Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(future)
+}
+
+fn strings(args: &[&str]) -> Vec<String> {
+    args.iter().map(|arg| (*arg).to_owned()).collect()
+}
+
+#[test]
+fn exec_runs_in_the_container_with_its_env_and_reports_exit_codes() {
+    let Some(mut fx) = Fixture::new() else { return };
+    let mut spec = fx.spec("");
+    spec.args = vec!["sleep".into(), "1000".into()];
+    spec.env.push("GREETING=from-the-spec".into());
+    assert!(matches!(
+        fx.create("execs", &spec),
+        ContainerState::Running { .. }
+    ));
+    let runtime = fx.runtime.clone();
+    block_on(async {
+        let timeout = Duration::from_secs(20);
+        let out = runtime
+            .exec_capture(
+                "execs",
+                &strings(&["sh", "-c", "echo $GREETING; echo err >&2; exit 3"]),
+                timeout,
+                1024,
+            )
+            .await
+            .unwrap();
+        assert_eq!(out.exit_code, 3);
+        assert!(!out.timed_out);
+        assert_eq!(String::from_utf8_lossy(&out.output), "from-the-spec\nerr\n");
+
+        // Output beyond the cap is dropped, and the command still ends.
+        let out = runtime
+            .exec_capture("execs", &strings(&["sh", "-c", "echo 0123456789"]), timeout, 4)
+            .await
+            .unwrap();
+        assert_eq!((out.exit_code, out.output.as_slice()), (0, &b"0123"[..]));
+
+        // The container's pid namespace: its init is pid 1.
+        let out = runtime
+            .exec_capture("execs", &strings(&["cat", "/proc/1/cmdline"]), timeout, 1024)
+            .await
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.output), "sleep\u{0}1000\u{0}");
+
+        let started = Instant::now();
+        let out = runtime
+            .exec_capture(
+                "execs",
+                &strings(&["sleep", "30"]),
+                Duration::from_millis(500),
+                1024,
+            )
+            .await
+            .unwrap();
+        assert!(out.timed_out);
+        assert_eq!(out.exit_code, 137);
+        assert!(started.elapsed() < Duration::from_secs(10));
+
+        let err = runtime
+            .exec_capture("execs", &strings(&["/no/such/binary"]), timeout, 1024)
+            .await;
+        assert!(matches!(err, Err(RuntimeError::Exec { .. })), "{err:?}");
+
+        // Piped stdin and separate streams.
+        let mut process = runtime
+            .exec(
+                "execs",
+                &strings(&["sh", "-c", "cat; echo done >&2"]),
+                ExecStdio {
+                    stdin: true,
+                    stdout: true,
+                    stderr: true,
+                    tty: false,
+                },
+            )
+            .await
+            .unwrap();
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stdin = process.stdin.take().unwrap();
+        stdin.write_all(b"piped\n").await.unwrap();
+        drop(stdin);
+        let mut stdout = String::new();
+        process
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut stdout)
+            .await
+            .unwrap();
+        let mut stderr = String::new();
+        process
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .await
+            .unwrap();
+        assert_eq!((stdout.as_str(), stderr.as_str()), ("piped\n", "done\n"));
+        assert_eq!(process.wait("execs").await.unwrap(), 0);
+
+        // A terminal: the command sees a pty of the size we set, and TERM.
+        let mut process = runtime
+            .exec(
+                "execs",
+                &strings(&["sh", "-c", "read line; tty; echo $TERM $line; stty size; exit 5"]),
+                ExecStdio {
+                    stdin: true,
+                    stdout: true,
+                    stderr: false,
+                    tty: true,
+                },
+            )
+            .await
+            .unwrap();
+        let tty = process.tty.clone().unwrap();
+        tty.resize(100, 40).unwrap();
+        tty.write_all(b"typed\n").await.unwrap();
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 1024];
+        loop {
+            let read = tokio::time::timeout(Duration::from_secs(20), tty.read(&mut buf))
+                .await
+                .unwrap()
+                .unwrap();
+            if read == 0 {
+                break;
+            }
+            seen.extend_from_slice(&buf[..read]);
+        }
+        let seen = String::from_utf8_lossy(&seen);
+        assert!(seen.contains("/dev/pts/"), "{seen:?}");
+        assert!(seen.contains("xterm typed"), "{seen:?}");
+        assert!(seen.contains("40 100"), "{seen:?}");
+        assert_eq!(process.wait("execs").await.unwrap(), 5);
+    });
+    runtime.signal("execs", Signal::SIGKILL).unwrap();
+    fx.wait_exited("execs");
+    assert!(matches!(
+        block_on(runtime.exec_capture("execs", &strings(&["true"]), Duration::from_secs(5), 16)),
+        Err(RuntimeError::NotRunning(_))
+    ));
+}
+
+#[test]
+fn attach_feeds_stdin_once_and_fans_out_output_besides_the_log() {
+    let Some(mut fx) = Fixture::new() else { return };
+    let mut spec = fx.spec("read line; echo got $line; echo to-stderr >&2; read rest || echo stdin-closed");
+    spec.stdin = true;
+    spec.stdin_once = true;
+    fx.create("attached", &spec);
+    let runtime = fx.runtime.clone();
+    let seen = block_on(async {
+        let mut attached = runtime.attach("attached", true, true, true).await.unwrap();
+        let mut input = attached.input.take().unwrap();
+        input.write_all(b"hello\n").await.unwrap();
+        // With stdinOnce, ending this session's input closes the container's stdin.
+        input.close().await;
+        let mut seen: Vec<(u8, Vec<u8>)> = Vec::new();
+        while let Some(chunk) = tokio::time::timeout(Duration::from_secs(20), attached.output.next())
+            .await
+            .unwrap()
+            .unwrap()
+        {
+            seen.push(chunk);
+        }
+        seen
+    });
+    let stream = |wanted: u8| -> String {
+        seen.iter()
+            .filter(|(stream, _)| *stream == wanted)
+            .map(|(_, data)| String::from_utf8_lossy(data).into_owned())
+            .collect()
+    };
+    assert_eq!(stream(1), "got hello\nstdin-closed\n");
+    assert_eq!(stream(2), "to-stderr\n");
+    assert_eq!(fx.wait_exited("attached").exit_code, 0);
+    let logged: Vec<String> = records(&fx.log("attached")).into_iter().map(|r| r.3).collect();
+    assert!(logged.contains(&"got hello".to_owned()), "{logged:?}");
 }

@@ -45,6 +45,9 @@ enum Command {
     /// Own one container (started by noded; not for people).
     #[command(hide = true)]
     Shim(ShimArgs),
+    /// Run a command in a running container (started by noded; not for people).
+    #[command(hide = true)]
+    ContainerExec(ContainerExecArgs),
 }
 
 #[derive(Args)]
@@ -80,9 +83,37 @@ struct ShimArgs {
     /// The CRI log file for the container's output.
     #[arg(long)]
     log: PathBuf,
+    /// Give the container a stdin for attached clients.
+    #[arg(long)]
+    stdin: bool,
+    /// Close that stdin after the first attach session.
+    #[arg(long)]
+    stdin_once: bool,
     /// Set by the shim itself when it re-executes detached.
     #[arg(long)]
     detached: bool,
+}
+
+#[derive(Args)]
+struct ContainerExecArgs {
+    /// The runtime's state directory.
+    #[arg(long)]
+    state_dir: PathBuf,
+    /// The container's id.
+    #[arg(long)]
+    id: String,
+    /// Give the command a terminal (needs --console-socket).
+    #[arg(long)]
+    tty: bool,
+    /// The unix socket the terminal's master is sent to.
+    #[arg(long)]
+    console_socket: Option<PathBuf>,
+    /// Where `started PID` or `failed MESSAGE` is written.
+    #[arg(long)]
+    status_file: Option<PathBuf>,
+    /// The command and its arguments.
+    #[arg(last = true, required = true)]
+    command: Vec<String>,
 }
 
 #[derive(Args)]
@@ -146,7 +177,20 @@ fn main() -> std::process::ExitCode {
                 state_dir: args.state_dir,
                 id: args.id,
                 log: args.log,
+                stdin: args.stdin,
+                stdin_once: args.stdin_once,
                 detached: args.detached,
+            });
+        }
+        // Forks through libcontainer too; its stdio is the command's, so it logs nothing.
+        Command::ContainerExec(args) => {
+            return rudder_noded::runtime::exec::main(&rudder_noded::runtime::exec::ContainerExecArgs {
+                state_dir: args.state_dir,
+                id: args.id,
+                tty: args.tty,
+                console_socket: args.console_socket,
+                status_file: args.status_file,
+                command: args.command,
             });
         }
         command => command,
@@ -164,7 +208,7 @@ fn main() -> std::process::ExitCode {
             Command::Server(args) => server(args).await,
             Command::Reconcilers(args) => reconcilers(args).await,
             Command::Images(args) => images(args),
-            Command::Shim(_) => Ok(()),
+            Command::Shim(_) | Command::ContainerExec(_) => Ok(()),
         }
     });
     match result {

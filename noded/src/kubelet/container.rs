@@ -156,6 +156,8 @@ pub fn container_spec(
                 .max(inputs.min_oom_score_adj.unwrap_or(i32::MIN)),
         ),
         tty: false,
+        stdin: container.stdin == Some(true),
+        stdin_once: container.stdin_once == Some(true),
     })
     .and_then(|spec| {
         let non_root = security

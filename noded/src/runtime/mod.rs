@@ -1,7 +1,8 @@
 //! The container runtime: OCI containers run by youki's libcontainer, each owned by a shim.
 //!
 //! [`Runtime`] is noded's synchronous API (call it from `spawn_blocking`, never from async
-//! threads): create+start, state, signal, delete and list. Containers are created by a shim
+//! threads): create+start, state, signal, delete and list; [`exec`] and [`attach`] add its
+//! async exec and attach API. Containers are created by a shim
 //! process ([`shim`]) so they outlive noded; everything about a container lives in files under
 //! the state directory, so a fresh `Runtime` re-adopts whatever is there:
 //!
@@ -11,12 +12,16 @@
 //!                         exit.json    exit status, written atomically when it ended
 //!                         shim.log     the shim's own diagnostics
 //! STATE_DIR/libcontainer/ID/           libcontainer's state
+//! STATE_DIR/attach/HASH.sock            the shim's attach socket ([`attach`])
+//! STATE_DIR/exec/N.status, N.sock       one exec's status file and console socket ([`exec`])
 //! ```
 //!
 //! It does not prepare rootfs or volumes, and leaves mounts for the caller to remove.
 
+pub mod attach;
 pub mod cgroup;
 pub mod crilog;
+pub mod exec;
 pub mod shim;
 pub mod spec;
 
@@ -51,6 +56,8 @@ pub enum RuntimeError {
     Start { id: String, message: String },
     #[error("{0}: {1}")]
     Io(String, std::io::Error),
+    #[error("cannot exec in container {id}: {message}")]
+    Exec { id: String, message: String },
     #[error("container {id}: {source}")]
     Libcontainer {
         id: String,
@@ -171,7 +178,7 @@ impl Runtime {
         let config = spec.render(id)?;
         let io = |what: String| move |err| RuntimeError::Io(what, err);
         std::fs::create_dir_all(&bundle).map_err(io(format!("creating {}", bundle.display())))?;
-        let result = self.start_shim(id, &config, log_path);
+        let result = self.start_shim(id, &config, log_path, spec);
         if result.is_err() {
             // libcontainer removed its own state when creation failed; the shim's log goes
             // into the error, so the bundle has nothing left to tell.
@@ -185,6 +192,7 @@ impl Runtime {
         id: &str,
         config: &oci_spec::runtime::Spec,
         log_path: &Path,
+        spec: &ContainerSpec,
     ) -> Result<ContainerState, RuntimeError> {
         let io = |what: String| move |err| RuntimeError::Io(what, err);
         let bundle = self.layout.bundle(id);
@@ -201,6 +209,8 @@ impl Runtime {
             state_dir: self.layout.root.clone(),
             id: id.to_owned(),
             log: log_path.to_owned(),
+            stdin: spec.stdin,
+            stdin_once: spec.stdin_once,
             detached: false,
         };
         let mut child = Command::new(&self.shim_binary)

@@ -5,8 +5,9 @@
 //! detached shim leaves noded's session (setsid), becomes a child subreaper, creates and starts
 //! the container with libcontainer (which forks: that is why it runs here and never on an
 //! async runtime thread), reports `running PID` or `failed MESSAGE` on its stdout, then copies
-//! the container's stdout and stderr into the CRI log file, waits for the container process
-//! and records its exit status atomically in `exit.json`. It must not outlive the container,
+//! the container's stdout and stderr into the CRI log file (and to attached clients, see
+//! [`super::attach`], which may also write the container's stdin), waits for the container
+//! process and records its exit status atomically in `exit.json`. It must not outlive the container,
 //! and it writes nothing but that one line to its stdout.
 
 use std::fs::File;
@@ -23,6 +24,7 @@ use libcontainer::syscall::syscall::SyscallType;
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
+use super::attach::{self, Hub};
 use super::cgroup::{CgroupVersion, oom_kill_count};
 use super::crilog::{self, LineSplitter, Stream, Tag};
 use super::{ExitStatus, Layout, ShimRecord, write_atomically};
@@ -33,6 +35,10 @@ pub struct ShimArgs {
     pub state_dir: PathBuf,
     pub id: String,
     pub log: PathBuf,
+    /// Give the container a stdin that attached clients write to.
+    pub stdin: bool,
+    /// Close the container's stdin after the first attach session that used it.
+    pub stdin_once: bool,
     /// Set on the re-executed, detached process.
     pub detached: bool,
 }
@@ -48,6 +54,12 @@ impl ShimArgs {
             "--log".into(),
             self.log.clone().into(),
         ];
+        if self.stdin {
+            args.push("--stdin".into());
+        }
+        if self.stdin_once {
+            args.push("--stdin-once".into());
+        }
         if self.detached {
             args.push("--detached".into());
         }
@@ -80,7 +92,7 @@ pub fn main(args: &ShimArgs) -> ExitCode {
     if let Err(err) = nix::sys::prctl::set_child_subreaper(true) {
         tracing::warn!(error = %err, "cannot become a child subreaper");
     }
-    let started = match start(&layout, args) {
+    let mut started = match start(&layout, args) {
         Ok(started) => started,
         Err(err) => {
             tracing::error!(id = args.id, error = %err, "container failed to start");
@@ -88,8 +100,15 @@ pub fn main(args: &ShimArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Attach is served before noded hears the container runs.
+    let hub = Hub::new(started.stdin.take(), args.stdin_once);
+    let attach_socket = attach::socket_path(&layout, &args.id);
+    if let Err(err) = hub.listen(&attach_socket) {
+        tracing::error!(id = args.id, error = %err, "cannot serve attach");
+    }
     report(&format!("running {}", started.pid));
-    supervise(&layout, args, started);
+    supervise(&layout, args, started, &hub);
+    let _ = std::fs::remove_file(&attach_socket);
     ExitCode::SUCCESS
 }
 
@@ -134,6 +153,8 @@ struct Started {
     version: Option<CgroupVersion>,
     stdout: std::io::PipeReader,
     stderr: std::io::PipeReader,
+    /// The write end of the container's stdin, when it has one.
+    stdin: Option<std::io::PipeWriter>,
 }
 
 fn start(layout: &Layout, args: &ShimArgs) -> Result<Started, ShimError> {
@@ -151,7 +172,13 @@ fn start(layout: &Layout, args: &ShimArgs) -> Result<Started, ShimError> {
         let what = what.to_owned();
         move |err| ShimError::Io(what, err)
     };
-    let stdin = File::open("/dev/null").map_err(io("opening /dev/null"))?;
+    let (stdin, stdin_writer): (std::os::fd::OwnedFd, _) = if args.stdin {
+        let (read, write) = std::io::pipe().map_err(io("creating the stdin pipe"))?;
+        (read.into(), Some(write))
+    } else {
+        let null = File::open("/dev/null").map_err(io("opening /dev/null"))?;
+        (null.into(), None)
+    };
     let (stdout_read, stdout_write) = std::io::pipe().map_err(io("creating the stdout pipe"))?;
     let (stderr_read, stderr_write) = std::io::pipe().map_err(io("creating the stderr pipe"))?;
     let root = layout.libcontainer_root();
@@ -191,11 +218,12 @@ fn start(layout: &Layout, args: &ShimArgs) -> Result<Started, ShimError> {
         version,
         stdout: stdout_read,
         stderr: stderr_read,
+        stdin: stdin_writer,
     })
 }
 
 /// Copies the logs, waits for the container's process and records how it ended.
-fn supervise(layout: &Layout, args: &ShimArgs, started: Started) {
+fn supervise(layout: &Layout, args: &ShimArgs, started: Started, hub: &Arc<Hub>) {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -211,8 +239,9 @@ fn supervise(layout: &Layout, args: &ShimArgs, started: Started) {
     for (reader, stream) in [(started.stdout, Stream::Stdout), (started.stderr, Stream::Stderr)] {
         let log = log.clone();
         let done = done_tx.clone();
+        let hub = hub.clone();
         std::thread::spawn(move || {
-            copy_log(reader, stream, log.as_deref());
+            copy_log(reader, stream, log.as_deref(), &hub);
             let _ = done.send(());
         });
     }
@@ -229,6 +258,7 @@ fn supervise(layout: &Layout, args: &ShimArgs, started: Started) {
             break;
         }
     }
+    hub.close(Duration::from_secs(1));
     let (exit_code, signal) = match status {
         Some(WaitStatus::Exited(_, code)) => (code, None),
         Some(WaitStatus::Signaled(_, signal, _)) => (128 + signal as i32, Some(signal as i32)),
@@ -270,7 +300,7 @@ fn wait_for(pid: Pid) -> Option<WaitStatus> {
     }
 }
 
-fn copy_log(mut reader: impl Read, stream: Stream, log: Option<&Mutex<File>>) {
+fn copy_log(mut reader: impl Read, stream: Stream, log: Option<&Mutex<File>>, hub: &Hub) {
     let mut splitter = LineSplitter::new(crilog::MAX_LINE_LEN);
     let mut buf = vec![0u8; 32 * 1024];
     let mut records = Vec::new();
@@ -281,6 +311,13 @@ fn copy_log(mut reader: impl Read, stream: Stream, log: Option<&Mutex<File>>) {
             Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(_) => break,
         };
+        hub.broadcast(
+            match stream {
+                Stream::Stdout => 1,
+                Stream::Stderr => 2,
+            },
+            &buf[..read],
+        );
         let now = jiff::Timestamp::now();
         splitter.push(&buf[..read], |tag: Tag, line: &[u8]| {
             crilog::format_record(&mut records, now, stream, tag, line);

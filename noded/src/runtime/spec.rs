@@ -56,6 +56,10 @@ pub struct ContainerSpec {
     pub oom_score_adj: Option<i32>,
     /// Allocate a terminal for the process (not supported yet by the shim).
     pub tty: bool,
+    /// Keep a stdin open that attached clients write to (the container's `stdin`).
+    pub stdin: bool,
+    /// Close that stdin after the first attach session that used it (`stdinOnce`).
+    pub stdin_once: bool,
 }
 
 /// The identity the process runs as.
