@@ -19,6 +19,7 @@ mod operator;
 mod pods;
 mod printing;
 mod quota;
+mod registry;
 mod runtime;
 mod scheduling;
 mod statefulset;

@@ -12,9 +12,12 @@ done
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
-# Container tests (as root) use Debian's busybox-static as their rootfs.
-if [ "$(id -u)" = 0 ] && ! dpkg -s busybox-static >/dev/null 2>&1; then
-  apt-get install -y busybox-static
+# Container tests (as root) use Debian's busybox-static as their rootfs; the registry
+# test pulls from Debian's docker-registry with htpasswd (apache2-utils) auth.
+if [ "$(id -u)" = 0 ]; then
+  for package in busybox-static docker-registry apache2-utils; do
+    dpkg -s "$package" >/dev/null 2>&1 || apt-get install -y "$package"
+  done
 fi
 
 cargo test --workspace --locked

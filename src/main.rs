@@ -163,6 +163,10 @@ struct ServerArgs {
     /// Where containers' logs are written.
     #[arg(long, default_value = "/var/log/pods", value_name = "DIR")]
     pod_log_dir: PathBuf,
+    /// A registry (`HOST[:PORT]`, as image names spell it) to pull from over plain HTTP
+    /// (repeatable). Loopback registries fall back to HTTP without it.
+    #[arg(long = "insecure-registry", value_name = "HOST:PORT")]
+    insecure_registries: Vec<String>,
 }
 
 fn main() -> std::process::ExitCode {
@@ -275,6 +279,9 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
                 ..Default::default()
             },
             server: Some(node_server_config(running.node_server_tls(), &args.pod_log_dir)),
+            registry: rudder_noded::images::registry::RegistryConfig {
+                insecure: args.insecure_registries.clone(),
+            },
         };
         match rudder_noded::kubelet::Kubelet::start(client, config, stop.clone()).await {
             Ok(kubelet) => Some(kubelet),

@@ -10,7 +10,8 @@
 //! - `snapshots/<diffID hex>`: each layer unpacked once, whiteouts converted for overlayfs;
 //! - `tmp/`: partial writes, on the same filesystem so a rename publishes them.
 //!
-//! This module does not run containers and does not talk to registries or the API server.
+//! `registry` pulls images from registries into the store. This module does not run
+//! containers and does not talk to the API server.
 
 mod archive;
 mod digest;
@@ -18,6 +19,7 @@ mod error;
 pub mod overlay;
 pub mod reference;
 mod refs;
+pub mod registry;
 mod store;
 pub mod testimage;
 mod unpack;

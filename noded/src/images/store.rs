@@ -399,7 +399,10 @@ impl Store {
 
 /// The manifest of an index that matches this node: `linux/<arch>` (for arm64, the
 /// `v8` variant or none).
-fn select_platform<'a>(index_digest: &str, manifests: &'a [Descriptor]) -> Result<&'a Descriptor, Error> {
+pub(crate) fn select_platform<'a>(
+    index_digest: &str,
+    manifests: &'a [Descriptor],
+) -> Result<&'a Descriptor, Error> {
     let (os, arch) = host_platform();
     let matches = |descriptor: &Descriptor| {
         descriptor.platform().as_ref().is_some_and(|platform| {

@@ -6,6 +6,7 @@
 //! [`crate::runtime::Runtime`].
 
 pub mod container;
+pub mod images;
 pub mod layout;
 pub mod sandbox;
 pub mod status;
@@ -56,6 +57,8 @@ pub struct KubeletConfig {
     pub dns: crate::pod::resolv::DnsSettings,
     /// The node's HTTPS server (container logs); none in tests that do not need it.
     pub server: Option<crate::server::Config>,
+    /// How registries are reached when pulling images.
+    pub registry: crate::images::registry::RegistryConfig,
 }
 
 /// A running kubelet.
@@ -123,7 +126,7 @@ impl Kubelet {
             return Err(KubeletError::NeedsRoot);
         }
         let data_dir = config.node.data_dir.clone();
-        let images = Store::open(crate::images::store_dir(&data_dir))?;
+        let images = Arc::new(Store::open(crate::images::store_dir(&data_dir))?);
         match crate::images::auto_import(&images, &crate::images::drop_in_dir(&data_dir)) {
             Ok(results) => tracing::debug!(?results, "imported images from the drop-in directory"),
             Err(err) => tracing::warn!(error = %err, "importing images from the drop-in directory failed"),
@@ -149,6 +152,10 @@ impl Kubelet {
         let shared = Arc::new(Shared {
             client: client.clone(),
             runtime: Runtime::new(data_dir.join("runtime"), &config.shim_binary),
+            image_manager: images::ImageManager::new(
+                images.clone(),
+                crate::images::registry::RegistryClient::new(config.registry.clone()),
+            ),
             images,
             layout: Layout::new(&data_dir, &config.log_root),
             node_name: config.node.name.clone(),

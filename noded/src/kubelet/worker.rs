@@ -5,6 +5,9 @@
 //! doubling to 5 min, reset after 10 min of running). Deletion stops containers with SIGTERM,
 //! then SIGKILL after the grace period, tears everything down and removes the pod.
 //!
+//! Images come from the kubelet's image manager (`images.rs`), with the credentials of the
+//! pod's `imagePullSecrets` when it pulls.
+//!
 //! Runtime and filesystem calls go through `spawn_blocking`. Probes and lifecycle hooks are
 //! not run yet: a running container is ready.
 
@@ -21,10 +24,12 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::container::{ContainerInputs, container_spec};
+use super::images::{EnsuredImage, ImageError, ImageManager, Precheck};
 use super::layout::{Layout, container_id, parse_container_id};
 use super::status::{ContainerRecord, Observed, Placement, Termination};
 use super::{sandbox, status, volumes};
-use crate::images::Store;
+use crate::images::registry::{AuthConfig, Keyring};
+use crate::images::{Reference, Store};
 use crate::pod::env::{EnvContext, make_environment};
 use crate::runtime::cgroup::{self, CgroupVersion, PodLimits, QosClass};
 use crate::runtime::spec::{Mount, Propagation};
@@ -44,7 +49,8 @@ const RUNTIME_NAME: &str = "rudder";
 pub struct Shared {
     pub client: Client,
     pub runtime: Runtime,
-    pub images: Store,
+    pub images: Arc<Store>,
+    pub image_manager: ImageManager,
     pub layout: Layout,
     pub node_name: String,
     pub host_ips: Vec<String>,
@@ -71,6 +77,8 @@ struct Run {
     backoff: Option<Duration>,
     not_before: Option<Instant>,
     image_id: String,
+    /// The image as the runtime reports it (its repository tag), once resolved.
+    image_name: String,
 }
 
 /// The worker of one pod UID.
@@ -415,31 +423,38 @@ impl PodWorker {
     async fn start(&mut self, container: &Container) -> Option<Duration> {
         let attempt = self.runs.get(&container.name).map_or(0, |r| r.attempt);
         match self.create(container, attempt).await {
-            Ok((id, state, image_id)) => {
+            Ok((id, state, image)) => {
                 let run = self.runs.entry(container.name.clone()).or_default();
                 run.created = true;
                 run.waiting = None;
-                run.image_id = image_id;
+                run.image_id = image.image_ref;
+                run.image_name = image.name;
                 run.observed = Some(observe(&id, state));
                 None
             }
             Err((reason, message)) => {
                 tracing::warn!(container = %container.name, %reason, message = message.as_deref().unwrap_or(""), "container not started");
-                let run = self.runs.entry(container.name.clone()).or_default();
-                let pulling_failed_before = matches!(
-                    run.waiting.as_ref().map(|(r, _)| r.as_str()),
-                    Some("ErrImagePull" | "ImagePullBackOff")
-                );
-                run.waiting = if reason == "ErrImagePull" && pulling_failed_before {
-                    let image = container.image.clone().unwrap_or_default();
-                    Some((
-                        "ImagePullBackOff".to_owned(),
-                        Some(format!("Back-off pulling image \"{image}\"")),
-                    ))
-                } else {
-                    Some((reason, message))
+                let wake = match reason.as_str() {
+                    // The next sync reports the back-off, as the kubelet's does once the
+                    // failed pull's status update comes back.
+                    "ErrImagePull" => Some(Duration::from_secs(1)),
+                    "ImagePullBackOff" => {
+                        let image =
+                            super::images::apply_default_tag(container.image.as_deref().unwrap_or(""))
+                                .unwrap_or_default();
+                        Some(
+                            self.shared
+                                .image_manager
+                                .backoff_remaining(&self.uid, &image)
+                                .unwrap_or(Duration::ZERO)
+                                .max(Duration::from_millis(100)),
+                        )
+                    }
+                    _ => Some(RETRY),
                 };
-                Some(RETRY)
+                let run = self.runs.entry(container.name.clone()).or_default();
+                run.waiting = Some((reason, message));
+                wake
             }
         }
     }
@@ -449,8 +464,12 @@ impl PodWorker {
         &self,
         container: &Container,
         attempt: u32,
-    ) -> Result<(String, ContainerState, String), (String, Option<String>)> {
+    ) -> Result<(String, ContainerState, EnsuredImage), (String, Option<String>)> {
         let config_error = |message: String| ("CreateContainerConfigError".to_owned(), Some(message));
+        let ensured = self
+            .ensure_image(container)
+            .await
+            .map_err(|e| (e.reason, Some(e.message)))?;
         let env_context = self.env_context(container).await.map_err(config_error)?;
         let env =
             make_environment(&self.pod, container, &env_context).map_err(|e| config_error(e.to_string()))?;
@@ -461,33 +480,21 @@ impl PodWorker {
         let volumes = self.volumes.clone().unwrap_or_default();
         let cgroup_parent = self.cgroup_parent.clone().unwrap_or_default();
         tokio::task::spawn_blocking(move || {
-            let image_name = container.image.clone().unwrap_or_default();
-            let Ok(image) = shared.images.image(&image_name) else {
-                    let policy = container.image_pull_policy.as_deref().unwrap_or("IfNotPresent");
-                    return Err(if policy == "Never" {
-                        (
-                            "ErrImageNeverPull".to_owned(),
-                            Some(format!(
-                                "Container image \"{image_name}\" is not present with pull policy of Never"
-                            )),
-                        )
-                    } else {
-                        (
-                            "ErrImagePull".to_owned(),
-                            Some(format!(
-                                "failed to pull image \"{image_name}\": the image is not in the node's store and this node does not pull from registries yet"
-                            )),
-                        )
-                    });
-            };
+            let image = &ensured.image;
             let internal = |message: String| ("CreateContainerError".to_owned(), Some(message));
-            let layers = shared.images.prepare_layers(&image).map_err(|e| internal(e.to_string()))?;
+            let layers = shared
+                .images
+                .prepare_layers(image)
+                .map_err(|e| internal(e.to_string()))?;
             let dir = shared.layout.container_dir(&uid, &container.name, attempt);
             let rootfs = crate::images::mount_overlay(&layers, &dir).map_err(|e| internal(e.to_string()))?;
             let mut mounts = Vec::new();
             for mount in container.volume_mounts.iter().flatten() {
                 let Some(source) = volumes.get(&mount.name) else {
-                    return Err(config_error(format!("cannot find volume {:?} to mount into container {:?}", mount.name, container.name)));
+                    return Err(config_error(format!(
+                        "cannot find volume {:?} to mount into container {:?}",
+                        mount.name, container.name
+                    )));
                 };
                 let mut source = source.clone();
                 if let Some(sub) = mount.sub_path.as_deref().filter(|s| !s.is_empty()) {
@@ -552,7 +559,7 @@ impl PodWorker {
                 attempt,
             );
             match shared.runtime.create(&id, &spec, &log) {
-                Ok(state) => Ok((id, state, image.config_digest)),
+                Ok(state) => Ok((id, state, ensured)),
                 Err(err) => {
                     let _ = crate::images::unmount_overlay(&rootfs.merged);
                     Err(("RunContainerError".to_owned(), Some(err.to_string())))
@@ -561,6 +568,68 @@ impl PodWorker {
         })
         .await
         .map_err(|e| ("CreateContainerError".to_owned(), Some(e.to_string())))?
+    }
+
+    /// The container's image as its pull policy says: present, pulled, or why not.
+    async fn ensure_image(&self, container: &Container) -> Result<EnsuredImage, ImageError> {
+        let requested = container.image.clone().unwrap_or_default();
+        let policy = container
+            .image_pull_policy
+            .clone()
+            .unwrap_or_else(|| default_pull_policy(&requested).to_owned());
+        let manager = &self.shared.image_manager;
+        match manager.precheck(&requested, &policy).await? {
+            Precheck::Present(image) => Ok(*image),
+            Precheck::Pull { image, reference } => {
+                // Secrets are read only when a pull will happen.
+                let creds = if manager.backoff_remaining(&self.uid, &image).is_some() {
+                    Vec::new()
+                } else {
+                    self.pull_credentials(&reference).await
+                };
+                manager.pull(&self.uid, &image, &reference, creds).await
+            }
+        }
+    }
+
+    /// The credentials the pod's `imagePullSecrets` hold for the image's repository.
+    async fn pull_credentials(&self, reference: &Reference) -> Vec<AuthConfig> {
+        let names: Vec<String> = self
+            .pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.image_pull_secrets.as_ref())
+            .into_iter()
+            .flatten()
+            .map(|r| r.name.clone())
+            .filter(|name| !name.is_empty())
+            .collect();
+        if names.is_empty() {
+            return Vec::new();
+        }
+        let api: Api<Secret> = Api::namespaced(
+            self.shared.client.clone(),
+            &self.pod.namespace().unwrap_or_default(),
+        );
+        let mut secrets = Vec::new();
+        for name in names {
+            match api.get_opt(&name).await {
+                Ok(Some(secret)) => secrets.push(secret),
+                Ok(None) => {
+                    tracing::warn!(secret = %name, "Unable to retrieve pull secret, the image pull may not succeed.");
+                }
+                Err(err) => {
+                    tracing::warn!(secret = %name, error = %err, "Unable to retrieve pull secret, the image pull may not succeed.");
+                }
+            }
+        }
+        match Keyring::from_secrets(&secrets) {
+            Ok(keyring) => keyring.lookup(&reference.name()),
+            Err(err) => {
+                tracing::warn!(error = %err, "ignoring the pod's pull secrets");
+                Vec::new()
+            }
+        }
     }
 
     /// The ConfigMaps and Secrets the container's environment names, and the Services for
@@ -657,7 +726,11 @@ impl PodWorker {
                 };
                 ContainerRecord {
                     name: container.name.clone(),
-                    image: container.image.clone().unwrap_or_default(),
+                    image: run
+                        .map(|r| r.image_name.clone())
+                        .filter(|name| !name.is_empty())
+                        .or_else(|| container.image.clone())
+                        .unwrap_or_default(),
                     image_id: run.map(|r| r.image_id.clone()).unwrap_or_default(),
                     restart_count: run.map_or(0, |r| r.attempt as i32),
                     ready: matches!(state, Observed::Running { .. }),
@@ -734,6 +807,7 @@ impl PodWorker {
     /// Stops every container (SIGTERM, then SIGKILL after the grace period), tears the pod
     /// down on the node and, if it still exists, removes it from the API.
     async fn terminate(&mut self, gone: bool, updates: &watch::Receiver<Option<Pod>>) {
+        self.shared.image_manager.forget_pod(&self.uid);
         let grace = self
             .pod
             .metadata
@@ -786,6 +860,14 @@ impl PodWorker {
             }
         }
     }
+}
+
+/// The API server's default when a container has no pull policy: `Always` for `:latest`
+/// or no tag, else `IfNotPresent`.
+fn default_pull_policy(image: &str) -> &'static str {
+    let tagged = Reference::parse_normalized(image)
+        .is_ok_and(|r| r.digest().is_some() || r.tag().is_some_and(|t| t != "latest"));
+    if tagged { "IfNotPresent" } else { "Always" }
 }
 
 fn bind(source: &std::path::Path, destination: &str, readonly: bool) -> Mount {
