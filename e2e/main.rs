@@ -9,6 +9,7 @@ mod deletion;
 mod diff;
 mod disruption;
 mod endpoints;
+mod exec;
 mod explain;
 mod foundation;
 mod harness;

@@ -40,6 +40,27 @@ pub struct ApiRequest {
     pub user: UserInfo,
     /// The body, not yet read.
     pub body: BodyStream,
+    /// The connection's upgrade, when the client asked for one.
+    pub upgrade: Option<PendingUpgrade>,
+}
+
+/// A client's pending connection upgrade, taken out of the hyper request by the TLS layer so
+/// it can travel through warp (whose extensions must be `Clone`); whoever answers 101 takes it.
+#[derive(Clone)]
+pub struct PendingUpgrade(Arc<std::sync::Mutex<Option<hyper::upgrade::OnUpgrade>>>);
+
+impl PendingUpgrade {
+    pub fn new(upgrade: hyper::upgrade::OnUpgrade) -> Self {
+        PendingUpgrade(Arc::new(std::sync::Mutex::new(Some(upgrade))))
+    }
+
+    /// The upgrade, once.
+    pub fn take(&self) -> Option<hyper::upgrade::OnUpgrade> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+    }
 }
 
 /// Paths that anonymous requests may reach.
@@ -65,19 +86,25 @@ pub fn filter(shared: Arc<Shared>) -> impl Filter<Extract = (Response,), Error =
         .and(warp::query::raw().or(warp::any().map(String::new)).unify())
         .and(warp::header::headers_cloned())
         .and(warp::ext::optional::<PeerIdentity>())
+        .and(warp::ext::optional::<PendingUpgrade>())
         .and(warp::body::stream())
-        .then(move |method, path: FullPath, query, headers, peer, body| {
-            let body = box_body(body);
-            handle(
-                shared.clone(),
-                method,
-                path.as_str().to_owned(),
-                query,
-                headers,
-                peer,
-                body,
-            )
-        })
+        .then(
+            move |method, path: FullPath, query, headers, peer, upgrade, body| {
+                let body = box_body(body);
+                handle(
+                    shared.clone(),
+                    method,
+                    path.as_str().to_owned(),
+                    RequestParts {
+                        query,
+                        headers,
+                        peer,
+                        upgrade,
+                    },
+                    body,
+                )
+            },
+        )
         .recover(|rejection: warp::Rejection| async move {
             tracing::warn!(?rejection, "request rejected before reaching the handler");
             Ok::<_, Infallible>(ApiError::internal("the request could not be read").into_response())
@@ -96,15 +123,27 @@ where
     }))
 }
 
+/// What a request brings besides its method, path and body.
+struct RequestParts {
+    query: String,
+    headers: HeaderMap,
+    peer: Option<PeerIdentity>,
+    upgrade: Option<PendingUpgrade>,
+}
+
 async fn handle(
     shared: Arc<Shared>,
     method: Method,
     path: String,
-    query: String,
-    headers: HeaderMap,
-    peer: Option<PeerIdentity>,
+    incoming: RequestParts,
     body: BodyStream,
 ) -> Response {
+    let RequestParts {
+        query,
+        headers,
+        peer,
+        upgrade,
+    } = incoming;
     let started = Instant::now();
     let info = RequestInfo::parse(&method, &path, &query);
     let span = tracing::info_span!(
@@ -131,6 +170,7 @@ async fn handle(
                     headers,
                     user,
                     body,
+                    upgrade,
                 };
                 route(&shared, request).await
             }

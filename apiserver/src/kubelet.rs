@@ -1,6 +1,6 @@
 //! The API server's client of node servers (kubelets): where a node is reached (its status
 //! addresses in `--kubelet-preferred-address-types` order and its kubelet endpoint port) and
-//! one HTTPS GET with the API server's kubelet-client certificate, verifying the node's serving
+//! one HTTPS GET or upgrade request with the API server's kubelet-client certificate, verifying the node's serving
 //! certificate against the cluster CA.
 //!
 //! It knows nothing of pods or logs; the subresources that proxy to nodes use it.
@@ -141,6 +141,49 @@ impl KubeletClient {
         endpoint: &NodeEndpoint,
         path_and_query: &str,
     ) -> Result<http::Response<Incoming>, KubeletError> {
+        let (tls, address) = self.connect(endpoint).await?;
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await?;
+        tokio::spawn(async move {
+            if let Err(err) = connection.await {
+                tracing::debug!(error = %err, "node connection ended with an error");
+            }
+        });
+        let request = http::Request::get(path_and_query)
+            .header(http::header::HOST, address)
+            .body(http_body_util::Empty::<bytes::Bytes>::new())?;
+        Ok(sender.send_request(request).await?)
+    }
+
+    /// Sends an upgrade request (`headers` carry `Connection`, `Upgrade` and the protocol's
+    /// own) to the node's server; on a 101 answer, `hyper::upgrade::on` yields the connection.
+    pub async fn upgrade(
+        &self,
+        endpoint: &NodeEndpoint,
+        method: &http::Method,
+        path_and_query: &str,
+        headers: http::HeaderMap,
+    ) -> Result<http::Response<Incoming>, KubeletError> {
+        let (tls, address) = self.connect(endpoint).await?;
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await?;
+        tokio::spawn(async move {
+            if let Err(err) = connection.with_upgrades().await {
+                tracing::debug!(error = %err, "node connection ended with an error");
+            }
+        });
+        let mut request = http::Request::builder()
+            .method(method.clone())
+            .uri(path_and_query)
+            .header(http::header::HOST, address)
+            .body(http_body_util::Empty::<bytes::Bytes>::new())?;
+        request.headers_mut().extend(headers);
+        Ok(sender.send_request(request).await?)
+    }
+
+    /// A TLS connection to the node's server, and its `host:port`.
+    async fn connect(
+        &self,
+        endpoint: &NodeEndpoint,
+    ) -> Result<(tokio_rustls::client::TlsStream<TcpStream>, String), KubeletError> {
         let address = if endpoint.host.contains(':') {
             format!("[{}]:{}", endpoint.host, endpoint.port)
         } else {
@@ -164,16 +207,7 @@ impl KubeletClient {
         let tls = tokio::time::timeout(CONNECT_TIMEOUT, connect)
             .await
             .map_err(|_| KubeletError::Timeout(address.clone()))??;
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await?;
-        tokio::spawn(async move {
-            if let Err(err) = connection.await {
-                tracing::debug!(error = %err, "node connection ended with an error");
-            }
-        });
-        let request = http::Request::get(path_and_query)
-            .header(http::header::HOST, address)
-            .body(http_body_util::Empty::<bytes::Bytes>::new())?;
-        Ok(sender.send_request(request).await?)
+        Ok((tls, address))
     }
 }
 

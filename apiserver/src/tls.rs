@@ -131,6 +131,13 @@ pub async fn serve(
                     request.extensions_mut().insert(peer.clone());
                 }
                 request.extensions_mut().insert(RemoteAddr(remote));
+                if request.headers().contains_key(http::header::UPGRADE)
+                    && let Some(upgrade) = request.extensions_mut().remove::<hyper::upgrade::OnUpgrade>()
+                {
+                    request
+                        .extensions_mut()
+                        .insert(crate::http::PendingUpgrade::new(upgrade));
+                }
                 let response = handler(request);
                 async move { Ok::<_, Infallible>(response.await) }
             });

@@ -494,12 +494,15 @@ async fn bad_requests_get_upstream_statuses() {
         .await;
     assert_eq!(code, 400);
     assert!(body.contains("does not match the expected API version"), "{body}");
-    // The log of a pod that does not exist; exec has no server yet.
+    // The log of, or exec in, a pod that does not exist.
     let (code, body) = server.get_raw("/api/v1/namespaces/default/pods/x/log").await;
     assert_eq!(code, 404, "{body}");
     assert!(body.contains(r#"pods \"x\" not found"#), "{body}");
-    let (code, body) = server.get_raw("/api/v1/namespaces/default/pods/x/exec").await;
-    assert_eq!(code, 503, "{body}");
+    let (code, body) = server
+        .get_raw("/api/v1/namespaces/default/pods/x/exec?command=ls&stdout=1")
+        .await;
+    assert_eq!(code, 404, "{body}");
+    assert!(body.contains(r#"pods \"x\" not found"#), "{body}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

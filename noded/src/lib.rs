@@ -15,7 +15,7 @@
 //! containers with youki's libcontainer, each owned by a detached shim process.
 //!
 //! [`logs`] is the container log layout and the kubelet's CRI log reading; [`server`] the
-//! kubelet-style HTTPS server (port 10250) that serves them to the API server.
+//! kubelet-style HTTPS server (port 10250) that serves them, exec and attach to the API server.
 //!
 //! Like every component, noded reaches the API server only through `kube::Client`.
 

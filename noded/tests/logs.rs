@@ -1,5 +1,5 @@
-//! `kubectl logs` end to end without containers: the API server in-process proxies `pods/log`
-//! to noded's log server (127.0.0.1:0, certificates from the API server's PKI), which reads CRI
+//! `kubectl logs` (and the refusals of exec and attach) end to end without containers: the API
+//! server in-process proxies `pods/log` to noded's log server (127.0.0.1:0, certificates from the API server's PKI), which reads CRI
 //! log files written by the test under a temporary log root; a fake pod source stands in for
 //! the pod worker. Lives here because noded may link the API server only as a dev-dependency.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -426,6 +426,68 @@ async fn the_node_server_admits_only_the_api_server() {
     assert_eq!(
         std::str::from_utf8(&body).unwrap(),
         "Forbidden (user=admin, verb=get, resource=nodes, subresource(s)=[proxy])\n"
+    );
+    cluster.stop().await;
+}
+
+/// exec and attach go through the API server to the node, whose refusals come back as the
+/// node wrote them (upstream's UpgradeAwareHandler passes non-101 answers through).
+#[tokio::test]
+async fn exec_and_attach_refusals_come_back_from_the_node() {
+    let cluster = start().await;
+    cluster
+        .pod(web_spec(), json!([running_status("app", 0, None)]))
+        .await;
+
+    let (status, content_type, body) = cluster
+        .get("/api/v1/namespaces/default/pods/web/exec?command=ls")
+        .await;
+    assert_eq!(
+        (status, content_type.as_str()),
+        (400, "text/plain; charset=utf-8")
+    );
+    assert_eq!(body, "you must specify at least 1 of stdin, stdout, stderr");
+
+    // A WebSocket upgrade for a container the node does not run.
+    let request = http::Request::get("/api/v1/namespaces/default/pods/web/attach?stdout=true")
+        .header(http::header::CONNECTION, "Upgrade")
+        .header(http::header::UPGRADE, "websocket")
+        .header(http::header::SEC_WEBSOCKET_VERSION, "13")
+        .header(http::header::SEC_WEBSOCKET_KEY, "dGhlIHNhbXBsZSBub25jZQ==")
+        .header(http::header::SEC_WEBSOCKET_PROTOCOL, "v5.channel.k8s.io")
+        .body(kube::client::Body::empty())
+        .unwrap();
+    let response = cluster.client.send(request).await.unwrap();
+    assert_eq!(response.status().as_u16(), 500);
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(String::from_utf8_lossy(&body), "container not found (\"app\")");
+
+    // Without an upgrade the node refuses: it speaks WebSocket only.
+    let (status, _, body) = cluster
+        .get("/api/v1/namespaces/default/pods/web/exec?command=ls&stdout=true")
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.starts_with("unable to upgrade"), "{body}");
+
+    // The API server's own checks.
+    let (status, _, body) = cluster
+        .get("/api/v1/namespaces/default/pods/web/exec?command=ls&stdout=true&container=nope")
+        .await;
+    assert_eq!(status, 400);
+    assert!(body.contains("container nope is not valid for pod web"), "{body}");
+    cluster
+        .pod(
+            json!({"metadata": {"name": "unbound"}, "spec": {"containers": [{"name": "app", "image": "busybox"}]}}),
+            json!([]),
+        )
+        .await;
+    let (status, _, body) = cluster
+        .get("/api/v1/namespaces/default/pods/unbound/attach?stdout=true")
+        .await;
+    assert_eq!(status, 400);
+    assert!(
+        body.contains("pod unbound does not have a host assigned"),
+        "{body}"
     );
     cluster.stop().await;
 }

@@ -9,6 +9,7 @@ mod discovery;
 pub mod negotiation;
 mod output;
 mod pod_log;
+mod pod_stream;
 pub mod query;
 mod subresources;
 pub mod token_request;
@@ -122,6 +123,9 @@ struct Target<'a> {
     output: Output,
     headers: HeaderMap,
     user: crate::authn::UserInfo,
+    method: http::Method,
+    /// The client's connection upgrade (exec, attach).
+    upgrade: Option<crate::http::PendingUpgrade>,
 }
 
 async fn handle(api: &Api, request: ApiRequest) -> Result<Response, ApiError> {
@@ -182,6 +186,8 @@ async fn handle(api: &Api, request: ApiRequest) -> Result<Response, ApiError> {
         output,
         headers: request.headers.clone(),
         user: request.user.clone(),
+        method: request.method.clone(),
+        upgrade: request.upgrade.clone(),
     };
     let deprecation = resource.custom().and_then(|c| c.deprecation_warning.clone());
     let result = route(&target, info, request.user.clone(), request.body).await;

@@ -39,7 +39,7 @@ struct LogOptions {
 
 /// The query parameter conversion of a bool: absent is false; `0` and `false` (any case)
 /// are false; anything else, even empty, is true.
-fn go_bool(query: &super::query::Query, name: &str) -> bool {
+pub(super) fn go_bool(query: &super::query::Query, name: &str) -> bool {
     query
         .get(name)
         .is_some_and(|v| !(v == "0" || v.eq_ignore_ascii_case("false")))
@@ -153,7 +153,7 @@ fn container_names(pod: &Value) -> Vec<&str> {
 }
 
 /// Upstream's `validateContainer`: the named container, or the only one.
-fn choose_container(pod: &Value, name: &str, wanted: &str) -> Result<String, ApiError> {
+pub(super) fn choose_container(pod: &Value, name: &str, wanted: &str) -> Result<String, ApiError> {
     if !wanted.is_empty() {
         if container_names(pod).contains(&wanted) {
             return Ok(wanted.to_owned());

@@ -1,8 +1,8 @@
 //! Subresources: `status` through the kind's status strategy, `scale` as autoscaling/v1 Scale,
 //! `binding` and `eviction` of pods, namespace `finalize`, CSR `approval`, pod
 //! `ephemeralcontainers` and `resize`, serviceaccount `token` (in `token_request`); pod `log`
-//! is proxied to the node (`pod_log`). The other streaming subresources answer 503 until
-//! their components exist.
+//! is proxied to the node (`pod_log`), pod `exec` and `attach` too (`pod_stream`). The other
+//! streaming subresources (portforward, proxy) answer 503 until their components exist.
 
 use std::collections::BTreeMap;
 
@@ -38,6 +38,11 @@ pub(super) async fn serve(
         ("eviction", "create") => evict(target, body).await,
         ("log", "get") if target.resource.group.is_empty() && target.resource.resource == "pods" => {
             super::pod_log::serve(target).await
+        }
+        ("exec" | "attach", "get" | "create")
+            if target.resource.group.is_empty() && target.resource.resource == "pods" =>
+        {
+            super::pod_stream::serve(target, sub.name == "exec").await
         }
         ("token", "create")
             if target.resource.group.is_empty() && target.resource.resource == "serviceaccounts" =>

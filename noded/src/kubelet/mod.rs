@@ -100,6 +100,10 @@ impl crate::server::PodSource for KnownPods {
     }
 
     fn container_running(&self, pod: &Pod, container: &str) -> bool {
+        self.running_container(pod, container).is_some()
+    }
+
+    fn running_container(&self, pod: &Pod, container: &str) -> Option<String> {
         let uid = pod.uid().unwrap_or_default();
         let newest = self
             .runtime
@@ -108,10 +112,17 @@ impl crate::server::PodSource for KnownPods {
             .into_iter()
             .filter_map(|(id, state)| {
                 let (owner, name, attempt) = parse_container_id(&id)?;
-                (owner == uid && name == container).then_some((attempt, state))
+                (owner == uid && name == container).then_some((attempt, id.clone(), state))
             })
-            .max_by_key(|(attempt, _)| *attempt);
-        matches!(newest, Some((_, crate::runtime::ContainerState::Running { .. })))
+            .max_by_key(|(attempt, _, _)| *attempt);
+        match newest {
+            Some((_, id, crate::runtime::ContainerState::Running { .. })) => Some(id),
+            _ => None,
+        }
+    }
+
+    fn runtime(&self) -> Option<Runtime> {
+        Some(self.runtime.clone())
     }
 }
 

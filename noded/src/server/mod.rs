@@ -3,11 +3,14 @@
 //! configured client identities (the API server's kubelet-client certificate) authorized, as a
 //! kubelet with webhook authorization refuses everyone else with 403.
 //!
-//! It owns the listener, TLS, authorization and routing; the endpoints are in [`container_logs`].
-//! What pods exist and whether a container runs comes from a [`PodSource`] the pod worker
-//! supplies; this module never starts or inspects containers itself.
+//! It owns the listener, TLS, authorization and routing; the endpoints are in [`container_logs`]
+//! and [`streaming`] (exec and attach over [`websocket`]). What pods exist, which container
+//! instance runs and the runtime to exec in come from a [`PodSource`] the pod worker supplies;
+//! this module never starts or inspects containers itself.
 
 mod container_logs;
+mod streaming;
+mod websocket;
 
 use std::convert::Infallible;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -52,6 +55,16 @@ pub trait PodSource: Send + Sync {
     /// Whether the current instance of `container` of `pod` is running. A log follower stops
     /// once this is false and the log file no longer grows.
     fn container_running(&self, pod: &Pod, container: &str) -> bool;
+
+    /// The runtime id of the running instance of `container` of `pod`, for exec and attach.
+    fn running_container(&self, _pod: &Pod, _container: &str) -> Option<String> {
+        None
+    }
+
+    /// The runtime that runs the node's containers (none: exec and attach are unavailable).
+    fn runtime(&self) -> Option<crate::runtime::Runtime> {
+        None
+    }
 }
 
 /// How the server runs.
@@ -218,7 +231,7 @@ async fn serve(
                 async move { Ok::<_, Infallible>(handle(&state, user.as_deref(), request).await) }
             });
             let builder = auto::Builder::new(TokioExecutor::new());
-            let connection = builder.serve_connection(TokioIo::new(tls), service);
+            let connection = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
             if let Err(err) = connection.await {
                 tracing::debug!(%remote, error = %err, "connection ended with an error");
             }
@@ -270,6 +283,16 @@ async fn handle(state: &State, user: Option<&str>, request: http::Request<Incomi
             container_logs::serve(state, rest, request.uri().query().unwrap_or("")).await
         }
         ["containerLogs", ..] => text(
+            http::StatusCode::METHOD_NOT_ALLOWED,
+            "405: Method Not Allowed".to_owned(),
+        ),
+        [endpoint @ ("exec" | "attach"), ..]
+            if request.method() == http::Method::GET || request.method() == http::Method::POST =>
+        {
+            let exec = *endpoint == "exec";
+            streaming::serve(state.pods.as_ref(), exec, &segments[1..], request).await
+        }
+        ["exec" | "attach", ..] => text(
             http::StatusCode::METHOD_NOT_ALLOWED,
             "405: Method Not Allowed".to_owned(),
         ),

@@ -1,0 +1,257 @@
+//! `kubectl exec`, `attach` and `cp` against real containers: the API server proxies the
+//! WebSocket upgrade to the node, which runs commands in the container or attaches to its
+//! stdio. Needs root; without it the test says it was skipped.
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::harness::{Server, free_port, wait_for};
+
+const IMAGE: &str = "busybox:e2e";
+
+fn node_server() -> Option<(Server, tempfile::TempDir)> {
+    if !nix::unistd::geteuid().is_root() {
+        println!("skipped: needs root");
+        return None;
+    }
+    assert!(
+        Path::new(rudder_noded::images::testimage::BUSYBOX).exists(),
+        "/bin/busybox is missing: apt-get install busybox-static"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let drop_in = rudder_noded::images::drop_in_dir(dir.path());
+    std::fs::create_dir_all(&drop_in).unwrap();
+    let archive = rudder_noded::images::testimage::busybox_oci_archive(IMAGE).unwrap();
+    std::fs::write(drop_in.join("busybox.tar"), archive).unwrap();
+    let server = Server::start_in(dir.path(), free_port(), &["--agent"]);
+    wait_for("the node Ready", 60, || {
+        let out = server.kubectl(&[
+            "get",
+            "nodes",
+            "-o",
+            "jsonpath={.items[*].status.conditions[?(@.type=='Ready')].status}",
+        ]);
+        (String::from_utf8_lossy(&out.stdout).trim() == "True").then_some(())
+    });
+    Some((server, dir))
+}
+
+fn apply(server: &Server, manifest: &str) {
+    let path = server.data_dir.join(format!("manifest-{}.yaml", free_port()));
+    std::fs::write(&path, manifest).unwrap();
+    server.kubectl_ok(&["apply", "-f", path.to_str().unwrap()]);
+}
+
+fn pod(name: &str, restart: &str, container: &str) -> String {
+    format!(
+        "apiVersion: v1
+kind: Pod
+metadata:
+  name: {name}
+spec:
+  restartPolicy: {restart}
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: main
+    image: {IMAGE}
+{container}"
+    )
+}
+
+fn wait_running(server: &Server, name: &str) {
+    wait_for(&format!("pod {name} Running"), 60, || {
+        let out = server.kubectl(&["get", "pod", name, "-o", "jsonpath={.status.phase}"]);
+        (String::from_utf8_lossy(&out.stdout) == "Running").then_some(())
+    });
+}
+
+/// kubectl with this server's kubeconfig, stdin from `input`.
+fn kubectl_with_input(server: &Server, args: &[&str], input: &[u8]) -> std::process::Output {
+    let mut child = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(server.kubeconfig())
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input).unwrap();
+    drop(stdin);
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn exec_attach_and_cp_through_the_api_server() {
+    let Some((server, _dir)) = node_server() else {
+        return;
+    };
+    apply(
+        &server,
+        &pod(
+            "shell",
+            "Always",
+            "    command: [sh, -c, 'trap \"exit 0\" TERM; while true; do sleep 1; done']\n    env: [{name: FROM_SPEC, value: spec-env}]\n",
+        ),
+    );
+    apply(
+        &server,
+        &pod(
+            "ticker",
+            "Always",
+            "    command: [sh, -c, 'i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done']\n",
+        ),
+    );
+    apply(
+        &server,
+        &pod(
+            "reader",
+            "Never",
+            "    command: [sh, -c, 'read line; echo got $line; echo bye >&2']\n    stdin: true\n    stdinOnce: true\n",
+        ),
+    );
+    wait_running(&server, "shell");
+
+    // Output, the container's environment, and exit codes.
+    let out = server.kubectl_ok(&[
+        "exec",
+        "shell",
+        "--",
+        "sh",
+        "-c",
+        "echo hi $FROM_SPEC; echo err >&2",
+    ]);
+    assert_eq!(out, "hi spec-env\n");
+    let out = server.kubectl(&["exec", "shell", "--", "sh", "-c", "echo err >&2; exit 3"]);
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("err"), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("command terminated with exit code 3"),
+        "{out:?}"
+    );
+    let out = server.kubectl(&["exec", "shell", "--", "/no/such/command"]);
+    assert!(!out.status.success(), "{out:?}");
+    // The API server checks the container too (kubectl checks it before asking).
+    let out = server.kubectl(&[
+        "get",
+        "--raw",
+        "/api/v1/namespaces/default/pods/shell/exec?container=nope&command=true&stdout=true",
+    ]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("container nope is not valid for pod shell"),
+        "{out:?}"
+    );
+
+    // stdin through -i.
+    let out = kubectl_with_input(
+        &server,
+        &["exec", "-i", "shell", "--", "cat"],
+        b"piped line\nand more",
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "piped line\nand more");
+
+    // A terminal with -it, under script(1) so kubectl has one too.
+    let kubeconfig = server.kubeconfig();
+    let command = format!(
+        "kubectl --kubeconfig {} exec -it shell -- sh -c 'tty; echo $TERM'",
+        kubeconfig.display()
+    );
+    // script(1) gets a stdin that stays open: at EOF it would end the session early.
+    let mut script = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _keep_stdin_open = script.stdin.take();
+    let pid = nix::unistd::Pid::from_raw(script.id() as i32);
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        if done_rx.recv_timeout(Duration::from_secs(60)).is_err() {
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+        }
+    });
+    let mut text = String::new();
+    script.stdout.take().unwrap().read_to_string(&mut text).unwrap();
+    let status = script.wait().unwrap();
+    let _ = done_tx.send(());
+    assert!(status.success(), "{status:?}: {text:?}");
+    assert!(text.contains("/dev/pts/"), "{text:?}");
+    assert!(text.contains("xterm"), "{text:?}");
+
+    // kubectl cp both ways (tar through exec).
+    let local = server.data_dir.join("to-copy.txt");
+    let content: String = (0..2000).map(|i| format!("line {i}\n")).collect();
+    std::fs::write(&local, &content).unwrap();
+    server.kubectl_ok(&["cp", local.to_str().unwrap(), "shell:/tmp/copied.txt"]);
+    assert_eq!(
+        server
+            .kubectl_ok(&["exec", "shell", "--", "wc", "-l", "/tmp/copied.txt"])
+            .trim(),
+        "2000 /tmp/copied.txt"
+    );
+    let back = server.data_dir.join("copied-back.txt");
+    server.kubectl_ok(&["cp", "shell:/tmp/copied.txt", back.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(&back).unwrap(), content);
+
+    // attach shows the running container's output as it comes.
+    wait_running(&server, "ticker");
+    let mut attach = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(server.kubeconfig())
+        .args(["attach", "ticker"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = attach.stdout.take().unwrap();
+    let (seen_tx, seen_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(read) = stdout.read(&mut buf) {
+            if read == 0 {
+                break;
+            }
+            seen.extend_from_slice(&buf[..read]);
+            let ticks = String::from_utf8_lossy(&seen).matches("tick ").count();
+            if ticks >= 3 {
+                let _ = seen_tx.send(String::from_utf8_lossy(&seen).into_owned());
+                return;
+            }
+        }
+    });
+    let seen = seen_rx.recv_timeout(Duration::from_secs(30));
+    let _ = attach.kill();
+    let _ = attach.wait();
+    let seen = seen.expect("kubectl attach showed no ticks");
+    assert!(seen.contains("tick "), "{seen:?}");
+
+    // attach -i writes the container's stdin; with stdinOnce it closes when the session ends.
+    wait_running(&server, "reader");
+    let started = Instant::now();
+    let out = kubectl_with_input(&server, &["attach", "-i", "reader"], b"hello\n");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("got hello"),
+        "{out:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(30));
+    wait_for("reader Succeeded", 30, || {
+        let out = server.kubectl(&["get", "pod", "reader", "-o", "jsonpath={.status.phase}"]);
+        (String::from_utf8_lossy(&out.stdout) == "Succeeded").then_some(())
+    });
+    let logs = server.kubectl_ok(&["logs", "reader"]);
+    assert!(logs.contains("got hello"), "{logs:?}");
+
+    // A finished pod has nothing to exec in (kubectl says so before asking).
+    let out = server.kubectl(&["exec", "reader", "--", "true"]);
+    assert!(!out.status.success());
+
+    server.kubectl_ok(&["delete", "pod", "shell", "ticker", "reader", "--timeout=60s"]);
+}

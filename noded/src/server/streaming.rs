@@ -1,0 +1,717 @@
+//! `exec` and `attach`: the kubelet's remotecommand endpoints over WebSocket.
+//!
+//! `/exec/{namespace}/{pod}[/{uid}]/{container}?command=..&stdin=1&stdout=1&stderr=1&tty=1` and
+//! `/attach/...` upgrade to a WebSocket speaking the channel protocols (`v5.channel.k8s.io`,
+//! `v4.channel.k8s.io`, `v4.base64.channel.k8s.io`, and the older `channel.k8s.io` and
+//! `base64.channel.k8s.io`): every message starts with its channel (0 stdin, 1 stdout,
+//! 2 stderr, 3 error, 4 resize; v5 adds 255 to close a stream), and the session ends with a
+//! metav1.Status on the error channel (v4 and later: JSON; before: the message only), as
+//! upstream's `ServeExec`/`ServeAttach`. SPDY/3.1 is not served: kubectl 1.30 and later use
+//! WebSockets for exec, attach and cp.
+//!
+//! It runs commands and attaches only through [`crate::runtime::Runtime`], reached through
+//! the [`PodSource`](super::PodSource).
+
+use std::time::Duration;
+
+use base64::Engine;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+use tracing::Instrument;
+
+use super::websocket::{self, Message};
+use super::{Body, PodSource, text};
+use crate::runtime::exec::{ExecProcess, ExecStdio, Tty};
+use crate::runtime::{Runtime, RuntimeError};
+
+const STDIN: u8 = 0;
+const STDOUT: u8 = 1;
+const STDERR: u8 = 2;
+const ERROR: u8 = 3;
+const RESIZE: u8 = 4;
+/// v5's stream close signal: `[255, channel]`.
+const STREAM_CLOSE: u8 = 255;
+/// How long output still buffered is forwarded after the command ended.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A channel protocol the server speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Protocol {
+    name: &'static str,
+    base64: bool,
+    /// The error channel carries a JSON Status (v4 and later) rather than a message.
+    json_status: bool,
+    /// The client may half-close streams (v5).
+    stream_close: bool,
+}
+
+const PROTOCOLS: [Protocol; 5] = [
+    Protocol {
+        name: "v5.channel.k8s.io",
+        base64: false,
+        json_status: true,
+        stream_close: true,
+    },
+    Protocol {
+        name: "v4.channel.k8s.io",
+        base64: false,
+        json_status: true,
+        stream_close: false,
+    },
+    Protocol {
+        name: "v4.base64.channel.k8s.io",
+        base64: true,
+        json_status: true,
+        stream_close: false,
+    },
+    Protocol {
+        name: "channel.k8s.io",
+        base64: false,
+        json_status: false,
+        stream_close: false,
+    },
+    Protocol {
+        name: "base64.channel.k8s.io",
+        base64: true,
+        json_status: false,
+        stream_close: false,
+    },
+];
+
+/// The first protocol of the client's list the server speaks (upstream's `handshake`); a
+/// client asking for none gets the unversioned binary protocol.
+fn negotiate(requested: &[String]) -> Result<Option<Protocol>, String> {
+    if requested.is_empty() {
+        return Ok(None);
+    }
+    requested
+        .iter()
+        .find_map(|wanted| PROTOCOLS.iter().find(|p| p.name == wanted).copied())
+        .map(Some)
+        .ok_or_else(|| {
+            let supported: Vec<&str> = PROTOCOLS.iter().map(|p| p.name).collect();
+            format!(
+                "requested protocol(s) are not supported: [{}]; supports [{}]",
+                requested.join(" "),
+                supported.join(" ")
+            )
+        })
+}
+
+/// The streams a request asks for (upstream's `NewOptions`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Options {
+    stdin: bool,
+    stdout: bool,
+    stderr: bool,
+    tty: bool,
+}
+
+impl Options {
+    fn parse(query: &str) -> Result<Options, String> {
+        let flag = |name: &str| {
+            form_urlencoded::parse(query.as_bytes())
+                .find(|(key, _)| key == name)
+                .is_some_and(|(_, value)| value == "1")
+        };
+        let tty = flag("tty");
+        let options = Options {
+            stdin: flag("stdin"),
+            stdout: flag("stdout"),
+            // A terminal has no separate stderr.
+            stderr: flag("stderr") && !tty,
+            tty,
+        };
+        if !options.stdin && !options.stdout && !options.stderr {
+            return Err("you must specify at least 1 of stdin, stdout, stderr".to_owned());
+        }
+        Ok(options)
+    }
+}
+
+/// What a session runs.
+enum Action {
+    Exec(Vec<String>),
+    Attach,
+}
+
+/// Serves `/exec/...` or `/attach/...` (`rest`: the path after the endpoint name).
+pub(super) async fn serve(
+    pods: &dyn PodSource,
+    exec: bool,
+    rest: &[&str],
+    request: http::Request<Incoming>,
+) -> http::Response<Body> {
+    let (namespace, pod_name, container) = match rest {
+        [namespace, pod, container] | [namespace, pod, _, container] => (*namespace, *pod, *container),
+        _ => return text(http::StatusCode::NOT_FOUND, "404 page not found".to_owned()),
+    };
+    let query = request.uri().query().unwrap_or("");
+    let options = match Options::parse(query) {
+        Ok(options) => options,
+        Err(message) => return text(http::StatusCode::BAD_REQUEST, message),
+    };
+    let action = if exec {
+        let command: Vec<String> = form_urlencoded::parse(query.as_bytes())
+            .filter(|(key, _)| key == "command")
+            .map(|(_, value)| value.into_owned())
+            .collect();
+        Action::Exec(command)
+    } else {
+        Action::Attach
+    };
+    let Some(pod) = pods.pod(namespace, pod_name) else {
+        return text(http::StatusCode::NOT_FOUND, "pod does not exist".to_owned());
+    };
+    if !websocket::is_websocket_request(request.headers()) {
+        return text(
+            http::StatusCode::BAD_REQUEST,
+            "unable to upgrade: this node serves exec and attach over WebSocket (v4/v5.channel.k8s.io) only, not SPDY"
+                .to_owned(),
+        );
+    }
+    let protocol = match negotiate(&websocket::requested_protocols(request.headers())) {
+        Ok(protocol) => protocol,
+        Err(message) => return text(http::StatusCode::BAD_REQUEST, message),
+    };
+    let Some(key) = request
+        .headers()
+        .get(http::header::SEC_WEBSOCKET_KEY)
+        .and_then(|key| key.to_str().ok())
+    else {
+        return text(
+            http::StatusCode::BAD_REQUEST,
+            "missing Sec-WebSocket-Key".to_owned(),
+        );
+    };
+    let (Some(runtime), Some(id)) = (pods.runtime(), pods.running_container(&pod, container)) else {
+        return text(
+            http::StatusCode::INTERNAL_SERVER_ERROR,
+            format!("container not found ({container:?})"),
+        );
+    };
+    let mut response = http::Response::new(Empty::<Bytes>::new().boxed_unsync());
+    *response.status_mut() = http::StatusCode::SWITCHING_PROTOCOLS;
+    let headers = response.headers_mut();
+    headers.insert(
+        http::header::CONNECTION,
+        http::HeaderValue::from_static("Upgrade"),
+    );
+    headers.insert(http::header::UPGRADE, http::HeaderValue::from_static("websocket"));
+    if let Ok(accept) = http::HeaderValue::from_str(&websocket::accept_key(key)) {
+        headers.insert(http::header::SEC_WEBSOCKET_ACCEPT, accept);
+    }
+    if let Some(protocol) = protocol {
+        headers.insert(
+            http::header::SEC_WEBSOCKET_PROTOCOL,
+            http::HeaderValue::from_static(protocol.name),
+        );
+    }
+    let protocol = protocol.unwrap_or(Protocol {
+        name: "",
+        base64: false,
+        json_status: false,
+        stream_close: false,
+    });
+    let span = tracing::info_span!("stream", pod = %format!("{namespace}/{pod_name}"), container, exec);
+    tokio::spawn(
+        async move {
+            match hyper::upgrade::on(request).await {
+                Ok(upgraded) => {
+                    let session = Session::start(TokioIo::new(upgraded), protocol, options);
+                    run(session, &runtime, &id, action, options).await;
+                }
+                Err(err) => tracing::debug!(error = %err, "the upgrade failed"),
+            }
+        }
+        .instrument(span),
+    );
+    response
+}
+
+/// An open WebSocket: the writer task's queue and what the reader task delivers.
+struct Session {
+    protocol: Protocol,
+    out: mpsc::Sender<Out>,
+    /// Input: stdin data, `None` when the client closed stdin.
+    stdin: mpsc::Receiver<Option<Vec<u8>>>,
+    /// Terminal sizes.
+    resize: mpsc::Receiver<(u16, u16)>,
+    /// Fires when the client went away (or closed the WebSocket).
+    gone: tokio::sync::oneshot::Receiver<()>,
+    writer: tokio::task::JoinHandle<()>,
+}
+
+/// What the writer task sends.
+enum Out {
+    Data(u8, Vec<u8>),
+    Pong(Vec<u8>),
+    /// A normal closure: the last frame.
+    Close,
+}
+
+impl Session {
+    fn start<S: AsyncRead + AsyncWrite + Send + 'static>(
+        io: S,
+        protocol: Protocol,
+        options: Options,
+    ) -> Session {
+        let (read, write) = tokio::io::split(io);
+        let (out, out_rx) = mpsc::channel::<Out>(64);
+        let (stdin_tx, stdin) = mpsc::channel(16);
+        let (resize_tx, resize) = mpsc::channel(4);
+        let (gone_tx, gone) = tokio::sync::oneshot::channel();
+        let writer = tokio::spawn(write_loop(write, out_rx, protocol));
+        let pong = out.clone();
+        tokio::spawn(async move {
+            read_loop(read, protocol, options, stdin_tx, resize_tx, pong).await;
+            let _ = gone_tx.send(());
+        });
+        Session {
+            protocol,
+            out,
+            stdin,
+            resize,
+            gone,
+            writer,
+        }
+    }
+
+    async fn send(&self, channel: u8, data: Vec<u8>) {
+        let _ = self.out.send(Out::Data(channel, data)).await;
+    }
+
+    /// Writes the final status and closes the WebSocket.
+    async fn finish(self, status: &Value) {
+        if self.protocol.json_status {
+            self.send(ERROR, serde_json::to_vec(status).unwrap_or_default())
+                .await;
+        } else if status["status"] != "Success" {
+            let message = status["message"].as_str().unwrap_or_default().as_bytes().to_vec();
+            self.send(ERROR, message).await;
+        }
+        let _ = self.out.send(Out::Close).await;
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.writer).await;
+    }
+}
+
+async fn write_loop<W: AsyncWrite + Unpin>(mut write: W, mut queue: mpsc::Receiver<Out>, protocol: Protocol) {
+    while let Some(out) = queue.recv().await {
+        let written = match out {
+            Out::Close => break,
+            Out::Pong(payload) => websocket::write_frame(&mut write, websocket::PONG, &payload).await,
+            Out::Data(channel, data) if protocol.base64 => {
+                let mut message = vec![b'0' + channel];
+                message.extend_from_slice(base64::engine::general_purpose::STANDARD.encode(&data).as_bytes());
+                websocket::write_frame(&mut write, websocket::TEXT, &message).await
+            }
+            Out::Data(channel, data) => {
+                let mut message = Vec::with_capacity(data.len() + 1);
+                message.push(channel);
+                message.extend_from_slice(&data);
+                websocket::write_frame(&mut write, websocket::BINARY, &message).await
+            }
+        };
+        if written.is_err() {
+            return;
+        }
+    }
+    // Normal closure.
+    let _ = websocket::write_frame(&mut write, websocket::CLOSE, &1000u16.to_be_bytes()).await;
+    let _ = write.shutdown().await;
+}
+
+async fn read_loop<R: AsyncRead + Unpin>(
+    read: R,
+    protocol: Protocol,
+    options: Options,
+    stdin: mpsc::Sender<Option<Vec<u8>>>,
+    resize: mpsc::Sender<(u16, u16)>,
+    out: mpsc::Sender<Out>,
+) {
+    let mut reader = websocket::Reader::new(read);
+    let mut stdin = Some(stdin);
+    loop {
+        let Ok(Some(message)) = reader.next().await else {
+            return;
+        };
+        let data = match message {
+            Message::Close(_) => return,
+            Message::Ping(payload) => {
+                let _ = out.send(Out::Pong(payload)).await;
+                continue;
+            }
+            Message::Binary(data) | Message::Text(data) => data,
+        };
+        let Some((&first, rest)) = data.split_first() else {
+            continue;
+        };
+        if protocol.stream_close && first == STREAM_CLOSE {
+            if rest == [STDIN]
+                && let Some(stdin) = stdin.take()
+            {
+                let _ = stdin.send(None).await;
+            }
+            continue;
+        }
+        let (channel, payload) = if protocol.base64 {
+            let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(rest) else {
+                continue;
+            };
+            (first.wrapping_sub(b'0'), decoded)
+        } else {
+            (first, rest.to_vec())
+        };
+        match channel {
+            STDIN if options.stdin => {
+                if let Some(stdin) = &stdin {
+                    let _ = stdin.send(Some(payload)).await;
+                }
+            }
+            RESIZE => {
+                if let Ok(size) = serde_json::from_slice::<Value>(&payload) {
+                    let dimension = |name: &str| {
+                        size.get(name)
+                            .and_then(Value::as_u64)
+                            .and_then(|v| u16::try_from(v).ok())
+                    };
+                    if let (Some(width), Some(height)) = (dimension("Width"), dimension("Height")) {
+                        let _ = resize.try_send((width, height));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Copies a source into the session on `channel` until it ends.
+async fn pump<R: AsyncRead + Unpin>(mut reader: R, channel: u8, out: mpsc::Sender<Out>) {
+    let mut buf = vec![0u8; 32 * 1024];
+    loop {
+        match reader.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(read) => {
+                if out.send(Out::Data(channel, buf[..read].to_vec())).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+async fn pump_tty(tty: Tty, out: mpsc::Sender<Out>) {
+    let mut buf = vec![0u8; 32 * 1024];
+    loop {
+        match tty.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(read) => {
+                if out.send(Out::Data(STDOUT, buf[..read].to_vec())).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Where the client's stdin goes.
+enum Sink {
+    Pipe(tokio::process::ChildStdin),
+    Tty(Tty),
+    Attach(crate::runtime::attach::AttachInput),
+}
+
+/// Forwards the client's input until it closes stdin (closing the sink) or goes away.
+async fn forward_stdin(mut input: mpsc::Receiver<Option<Vec<u8>>>, mut sink: Sink) {
+    while let Some(Some(data)) = input.recv().await {
+        let written = match &mut sink {
+            Sink::Pipe(pipe) => pipe.write_all(&data).await,
+            Sink::Tty(tty) => tty.write_all(&data).await,
+            Sink::Attach(attach) => attach.write_all(&data).await,
+        };
+        if written.is_err() {
+            return;
+        }
+    }
+    match sink {
+        Sink::Attach(attach) => attach.close().await,
+        // Dropping the pipe closes it; a terminal's input has no end but EOT.
+        Sink::Pipe(_) | Sink::Tty(_) => {}
+    }
+}
+
+fn success() -> Value {
+    json!({"metadata": {}, "status": "Success"})
+}
+
+/// apierrors.NewInternalError's Status.
+fn internal_error(message: &str) -> Value {
+    json!({
+        "metadata": {},
+        "status": "Failure",
+        "message": format!("Internal error occurred: {message}"),
+        "reason": "InternalError",
+        "details": {"causes": [{"message": message}]},
+        "code": 500,
+    })
+}
+
+/// The Status of a command that exited with `code` (upstream's `ServeExec`; the error text is
+/// containerd's).
+fn non_zero_exit(command: &[String], code: i32) -> Value {
+    json!({
+        "metadata": {},
+        "status": "Failure",
+        "message": format!(
+            "command terminated with non-zero exit code: command '{}' exited with {code}: ",
+            command.join(" ")
+        ),
+        "reason": "NonZeroExitCode",
+        "details": {"causes": [{"reason": "ExitCode", "message": code.to_string()}]},
+    })
+}
+
+async fn run(mut session: Session, runtime: &Runtime, id: &str, action: Action, options: Options) {
+    // Upstream announces the streams with an empty message on the first one present.
+    let first = if options.stdout {
+        STDOUT
+    } else if options.stderr {
+        STDERR
+    } else {
+        ERROR
+    };
+    session.send(first, Vec::new()).await;
+    let status = match action {
+        Action::Exec(command) => run_exec(&mut session, runtime, id, &command, options).await,
+        Action::Attach => run_attach(&mut session, runtime, id, options).await,
+    };
+    if let Some(status) = status {
+        session.finish(&status).await;
+    }
+}
+
+/// Runs the command; `None` when the client went away (the command is then killed).
+async fn run_exec(
+    session: &mut Session,
+    runtime: &Runtime,
+    id: &str,
+    command: &[String],
+    options: Options,
+) -> Option<Value> {
+    let stdio = ExecStdio {
+        stdin: options.stdin,
+        stdout: options.stdout,
+        stderr: options.stderr,
+        tty: options.tty,
+    };
+    let mut process: ExecProcess = match runtime.exec(id, command, stdio).await {
+        Ok(process) => process,
+        Err(err) => {
+            let message = format!("error executing command in container: failed to exec in container: {err}");
+            tracing::info!(error = %err, "exec failed");
+            return Some(internal_error(&message));
+        }
+    };
+    let mut pumps = tokio::task::JoinSet::new();
+    let stdin = std::mem::replace(&mut session.stdin, mpsc::channel(1).1);
+    if let Some(tty) = process.tty.clone() {
+        if options.stdout {
+            pumps.spawn(pump_tty(tty.clone(), session.out.clone()));
+        }
+        if options.stdin {
+            tokio::spawn(forward_stdin(stdin, Sink::Tty(tty.clone())));
+        }
+        let mut resize = std::mem::replace(&mut session.resize, mpsc::channel(1).1);
+        tokio::spawn(async move {
+            while let Some((width, height)) = resize.recv().await {
+                let _ = tty.resize(width, height);
+            }
+        });
+    } else {
+        if let Some(stdout) = process.stdout.take() {
+            pumps.spawn(pump(stdout, STDOUT, session.out.clone()));
+        }
+        if let Some(stderr) = process.stderr.take() {
+            pumps.spawn(pump(stderr, STDERR, session.out.clone()));
+        }
+        if let Some(pipe) = process.stdin.take() {
+            tokio::spawn(forward_stdin(stdin, Sink::Pipe(pipe)));
+        }
+    }
+    let exited = tokio::select! {
+        exited = process.wait(id) => exited,
+        _ = &mut session.gone => {
+            process.kill();
+            return None;
+        }
+    };
+    // Output still buffered belongs to the command; descendants holding the pipes must not
+    // hold the session.
+    let _ = tokio::time::timeout(DRAIN_TIMEOUT, async {
+        while pumps.join_next().await.is_some() {}
+    })
+    .await;
+    pumps.abort_all();
+    Some(match exited {
+        Ok(0) => success(),
+        Ok(code) => non_zero_exit(command, code),
+        Err(RuntimeError::Exec { message, .. }) => internal_error(&format!(
+            "error executing command in container: failed to exec in container: {message}"
+        )),
+        Err(err) => internal_error(&format!("error executing command in container: {err}")),
+    })
+}
+
+/// Attaches until the container's output ends; `None` when the client went away.
+async fn run_attach(session: &mut Session, runtime: &Runtime, id: &str, options: Options) -> Option<Value> {
+    if options.tty {
+        return Some(internal_error(
+            "error attaching to container: containers with a terminal are not supported yet",
+        ));
+    }
+    let attached = match runtime
+        .attach(id, options.stdin, options.stdout, options.stderr)
+        .await
+    {
+        Ok(attached) => attached,
+        Err(err) => return Some(internal_error(&format!("error attaching to container: {err}"))),
+    };
+    let mut output = attached.output;
+    if let Some(input) = attached.input {
+        let stdin = std::mem::replace(&mut session.stdin, mpsc::channel(1).1);
+        tokio::spawn(forward_stdin(stdin, Sink::Attach(input)));
+    }
+    let out = session.out.clone();
+    let copy = async move {
+        while let Ok(Some((stream, data))) = output.next().await {
+            let channel = if stream == 2 { STDERR } else { STDOUT };
+            if out.send(Out::Data(channel, data)).await.is_err() {
+                break;
+            }
+        }
+    };
+    tokio::select! {
+        () = copy => Some(success()),
+        _ = &mut session.gone => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+
+    #[test]
+    fn options_need_a_stream_and_a_terminal_drops_stderr() {
+        assert_eq!(
+            Options::parse("command=ls").unwrap_err(),
+            "you must specify at least 1 of stdin, stdout, stderr"
+        );
+        assert_eq!(
+            Options::parse("stdout=1&stderr=1&tty=1").unwrap(),
+            Options {
+                stdin: false,
+                stdout: true,
+                stderr: false,
+                tty: true
+            }
+        );
+        assert_eq!(
+            Options::parse("stdin=true&stderr=1").unwrap(),
+            Options {
+                stdin: false,
+                stdout: false,
+                stderr: true,
+                tty: false
+            }
+        );
+    }
+
+    #[test]
+    fn the_first_supported_protocol_of_the_client_wins() {
+        let names = |list: &[&str]| list.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert_eq!(
+            negotiate(&names(&["v5.channel.k8s.io", "v4.channel.k8s.io"]))
+                .unwrap()
+                .unwrap()
+                .name,
+            "v5.channel.k8s.io"
+        );
+        assert_eq!(
+            negotiate(&names(&["SPDY/3.1+portforward.k8s.io", "v4.channel.k8s.io"]))
+                .unwrap()
+                .unwrap()
+                .name,
+            "v4.channel.k8s.io"
+        );
+        assert_eq!(negotiate(&[]).unwrap(), None);
+        assert!(
+            negotiate(&names(&["v9.channel.k8s.io"]))
+                .unwrap_err()
+                .starts_with("requested protocol(s)")
+        );
+    }
+
+    #[test]
+    fn exit_statuses_carry_the_code_as_a_cause() {
+        let status = non_zero_exit(&["sh".into(), "-c".into(), "exit 3".into()], 3);
+        assert_eq!(status["reason"], "NonZeroExitCode");
+        assert_eq!(
+            status["details"]["causes"][0],
+            json!({"reason": "ExitCode", "message": "3"})
+        );
+        assert_eq!(success(), json!({"metadata": {}, "status": "Success"}));
+    }
+
+    /// A WebSocket client frame: masked, final.
+    fn client_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+        let mut out = vec![0x80 | opcode, 0x80 | payload.len() as u8, 0, 0, 0, 0];
+        out.extend_from_slice(payload);
+        out
+    }
+
+    #[tokio::test]
+    async fn sessions_route_channels_and_end_with_the_status() {
+        let (client, server) = tokio::io::duplex(64 * 1024);
+        let options = Options {
+            stdin: true,
+            stdout: true,
+            stderr: false,
+            tty: false,
+        };
+        let mut session = Session::start(server, PROTOCOLS[0], options);
+        let (mut client_read, mut client_write) = tokio::io::split(client);
+        client_write
+            .write_all(&client_frame(websocket::BINARY, b"\x00typed"))
+            .await
+            .unwrap();
+        client_write
+            .write_all(&client_frame(websocket::PING, b"hb"))
+            .await
+            .unwrap();
+        client_write
+            .write_all(&client_frame(websocket::BINARY, &[STREAM_CLOSE, STDIN]))
+            .await
+            .unwrap();
+        assert_eq!(session.stdin.recv().await.unwrap(), Some(b"typed".to_vec()));
+        assert_eq!(session.stdin.recv().await.unwrap(), None);
+        session.send(STDOUT, b"out".to_vec()).await;
+        session.finish(&success()).await;
+        let mut received = Vec::new();
+        client_read.read_to_end(&mut received).await.unwrap();
+        let mut expected = websocket::frame(websocket::PONG, b"hb");
+        expected.extend(websocket::frame(websocket::BINARY, b"\x01out"));
+        expected.extend(websocket::frame(
+            websocket::BINARY,
+            b"\x03{\"metadata\":{},\"status\":\"Success\"}",
+        ));
+        expected.extend(websocket::frame(websocket::CLOSE, &[3, 232]));
+        assert_eq!(received, expected);
+    }
+}
