@@ -65,6 +65,12 @@ impl Server {
             .arg(data_dir)
             .args(extra)
             .args(if agent { None } else { Some("--disable-agent") })
+            // Nodes in concurrent tests each need a port of their own.
+            .args(if agent {
+                vec!["--kubelet-port".to_owned(), free_port().to_string()]
+            } else {
+                Vec::new()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

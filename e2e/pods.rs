@@ -10,6 +10,11 @@ const IMAGE: &str = "busybox:e2e";
 
 /// A server that is also a node, with the busybox image in its drop-in directory.
 fn node_server() -> Option<(Server, tempfile::TempDir)> {
+    node_server_with(&[])
+}
+
+/// [`node_server`] with more server flags.
+fn node_server_with(flags: &[&str]) -> Option<(Server, tempfile::TempDir)> {
     if !nix::unistd::geteuid().is_root() {
         println!("skipped: needs root");
         return None;
@@ -23,7 +28,9 @@ fn node_server() -> Option<(Server, tempfile::TempDir)> {
     std::fs::create_dir_all(&drop_in).unwrap();
     let archive = rudder_noded::images::testimage::busybox_oci_archive(IMAGE).unwrap();
     std::fs::write(drop_in.join("busybox.tar"), archive).unwrap();
-    let server = Server::start_in(dir.path(), free_port(), &["--agent"]);
+    let mut args = vec!["--agent"];
+    args.extend_from_slice(flags);
+    let server = Server::start_in(dir.path(), free_port(), &args);
     wait_for("the node Ready", 60, || {
         let out = server.kubectl(&[
             "get",
@@ -264,4 +271,198 @@ fn cgroup_files(dir: &str, names: &[&str]) -> Vec<String> {
         }
     }
     found
+}
+
+/// A busybox httpd serving /www on `port` after `delay` seconds, with `files` created first and
+/// `removals` deleted after their delays (seconds), as a container command.
+fn httpd_command(port: u16, delay: u32, files: &[&str], removals: &[(&str, u32)]) -> String {
+    let mut script = String::from("mkdir -p /www/cgi-bin; ");
+    for file in files {
+        script.push_str(&format!("echo ok > /www/{file}; "));
+    }
+    for (file, after) in removals {
+        script.push_str(&format!("(sleep {after}; rm /www/{file}) & "));
+    }
+    script.push_str(&format!("sleep {delay}; exec httpd -f -p {port} -h /www"));
+    format!("[sh, -c, '{script}']")
+}
+
+#[test]
+fn probes_gate_readiness_and_restart_unhealthy_containers_and_hooks_run() {
+    let Some((server, _dir)) = node_server_with(&["--sync-frequency", "2s"]) else {
+        return;
+    };
+    // Startup (TCP) holds readiness back until the server listens; readiness (HTTP) then
+    // gates Ready, and turning false later makes the pod unready without a restart.
+    apply(
+        &server,
+        &pod(
+            "web",
+            "Always",
+            "",
+            &format!(
+                "  - name: app
+    image: {IMAGE}
+    command: {}
+    startupProbe:
+      tcpSocket: {{port: 8080}}
+      periodSeconds: 1
+      failureThreshold: 30
+    readinessProbe:
+      httpGet: {{path: /ready, port: http}}
+      periodSeconds: 1
+    ports: [{{name: http, containerPort: 8080}}]
+",
+                httpd_command(8080, 2, &["ready"], &[("ready", 12)])
+            ),
+        ),
+    );
+    // Liveness failing after a few seconds: the container is killed and restarted.
+    apply(
+        &server,
+        &pod(
+            "unhealthy",
+            "Always",
+            "",
+            &format!(
+                "  - name: app
+    image: {IMAGE}
+    command: {}
+    livenessProbe:
+      exec: {{command: [cat, /www/live]}}
+      periodSeconds: 1
+      failureThreshold: 2
+",
+                httpd_command(8081, 0, &["live"], &[("live", 3)])
+            ),
+        ),
+    );
+    wait_for("web started and Ready", 60, || {
+        (jsonpath(&server, "web", "{.status.containerStatuses[0].started}") == "true"
+            && jsonpath(&server, "web", "{.status.conditions[?(@.type=='Ready')].status}") == "True")
+            .then_some(())
+    });
+    wait_for("web unready once /ready is gone", 60, || {
+        (jsonpath(&server, "web", "{.status.conditions[?(@.type=='Ready')].status}") == "False").then_some(())
+    });
+    assert_eq!(
+        jsonpath(&server, "web", "{.status.conditions[?(@.type=='Ready')].message}"),
+        "containers with unready status: [app]"
+    );
+    assert_eq!(
+        jsonpath(&server, "web", "{.status.containerStatuses[0].restartCount}"),
+        "0"
+    );
+    assert_eq!(jsonpath(&server, "web", "{.status.phase}"), "Running");
+
+    wait_for("unhealthy restarted by its liveness probe", 60, || {
+        let count: u32 = jsonpath(
+            &server,
+            "unhealthy",
+            "{.status.containerStatuses[0].restartCount}",
+        )
+        .parse()
+        .unwrap_or(0);
+        (count >= 1).then_some(())
+    });
+    let last = jsonpath(
+        &server,
+        "unhealthy",
+        "{.status.containerStatuses[0].lastState.terminated.exitCode}",
+    );
+    assert!(last == "137" || last == "143", "last exit code {last}");
+
+    // postStart (exec) runs once the container started; preStop (HTTP) before SIGTERM: its
+    // request to the container's own server leaves a mark, then the shell's TERM trap.
+    let marks = server.data_dir.join("marks");
+    std::fs::create_dir_all(&marks).unwrap();
+    let cgi = "printf \"#!/bin/sh\\necho prestop >> /data/order\\necho Content-Type: text/plain\\necho\\necho ok\\n\" > /www/cgi-bin/mark; chmod +x /www/cgi-bin/mark";
+    apply(
+        &server,
+        &pod(
+            "hooks",
+            "Always",
+            &format!(
+                "  volumes:
+  - name: data
+    hostPath: {{path: {}}}
+",
+                marks.display()
+            ),
+            &format!(
+                "  - name: app
+    image: {IMAGE}
+    command: [sh, -c, 'mkdir -p /www/cgi-bin; {cgi}; httpd -p 8082 -h /www; trap \"echo term >> /data/order; exit 0\" TERM; while true; do sleep 0.2; done']
+    volumeMounts: [{{name: data, mountPath: /data}}]
+    readinessProbe:
+      tcpSocket: {{port: 8082}}
+      periodSeconds: 1
+    lifecycle:
+      postStart:
+        exec: {{command: [sh, -c, 'echo poststart >> /data/order']}}
+      preStop:
+        httpGet: {{path: /cgi-bin/mark, port: 8082}}
+"
+            ),
+        ),
+    );
+    wait_for("hooks Ready", 60, || {
+        (jsonpath(
+            &server,
+            "hooks",
+            "{.status.conditions[?(@.type=='Ready')].status}",
+        ) == "True")
+            .then_some(())
+    });
+    server.kubectl_ok(&["delete", "pod", "hooks", "--wait=true", "--timeout=60s"]);
+    assert_eq!(
+        std::fs::read_to_string(marks.join("order")).unwrap_or_default(),
+        "poststart\nprestop\nterm\n"
+    );
+
+    // A ConfigMap volume follows the ConfigMap (within the sync frequency).
+    apply(
+        &server,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: live\ndata:\n  value: one\n",
+    );
+    apply(
+        &server,
+        &pod(
+            "reader",
+            "Always",
+            &format!(
+                "  volumes:
+  - name: data
+    hostPath: {{path: {}}}
+  - name: config
+    configMap: {{name: live}}
+",
+                marks.display()
+            ),
+            &format!(
+                "  - name: app
+    image: {IMAGE}
+    command: [sh, -c, 'while true; do cat /config/value > /data/seen.tmp; mv /data/seen.tmp /data/seen; sleep 0.2; done']
+    volumeMounts: [{{name: data, mountPath: /data}}, {{name: config, mountPath: /config}}]
+"
+            ),
+        ),
+    );
+    let seen = marks.join("seen");
+    wait_for("the reader sees the first value", 60, || {
+        (std::fs::read_to_string(&seen).unwrap_or_default() == "one").then_some(())
+    });
+    server.kubectl_ok(&["patch", "configmap", "live", "-p", r#"{"data":{"value":"two"}}"#]);
+    wait_for("the reader sees the updated value", 30, || {
+        (std::fs::read_to_string(&seen).unwrap_or_default() == "two").then_some(())
+    });
+    server.kubectl_ok(&["delete", "pod", "reader", "--wait=true", "--timeout=60s"]);
+    server.kubectl_ok(&[
+        "delete",
+        "pod",
+        "web",
+        "unhealthy",
+        "--wait=true",
+        "--timeout=60s",
+    ]);
 }

@@ -167,6 +167,17 @@ struct ServerArgs {
     /// (repeatable). Loopback registries fall back to HTTP without it.
     #[arg(long = "insecure-registry", value_name = "HOST:PORT")]
     insecure_registries: Vec<String>,
+    /// The port of this node's server (logs, exec, attach), as the kubelet's `--port`.
+    #[arg(long, default_value_t = 10250, value_name = "PORT")]
+    kubelet_port: u16,
+    /// How often the node brings running pods' ConfigMap, Secret, downward API and projected
+    /// volumes up to date (a Go duration, as the kubelet's flag).
+    #[arg(long, default_value = "1m0s", value_name = "DURATION", value_parser = parse_duration)]
+    sync_frequency: std::time::Duration,
+}
+
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    rudder_noded::simulated::parse_go_duration(text).ok_or_else(|| format!("time: invalid duration {text:?}"))
 }
 
 fn main() -> std::process::ExitCode {
@@ -270,6 +281,7 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
             node: rudder_noded::node::NodeConfig {
                 name: node_name,
                 data_dir,
+                kubelet_port: args.kubelet_port,
                 ..Default::default()
             },
             log_root: args.pod_log_dir.clone(),
@@ -278,10 +290,15 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
                 host_resolv_conf: std::fs::read_to_string("/etc/resolv.conf").ok(),
                 ..Default::default()
             },
-            server: Some(node_server_config(running.node_server_tls(), &args.pod_log_dir)),
+            server: Some(node_server_config(
+                running.node_server_tls(),
+                &args.pod_log_dir,
+                args.kubelet_port,
+            )),
             registry: rudder_noded::images::registry::RegistryConfig {
                 insecure: args.insecure_registries.clone(),
             },
+            sync_frequency: args.sync_frequency,
         };
         match rudder_noded::kubelet::Kubelet::start(client, config, stop.clone()).await {
             Ok(kubelet) => Some(kubelet),
@@ -322,6 +339,7 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
 fn node_server_config(
     tls: &rudder_apiserver::NodeServerTls,
     log_root: &std::path::Path,
+    port: u16,
 ) -> rudder_noded::server::Config {
     let mut config = rudder_noded::server::Config::new(
         tls.ca_pem.clone(),
@@ -330,6 +348,7 @@ fn node_server_config(
     );
     config.allowed_users = vec![tls.allowed_user.clone()];
     config.log_root = log_root.to_owned();
+    config.address.set_port(port);
     config
 }
 

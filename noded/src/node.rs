@@ -98,6 +98,8 @@ pub struct NodeConfig {
     pub labels: BTreeMap<String, String>,
     /// Taints the node registers with (`--register-with-taints`).
     pub taints: Vec<Taint>,
+    /// The port of the node's server (the kubelet's `--port`); 0 means 10250.
+    pub kubelet_port: u16,
 }
 
 /// What the host is, as kubelet (through cAdvisor) sees it.
@@ -222,7 +224,7 @@ impl HostFacts {
 }
 
 /// The Node status for `facts` with conditions stamped `now`.
-pub fn node_status(name: &str, facts: &HostFacts, now: Timestamp) -> NodeStatus {
+pub fn node_status(name: &str, port: u16, facts: &HostFacts, now: Timestamp) -> NodeStatus {
     let mut addresses = Vec::new();
     if let Some(ip) = facts.internal_ip {
         addresses.push(NodeAddress {
@@ -240,7 +242,9 @@ pub fn node_status(name: &str, facts: &HostFacts, now: Timestamp) -> NodeStatus 
         capacity: Some(facts.capacity()),
         conditions: Some(conditions(now)),
         daemon_endpoints: Some(NodeDaemonEndpoints {
-            kubelet_endpoint: Some(DaemonEndpoint { port: DAEMON_PORT }),
+            kubelet_endpoint: Some(DaemonEndpoint {
+                port: if port == 0 { DAEMON_PORT } else { i32::from(port) },
+            }),
         }),
         node_info: Some(facts.info.clone()),
         ..NodeStatus::default()
@@ -307,7 +311,7 @@ pub fn node_object(config: &NodeConfig, facts: &HostFacts, now: Timestamp) -> No
             taints: (!config.taints.is_empty()).then(|| config.taints.clone()),
             ..NodeSpec::default()
         }),
-        status: Some(node_status(&config.name, facts, now)),
+        status: Some(node_status(&config.name, config.kubelet_port, facts, now)),
     }
 }
 
@@ -394,7 +398,7 @@ async fn heartbeat(
                 if facts == reported && last_report.elapsed() < STATUS_REPORT_INTERVAL {
                     continue;
                 }
-                let patch = json!({"status": node_status(&config.name, &facts, Timestamp::now())});
+                let patch = json!({"status": node_status(&config.name, config.kubelet_port, &facts, Timestamp::now())});
                 match nodes
                     .patch_status(&config.name, &PatchParams::default(), &Patch::Strategic(&patch))
                     .await

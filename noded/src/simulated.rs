@@ -654,7 +654,7 @@ fn run_to_completion(pod: &Pod) -> bool {
 }
 
 /// Parses a Go duration (`1h2m3.5s`, `250ms`, `10us`).
-fn parse_go_duration(text: &str) -> Option<Duration> {
+pub fn parse_go_duration(text: &str) -> Option<Duration> {
     let mut rest = text.trim();
     if rest == "0" {
         return Some(Duration::ZERO);

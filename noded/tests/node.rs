@@ -24,6 +24,7 @@ fn config(dir: &std::path::Path) -> NodeConfig {
             "true".to_owned(),
         )]),
         taints: Vec::new(),
+        kubelet_port: 0,
     }
 }
 

@@ -279,7 +279,9 @@ fn zone_states(nodes: &[Arc<Node>], overrides: (&str, &str)) -> BTreeMap<String,
     }
     counts
         .into_iter()
-        .map(|(_, node, ready, not_ready)| (zone_key(node), (zone_state(ready, not_ready), ready + not_ready)))
+        .map(|(_, node, ready, not_ready)| {
+            (zone_key(node), (zone_state(ready, not_ready), ready + not_ready))
+        })
         .collect()
 }
 

@@ -6,8 +6,10 @@
 //! [`crate::runtime::Runtime`].
 
 pub mod container;
+pub mod events;
 pub mod images;
 pub mod layout;
+pub mod probes;
 pub mod sandbox;
 pub mod status;
 pub mod volumes;
@@ -59,6 +61,9 @@ pub struct KubeletConfig {
     pub server: Option<crate::server::Config>,
     /// How registries are reached when pulling images.
     pub registry: crate::images::registry::RegistryConfig,
+    /// How often running pods' ConfigMap, Secret, downward API and projected volumes are
+    /// brought up to date (the kubelet's `--sync-frequency`, one minute by default).
+    pub sync_frequency: std::time::Duration,
 }
 
 /// A running kubelet.
@@ -177,6 +182,8 @@ impl Kubelet {
             dns,
             host_hosts_file: PathBuf::from("/etc/hosts"),
             min_oom_score_adj: container::oom_score_adj_floor(),
+            events: events::Events::new(client.clone(), &config.node.name),
+            sync_frequency: config.sync_frequency,
         });
         let known = Arc::new(KnownPods {
             pods: std::sync::Mutex::default(),

@@ -47,6 +47,8 @@ pub struct ContainerRecord {
     pub state: Observed,
     pub last: Option<Termination>,
     pub ready: bool,
+    /// Running, and its startup probe succeeded (or it has none).
+    pub started: bool,
     /// A restartable init container (sidecar).
     pub sidecar: bool,
 }
@@ -104,7 +106,7 @@ pub fn container_status(record: &ContainerRecord) -> ContainerStatus {
                 ..ContainerState::default()
             },
             Some(container_id.clone()),
-            true,
+            record.started,
         ),
         Observed::Terminated(t) => (terminated(t), Some(t.container_id.clone()), false),
     };
@@ -368,6 +370,7 @@ mod tests {
             image_id: String::new(),
             restart_count: i32::from(last.is_some()),
             ready: matches!(state, Observed::Running { .. }),
+            started: matches!(state, Observed::Running { .. }),
             state,
             last,
             sidecar: false,

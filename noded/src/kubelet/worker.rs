@@ -8,8 +8,12 @@
 //! Images come from the kubelet's image manager (`images.rs`), with the credentials of the
 //! pod's `imagePullSecrets` when it pulls.
 //!
-//! Runtime and filesystem calls go through `spawn_blocking`. Probes and lifecycle hooks are
-//! not run yet: a running container is ready.
+//! Startup, readiness and liveness probes run as tasks of their own ([`probes`]); the worker
+//! turns their results into `started`/`ready` and kills instances whose startup or liveness
+//! probe failed. postStart hooks run right after an instance starts (a failure kills it),
+//! preStop hooks before SIGTERM, within the grace period.
+//!
+//! Runtime and filesystem calls go through `spawn_blocking`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -24,8 +28,10 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::container::{ContainerInputs, container_spec};
+use super::events::Events;
 use super::images::{EnsuredImage, ImageError, ImageManager, Precheck};
 use super::layout::{Layout, container_id, parse_container_id};
+use super::probes::{self, Probes, Target, Verdict};
 use super::status::{ContainerRecord, Observed, Placement, Termination};
 use super::{sandbox, status, volumes};
 use crate::images::registry::{AuthConfig, Keyring};
@@ -34,6 +40,7 @@ use crate::pod::env::{EnvContext, make_environment};
 use crate::runtime::cgroup::{self, CgroupVersion, PodLimits, QosClass};
 use crate::runtime::spec::{Mount, Propagation};
 use crate::runtime::{ContainerState, Runtime, RuntimeError};
+use kube::runtime::events::EventType;
 
 const INITIAL_BACKOFF: Duration = Duration::from_secs(10);
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
@@ -43,6 +50,11 @@ const BACKOFF_RESET: Duration = Duration::from_secs(600);
 const RELIST: Duration = Duration::from_secs(1);
 const RETRY: Duration = Duration::from_secs(5);
 const DEFAULT_GRACE_SECONDS: i64 = 30;
+/// The least time a container gets to stop after its preStop hook used up the grace period
+/// (upstream's `minimumGracePeriodInSeconds`).
+const MIN_GRACE_AFTER_PRE_STOP: Duration = Duration::from_secs(2);
+/// How long a postStart hook may run before the instance is killed.
+const POST_START_TIMEOUT: Duration = Duration::from_secs(300);
 const RUNTIME_NAME: &str = "rudder";
 
 /// What every pod worker shares.
@@ -61,6 +73,9 @@ pub struct Shared {
     pub host_hosts_file: PathBuf,
     /// See [`super::container::oom_score_adj_floor`].
     pub min_oom_score_adj: Option<i32>,
+    pub events: Events,
+    /// See [`super::KubeletConfig::sync_frequency`].
+    pub sync_frequency: Duration,
 }
 
 /// One container's history on this node.
@@ -79,6 +94,8 @@ struct Run {
     image_id: String,
     /// The image as the runtime reports it (its repository tag), once resolved.
     image_name: String,
+    /// The current instance is being killed (a failed probe or postStart hook).
+    killing: bool,
 }
 
 /// The worker of one pod UID.
@@ -90,8 +107,11 @@ pub struct PodWorker {
     sandbox_ready: bool,
     cgroup_parent: Option<String>,
     volumes: Option<BTreeMap<String, PathBuf>>,
+    /// When the volumes were last written.
+    volumes_synced: Option<Instant>,
     reported: Option<PodStatus>,
     terminal: bool,
+    probes: Probes,
 }
 
 impl PodWorker {
@@ -135,8 +155,10 @@ impl PodWorker {
             sandbox_ready,
             cgroup_parent: None,
             volumes: None,
+            volumes_synced: None,
             reported: None,
             terminal: false,
+            probes: Probes::default(),
         }
     }
 
@@ -160,6 +182,7 @@ impl PodWorker {
             tokio::select! {
                 () = shutdown.cancelled() => return,
                 changed = updates.changed() => if changed.is_err() { return },
+                () = self.probes.changed() => {}
                 () = sleep(wake) => {}
             }
         }
@@ -176,7 +199,10 @@ impl PodWorker {
             self.report().await;
             return Some(RETRY);
         }
-        if self.volumes.is_none() {
+        let volumes_due = self
+            .volumes_synced
+            .is_none_or(|at| at.elapsed() >= self.shared.sync_frequency);
+        if self.volumes.is_none() || volumes_due {
             match volumes::set_up(
                 &self.shared.client,
                 &self.shared.layout,
@@ -185,7 +211,15 @@ impl PodWorker {
             )
             .await
             {
-                Ok(paths) => self.volumes = Some(paths),
+                Ok(paths) => {
+                    self.volumes = Some(paths);
+                    self.volumes_synced = Some(Instant::now());
+                }
+                // A refresh that failed keeps what was written and tries again later.
+                Err(err) if self.volumes.is_some() => {
+                    tracing::warn!(error = %err, "updating volumes failed");
+                    self.volumes_synced = Some(Instant::now());
+                }
                 Err(err) => {
                     tracing::warn!(error = %err, "setting up volumes failed");
                     self.report().await;
@@ -194,6 +228,7 @@ impl PodWorker {
             }
         }
         self.refresh().await;
+        self.follow_probes();
         let spec = self.pod.spec.clone().unwrap_or_default();
         let policy = spec.restart_policy.clone().unwrap_or_else(|| "Always".to_owned());
         let mut initialized = true;
@@ -209,7 +244,9 @@ impl PodWorker {
                     }
                 }
                 Some(Observed::Running { .. }) => {
-                    if !sidecar {
+                    // The next init container waits for a sidecar to have started.
+                    let attempt = self.runs.get(&container.name).map_or(0, |r| r.attempt);
+                    if !sidecar || !self.probes.started(container, attempt) {
                         initialized = false;
                         break;
                     }
@@ -360,6 +397,174 @@ impl PodWorker {
         }
     }
 
+    /// Where probes and hooks reach an instance of `container`.
+    fn target(&self, container: &Container, attempt: u32) -> Target {
+        let host_network = self.pod.spec.as_ref().and_then(|s| s.host_network) == Some(true);
+        let pod_ip = if host_network {
+            self.shared
+                .host_ips
+                .first()
+                .and_then(|ip| ip.parse().ok())
+                .unwrap_or(probes::LOOPBACK)
+        } else {
+            probes::LOOPBACK
+        };
+        Target {
+            runtime: self.shared.runtime.clone(),
+            container_id: container_id(&self.uid, &container.name, attempt),
+            netns: (!host_network).then(|| self.shared.layout.netns(&self.uid)),
+            pod_ip,
+            container: container.clone(),
+            pod: self.pod.clone(),
+            events: self.shared.events.clone(),
+        }
+    }
+
+    /// Every container of the spec that probes may watch: sidecars and app containers.
+    fn probed_containers(&self) -> Vec<Container> {
+        let spec = self.pod.spec.as_ref();
+        let sidecars = spec
+            .and_then(|s| s.init_containers.as_ref())
+            .into_iter()
+            .flatten()
+            .filter(|c| c.restart_policy.as_deref() == Some("Always"));
+        let app = spec.map(|s| s.containers.as_slice()).unwrap_or_default();
+        sidecars.chain(app).cloned().collect()
+    }
+
+    /// Starts probes for running instances, stops those of ended ones, and kills instances
+    /// whose startup or liveness probe failed.
+    fn follow_probes(&mut self) {
+        let mut running = Vec::new();
+        let mut doomed = Vec::new();
+        for container in self.probed_containers() {
+            let Some(run) = self.runs.get(&container.name) else {
+                continue;
+            };
+            let Some(Observed::Running { started_at, .. }) = run.observed else {
+                continue;
+            };
+            let attempt = run.attempt;
+            running.push((container.name.clone(), attempt));
+            if !run.killing
+                && let Some((kind, output)) = self.probes.fatal(&container, attempt)
+            {
+                doomed.push((container.clone(), attempt, kind, output));
+            }
+            let target = self.target(&container, attempt);
+            self.probes.watch(attempt, started_at, &target);
+        }
+        self.probes.retain(&running);
+        for (container, attempt, kind, output) in doomed {
+            tracing::info!(container = %container.name, probe = kind.name(), %output, "container failed its probe, will be restarted");
+            let probe = match kind {
+                probes::Kind::Startup => container.startup_probe.as_ref(),
+                _ => container.liveness_probe.as_ref(),
+            };
+            let grace = probe.and_then(|p| p.termination_grace_period_seconds);
+            let note = format!(
+                "Container {} failed {} probe, will be restarted",
+                container.name,
+                kind.name().to_ascii_lowercase()
+            );
+            self.kill(&container, attempt, grace, note);
+        }
+    }
+
+    /// The grace period of killing one container: the override, else the pod's.
+    fn grace_period(&self, override_seconds: Option<i64>) -> Duration {
+        let seconds = override_seconds
+            .or_else(|| {
+                self.pod
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.termination_grace_period_seconds)
+            })
+            .unwrap_or(DEFAULT_GRACE_SECONDS)
+            .max(0);
+        Duration::from_secs(seconds as u64)
+    }
+
+    /// Kills one instance in the background: its preStop hook, SIGTERM, SIGKILL after the
+    /// grace period. The relist sees it end and the restart policy takes over.
+    fn kill(&mut self, container: &Container, attempt: u32, grace_override: Option<i64>, note: String) {
+        let Some(run) = self.runs.get_mut(&container.name) else {
+            return;
+        };
+        run.killing = true;
+        self.shared
+            .events
+            .container(&self.pod, &container.name, EventType::Normal, "Killing", note);
+        let grace = self.grace_period(grace_override);
+        let target = self.target(container, attempt);
+        let pre_stop = container.lifecycle.as_ref().and_then(|l| l.pre_stop.clone());
+        let shared = self.shared.clone();
+        tokio::spawn(async move {
+            let began = Instant::now();
+            if let Some(handler) = pre_stop {
+                pre_stop_hook(&handler, &target, grace).await;
+            }
+            let grace = grace
+                .saturating_sub(began.elapsed())
+                .max(MIN_GRACE_AFTER_PRE_STOP);
+            let id = target.container_id.clone();
+            let _ = tokio::task::spawn_blocking(move || stop_instances(&shared, &[id], grace)).await;
+        });
+    }
+
+    /// Runs the postStart hook of a just started instance; a failure kills the instance.
+    async fn post_start(
+        &mut self,
+        container: &Container,
+        attempt: u32,
+        handler: &k8s_openapi::api::core::v1::LifecycleHandler,
+    ) {
+        let target = self.target(container, attempt);
+        if let Verdict::Failure(message) = probes::run_hook(handler, &target, POST_START_TIMEOUT).await {
+            tracing::warn!(container = %container.name, %message, "postStart hook failed");
+            self.shared.events.container(
+                &self.pod,
+                &container.name,
+                EventType::Warning,
+                "FailedPostStartHook",
+                "PostStartHook failed".to_owned(),
+            );
+            self.kill(container, attempt, None, "FailedPostStartHook".to_owned());
+        }
+    }
+
+    /// Runs the preStop hooks of every running container at once, within `grace`.
+    async fn pre_stop_all(&self, grace: Duration) {
+        let mut hooks = Vec::new();
+        let spec = self.pod.spec.as_ref();
+        let all = spec
+            .and_then(|s| s.init_containers.as_ref())
+            .into_iter()
+            .flatten()
+            .chain(spec.map(|s| s.containers.as_slice()).unwrap_or_default());
+        for container in all {
+            let Some(run) = self.runs.get(&container.name) else {
+                continue;
+            };
+            if !matches!(run.observed, Some(Observed::Running { .. })) {
+                continue;
+            }
+            self.shared.events.container(
+                &self.pod,
+                &container.name,
+                EventType::Normal,
+                "Killing",
+                format!("Stopping container {}", container.name),
+            );
+            let Some(handler) = container.lifecycle.as_ref().and_then(|l| l.pre_stop.clone()) else {
+                continue;
+            };
+            let target = self.target(container, run.attempt);
+            hooks.push(async move { pre_stop_hook(&handler, &target, grace).await });
+        }
+        let _ = tokio::time::timeout(grace, futures_util::future::join_all(hooks)).await;
+    }
+
     /// Restarts an exited container once its back-off allows.
     async fn restart(&mut self, container: &Container) -> Option<Duration> {
         let now = Instant::now();
@@ -376,7 +581,23 @@ impl PodWorker {
         // the current back-off, which doubles with every restart up to five minutes.
         if run.not_before.is_none() {
             match run.backoff {
-                Some(backoff) if !ran_long => run.not_before = Some(now + backoff),
+                Some(backoff) if !ran_long => {
+                    run.not_before = Some(now + backoff);
+                    let note = format!(
+                        "Back-off restarting failed container {} in pod {}_{}({})",
+                        container.name,
+                        self.pod.name_any(),
+                        self.pod.namespace().unwrap_or_default(),
+                        self.uid
+                    );
+                    self.shared.events.container(
+                        &self.pod,
+                        &container.name,
+                        EventType::Warning,
+                        "BackOff",
+                        note,
+                    );
+                }
                 _ => {
                     run.backoff = None;
                     run.not_before = Some(now);
@@ -413,6 +634,7 @@ impl PodWorker {
         run.observed = None;
         run.not_before = None;
         run.waiting = None;
+        run.killing = false;
         if previous_attempt > 0 {
             self.remove_instance(&container.name, previous_attempt - 1).await;
         }
@@ -424,12 +646,35 @@ impl PodWorker {
         let attempt = self.runs.get(&container.name).map_or(0, |r| r.attempt);
         match self.create(container, attempt).await {
             Ok((id, state, image)) => {
+                let running = matches!(state, ContainerState::Running { .. });
                 let run = self.runs.entry(container.name.clone()).or_default();
                 run.created = true;
                 run.waiting = None;
                 run.image_id = image.image_ref;
                 run.image_name = image.name;
                 run.observed = Some(observe(&id, state));
+                let events = &self.shared.events;
+                events.container(
+                    &self.pod,
+                    &container.name,
+                    EventType::Normal,
+                    "Created",
+                    "Container created".to_owned(),
+                );
+                if running {
+                    events.container(
+                        &self.pod,
+                        &container.name,
+                        EventType::Normal,
+                        "Started",
+                        "Container started".to_owned(),
+                    );
+                }
+                if running
+                    && let Some(handler) = container.lifecycle.as_ref().and_then(|l| l.post_start.as_ref())
+                {
+                    self.post_start(container, attempt, handler).await;
+                }
                 None
             }
             Err((reason, message)) => {
@@ -724,6 +969,8 @@ impl PodWorker {
                     }) => Some(ended.clone()),
                     _ => run.and_then(|r| r.last.clone()),
                 };
+                let running = matches!(state, Observed::Running { .. });
+                let attempt = run.map_or(0, |r| r.attempt);
                 ContainerRecord {
                     name: container.name.clone(),
                     image: run
@@ -732,8 +979,9 @@ impl PodWorker {
                         .or_else(|| container.image.clone())
                         .unwrap_or_default(),
                     image_id: run.map(|r| r.image_id.clone()).unwrap_or_default(),
-                    restart_count: run.map_or(0, |r| r.attempt as i32),
-                    ready: matches!(state, Observed::Running { .. }),
+                    restart_count: attempt as i32,
+                    ready: running && self.probes.ready(container, attempt),
+                    started: running && self.probes.started(container, attempt),
                     last,
                     sidecar: sidecars && container.restart_policy.as_deref() == Some("Always"),
                     state,
@@ -748,12 +996,16 @@ impl PodWorker {
             .into_iter()
             .flatten()
             .all(|c| {
-                let observed = self.runs.get(&c.name).and_then(|r| r.observed.as_ref());
+                let run = self.runs.get(&c.name);
+                let observed = run.and_then(|r| r.observed.as_ref());
                 match observed {
                     Some(Observed::Terminated(t)) => {
                         t.exit_code == 0 && c.restart_policy.as_deref() != Some("Always")
                     }
-                    Some(Observed::Running { .. }) => c.restart_policy.as_deref() == Some("Always"),
+                    Some(Observed::Running { .. }) => {
+                        c.restart_policy.as_deref() == Some("Always")
+                            && self.probes.started(c, run.map_or(0, |r| r.attempt))
+                    }
                     _ => false,
                 }
             })
@@ -820,11 +1072,15 @@ impl PodWorker {
             })
             .unwrap_or(DEFAULT_GRACE_SECONDS)
             .max(0);
+        let grace = Duration::from_secs(grace as u64);
+        let began = Instant::now();
+        self.pre_stop_all(grace).await;
+        let grace = grace
+            .saturating_sub(began.elapsed())
+            .max(MIN_GRACE_AFTER_PRE_STOP);
         let shared = self.shared.clone();
         let uid = self.uid.clone();
-        let stopped =
-            tokio::task::spawn_blocking(move || stop_all(&shared, &uid, Duration::from_secs(grace as u64)))
-                .await;
+        let stopped = tokio::task::spawn_blocking(move || stop_all(&shared, &uid, grace)).await;
         if let Err(err) = stopped {
             tracing::warn!(error = %err, "stopping containers failed");
         }
@@ -868,6 +1124,25 @@ fn default_pull_policy(image: &str) -> &'static str {
     let tagged = Reference::parse_normalized(image)
         .is_ok_and(|r| r.digest().is_some() || r.tag().is_some_and(|t| t != "latest"));
     if tagged { "IfNotPresent" } else { "Always" }
+}
+
+/// Runs a preStop hook; a failure is reported and otherwise ignored (the container stops
+/// anyway).
+async fn pre_stop_hook(
+    handler: &k8s_openapi::api::core::v1::LifecycleHandler,
+    target: &Target,
+    grace: Duration,
+) {
+    if let Verdict::Failure(message) = probes::run_hook(handler, target, grace).await {
+        tracing::warn!(container = %target.container.name, %message, "preStop hook failed");
+        target.events.container(
+            &target.pod,
+            &target.container.name,
+            EventType::Warning,
+            "FailedPreStopHook",
+            "PreStopHook failed".to_owned(),
+        );
+    }
 }
 
 fn bind(source: &std::path::Path, destination: &str, readonly: bool) -> Mount {
@@ -993,28 +1268,36 @@ fn termination_message(layout: &Layout, uid: &str, name: &str, attempt: u32) -> 
 /// Signals every running container of the pod with SIGTERM and SIGKILLs what still runs
 /// after `grace`.
 fn stop_all(shared: &Shared, uid: &str, grace: Duration) {
-    let running = |shared: &Shared| -> Vec<String> {
-        shared
-            .runtime
-            .list()
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|(id, state)| {
-                matches!(state, ContainerState::Running { .. })
-                    && parse_container_id(id).is_some_and(|(owner, _, _)| owner == uid)
-            })
-            .map(|(id, _)| id)
+    let ids: Vec<String> = shared
+        .runtime
+        .list()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(id, state)| {
+            matches!(state, ContainerState::Running { .. })
+                && parse_container_id(id).is_some_and(|(owner, _, _)| owner == uid)
+        })
+        .map(|(id, _)| id)
+        .collect();
+    stop_instances(shared, &ids, grace);
+}
+
+/// Signals the instances with SIGTERM and SIGKILLs those still running after `grace`.
+fn stop_instances(shared: &Shared, ids: &[String], grace: Duration) {
+    let running = |shared: &Shared| -> Vec<&String> {
+        ids.iter()
+            .filter(|id| matches!(shared.runtime.state(id), Ok(ContainerState::Running { .. })))
             .collect()
     };
     for id in running(shared) {
-        let _ = shared.runtime.signal(&id, nix::sys::signal::Signal::SIGTERM);
+        let _ = shared.runtime.signal(id, nix::sys::signal::Signal::SIGTERM);
     }
     let deadline = std::time::Instant::now() + grace;
     while !running(shared).is_empty() && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
     }
     for id in running(shared) {
-        let _ = shared.runtime.signal(&id, nix::sys::signal::Signal::SIGKILL);
+        let _ = shared.runtime.signal(id, nix::sys::signal::Signal::SIGKILL);
     }
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while !running(shared).is_empty() && std::time::Instant::now() < deadline {
