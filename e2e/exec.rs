@@ -3,46 +3,11 @@
 //! stdio. Needs root; without it the test says it was skipped.
 
 use std::io::{Read, Write};
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::harness::{Server, free_port, wait_for};
-
-const IMAGE: &str = "busybox:e2e";
-
-fn node_server() -> Option<(Server, tempfile::TempDir)> {
-    if !nix::unistd::geteuid().is_root() {
-        println!("skipped: needs root");
-        return None;
-    }
-    assert!(
-        Path::new(rudder_noded::images::testimage::BUSYBOX).exists(),
-        "/bin/busybox is missing: apt-get install busybox-static"
-    );
-    let dir = tempfile::tempdir().unwrap();
-    let drop_in = rudder_noded::images::drop_in_dir(dir.path());
-    std::fs::create_dir_all(&drop_in).unwrap();
-    let archive = rudder_noded::images::testimage::busybox_oci_archive(IMAGE).unwrap();
-    std::fs::write(drop_in.join("busybox.tar"), archive).unwrap();
-    let server = Server::start_in(dir.path(), free_port(), &["--agent"]);
-    wait_for("the node Ready", 60, || {
-        let out = server.kubectl(&[
-            "get",
-            "nodes",
-            "-o",
-            "jsonpath={.items[*].status.conditions[?(@.type=='Ready')].status}",
-        ]);
-        (String::from_utf8_lossy(&out.stdout).trim() == "True").then_some(())
-    });
-    Some((server, dir))
-}
-
-fn apply(server: &Server, manifest: &str) {
-    let path = server.data_dir.join(format!("manifest-{}.yaml", free_port()));
-    std::fs::write(&path, manifest).unwrap();
-    server.kubectl_ok(&["apply", "-f", path.to_str().unwrap()]);
-}
+use crate::harness::{Server, wait_for};
+use crate::node::{IMAGE, apply, node_server};
 
 fn pod(name: &str, restart: &str, container: &str) -> String {
     format!(
@@ -86,7 +51,7 @@ fn kubectl_with_input(server: &Server, args: &[&str], input: &[u8]) -> std::proc
 
 #[test]
 fn exec_attach_and_cp_through_the_api_server() {
-    let Some((server, _dir)) = node_server() else {
+    let Some((server, _dir)) = node_server(&[]) else {
         return;
     };
     apply(

@@ -2,57 +2,8 @@
 //! image dropped into the data dir, driven by the real kubectl. Needs root; without it every
 //! test says it was skipped.
 
-use std::path::Path;
-
-use crate::harness::{Server, free_port, wait_for};
-
-const IMAGE: &str = "busybox:e2e";
-
-/// A server that is also a node, with the busybox image in its drop-in directory.
-fn node_server() -> Option<(Server, tempfile::TempDir)> {
-    node_server_with(&[])
-}
-
-/// [`node_server`] with more server flags.
-fn node_server_with(flags: &[&str]) -> Option<(Server, tempfile::TempDir)> {
-    if !nix::unistd::geteuid().is_root() {
-        println!("skipped: needs root");
-        return None;
-    }
-    assert!(
-        Path::new(rudder_noded::images::testimage::BUSYBOX).exists(),
-        "/bin/busybox is missing: apt-get install busybox-static"
-    );
-    let dir = tempfile::tempdir().unwrap();
-    let drop_in = rudder_noded::images::drop_in_dir(dir.path());
-    std::fs::create_dir_all(&drop_in).unwrap();
-    let archive = rudder_noded::images::testimage::busybox_oci_archive(IMAGE).unwrap();
-    std::fs::write(drop_in.join("busybox.tar"), archive).unwrap();
-    let mut args = vec!["--agent"];
-    args.extend_from_slice(flags);
-    let server = Server::start_in(dir.path(), free_port(), &args);
-    wait_for("the node Ready", 60, || {
-        let out = server.kubectl(&[
-            "get",
-            "nodes",
-            "-o",
-            "jsonpath={.items[*].status.conditions[?(@.type=='Ready')].status}",
-        ]);
-        (String::from_utf8_lossy(&out.stdout).trim() == "True").then_some(())
-    });
-    Some((server, dir))
-}
-
-fn apply(server: &Server, manifest: &str) {
-    let path = server.data_dir.join(format!("manifest-{}.yaml", free_port()));
-    std::fs::write(&path, manifest).unwrap();
-    server.kubectl_ok(&["apply", "-f", path.to_str().unwrap()]);
-}
-
-fn jsonpath(server: &Server, pod: &str, path: &str) -> String {
-    let out = server.kubectl(&["get", "pod", pod, "-o", &format!("jsonpath={path}")]);
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use crate::harness::{Server, wait_for};
+use crate::node::{IMAGE, apply, jsonpath, node_server};
 
 /// The STATUS column of `kubectl get pod`.
 fn status_column(server: &Server, pod: &str) -> String {
@@ -76,7 +27,7 @@ spec:
 
 #[test]
 fn pods_run_in_containers_with_init_env_volumes_and_restarts() {
-    let Some((server, _dir)) = node_server() else {
+    let Some((server, _dir)) = node_server(&[]) else {
         return;
     };
     apply(
@@ -289,7 +240,7 @@ fn httpd_command(port: u16, delay: u32, files: &[&str], removals: &[(&str, u32)]
 
 #[test]
 fn probes_gate_readiness_and_restart_unhealthy_containers_and_hooks_run() {
-    let Some((server, _dir)) = node_server_with(&["--sync-frequency", "2s"]) else {
+    let Some((server, _dir)) = node_server(&["--sync-frequency", "2s"]) else {
         return;
     };
     // Startup (TCP) holds readiness back until the server listens; readiness (HTTP) then

@@ -13,6 +13,7 @@ use rudder_noded::images::testimage::{ArchiveImage, BUSYBOX, busybox_layer, conf
 use rudder_noded::images::{host_platform, sha256_digest};
 
 use crate::harness::{Server, free_port, wait_for};
+use crate::node::{apply, jsonpath, wait_node_ready};
 
 const REGISTRY_BIN: &str = "/usr/bin/docker-registry";
 const USER: &str = "puller";
@@ -242,17 +243,6 @@ http:
     }
 }
 
-fn apply(server: &Server, manifest: &str) {
-    let path = server.data_dir.join(format!("manifest-{}.yaml", free_port()));
-    std::fs::write(&path, manifest).unwrap();
-    server.kubectl_ok(&["apply", "-f", path.to_str().unwrap()]);
-}
-
-fn jsonpath(server: &Server, pod: &str, path: &str) -> String {
-    let out = server.kubectl(&["get", "pod", pod, "-o", &format!("jsonpath={path}")]);
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 fn pod(name: &str, image: &str, extra_spec: &str, extra_container: &str) -> String {
     format!(
         "apiVersion: v1
@@ -320,15 +310,7 @@ fn pods_pull_images_from_a_registry_with_auth_policies_and_back_off() {
         free_port(),
         &["--agent", "--insecure-registry", &secured_host],
     );
-    wait_for("the node Ready", 60, || {
-        let out = server.kubectl(&[
-            "get",
-            "nodes",
-            "-o",
-            "jsonpath={.items[*].status.conditions[?(@.type=='Ready')].status}",
-        ]);
-        (String::from_utf8_lossy(&out.stdout).trim() == "True").then_some(())
-    });
+    wait_node_ready(&server);
 
     // A pull by tag: the default policy for a tag other than latest is IfNotPresent, and the
     // status reports the image and its repo digest as containerd does.

@@ -525,10 +525,17 @@ async fn report_status(client: Client, node: Arc<SimNode>) {
 async fn renew_leases(client: Client, nodes: Nodes, concurrency: usize, shutdown: CancellationToken) {
     let mut ticks: u64 = 0;
     let report_every = STATUS_REPORT_INTERVAL.as_secs() / LEASE_RENEW_INTERVAL.as_secs();
+    // Renewals start every interval however long the previous round took (a round that
+    // overruns delays the next, never bunches them).
+    let mut rounds = tokio::time::interval_at(
+        tokio::time::Instant::now() + LEASE_RENEW_INTERVAL,
+        LEASE_RENEW_INTERVAL,
+    );
+    rounds.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(LEASE_RENEW_INTERVAL) => {}
+            _ = rounds.tick() => {}
         }
         ticks += 1;
         let live: Vec<Arc<SimNode>> = nodes
