@@ -26,6 +26,8 @@ pub struct Server {
     pub port: u16,
     child: Option<Child>,
     _dir: Option<tempfile::TempDir>,
+    /// A node: its containers outlive it, so dropping it removes them.
+    agent: bool,
 }
 
 impl Server {
@@ -80,6 +82,7 @@ impl Server {
             port,
             child: Some(child),
             _dir: None,
+            agent,
         };
         server.wait_ready();
         server
@@ -188,6 +191,45 @@ impl Drop for Server {
             let _ = child.kill();
             let _ = child.wait();
         }
+        if self.agent {
+            remove_containers(&self.data_dir);
+        }
+    }
+}
+
+/// Kills and removes the containers a node server left in `data_dir` (they outlive it by
+/// design) and unmounts what is still mounted there, so no test leaves anything running.
+fn remove_containers(data_dir: &Path) {
+    use rudder_noded::runtime::{ContainerState, Runtime};
+    let runtime = Runtime::new(data_dir.join("runtime"), rudder_bin());
+    let running = |runtime: &Runtime| -> Vec<String> {
+        runtime
+            .list()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(_, state)| matches!(state, ContainerState::Running { .. }))
+            .map(|(id, _)| id)
+            .collect()
+    };
+    for id in running(&runtime) {
+        let _ = runtime.signal(&id, nix::sys::signal::Signal::SIGKILL);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !running(&runtime).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for (id, _) in runtime.list().unwrap_or_default() {
+        let _ = runtime.delete(&id);
+    }
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut points: Vec<&str> = mountinfo
+        .lines()
+        .filter_map(|line| line.split(' ').nth(4))
+        .filter(|point| Path::new(point).starts_with(data_dir))
+        .collect();
+    points.sort_by_key(|point| std::cmp::Reverse(point.len()));
+    for point in points {
+        let _ = Command::new("umount").args(["-l", point]).status();
     }
 }
 
