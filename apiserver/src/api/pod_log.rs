@@ -183,6 +183,23 @@ pub(super) fn choose_container(pod: &Value, name: &str, wanted: &str) -> Result<
     }
 }
 
+/// Where the server of node `node_name` is reached, and the client that reaches it.
+pub(super) fn node_server<'t>(
+    target: &'t Target<'_>,
+    node_name: &str,
+) -> Result<(NodeEndpoint, &'t kubelet::KubeletClient), ApiError> {
+    let registry = target.api.registry.current();
+    let nodes = registry
+        .find("", "v1", "nodes")
+        .ok_or_else(|| ApiError::internal("the nodes resource is not served"))?;
+    let node = target.api.store.get(&nodes, "", node_name)?;
+    let endpoint = NodeEndpoint::of(&node).map_err(ApiError::internal)?;
+    let Some(client) = &target.api.kubelet else {
+        return Err(ApiError::service_unavailable("no kubelet client is configured"));
+    };
+    Ok((endpoint, client))
+}
+
 pub(super) async fn serve(target: &Target<'_>) -> Result<Response, ApiError> {
     let options = LogOptions::parse(&target.query)?;
     let errors = options.validate();
@@ -202,15 +219,7 @@ pub(super) async fn serve(target: &Target<'_>) -> Result<Response, ApiError> {
         *response.status_mut() = StatusCode::NO_CONTENT;
         return Ok(response);
     };
-    let registry = target.api.registry.current();
-    let nodes = registry
-        .find("", "v1", "nodes")
-        .ok_or_else(|| ApiError::internal("the nodes resource is not served"))?;
-    let node = store.get(&nodes, "", node_name)?;
-    let endpoint = NodeEndpoint::of(&node).map_err(ApiError::internal)?;
-    let Some(client) = &target.api.kubelet else {
-        return Err(ApiError::service_unavailable("no kubelet client is configured"));
-    };
+    let (endpoint, client) = node_server(target, node_name)?;
     let path = format!(
         "/containerLogs/{}/{}/{container}?{}",
         target.namespace,

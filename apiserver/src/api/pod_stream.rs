@@ -14,8 +14,8 @@ use serde_json::Value;
 use warp::reply::Response;
 
 use super::Target;
+use super::pod_log::node_server;
 use super::pod_log::{choose_container, go_bool};
-use crate::kubelet::NodeEndpoint;
 use crate::status::ApiError;
 
 /// The largest node error body passed back.
@@ -68,15 +68,7 @@ pub(super) async fn serve(target: &Target<'_>, exec: bool) -> Result<Response, A
             target.name
         )));
     };
-    let registry = target.api.registry.current();
-    let nodes = registry
-        .find("", "v1", "nodes")
-        .ok_or_else(|| ApiError::internal("the nodes resource is not served"))?;
-    let node = store.get(&nodes, "", node_name)?;
-    let endpoint = NodeEndpoint::of(&node).map_err(ApiError::internal)?;
-    let Some(client) = &target.api.kubelet else {
-        return Err(ApiError::service_unavailable("no kubelet client is configured"));
-    };
+    let (endpoint, client) = node_server(target, node_name)?;
     let path = format!(
         "/{}/{}/{}/{container}?{}",
         if exec { "exec" } else { "attach" },

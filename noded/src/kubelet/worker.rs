@@ -1060,19 +1060,7 @@ impl PodWorker {
     /// down on the node and, if it still exists, removes it from the API.
     async fn terminate(&mut self, gone: bool, updates: &watch::Receiver<Option<Pod>>) {
         self.shared.image_manager.forget_pod(&self.uid);
-        let grace = self
-            .pod
-            .metadata
-            .deletion_grace_period_seconds
-            .or_else(|| {
-                self.pod
-                    .spec
-                    .as_ref()
-                    .and_then(|s| s.termination_grace_period_seconds)
-            })
-            .unwrap_or(DEFAULT_GRACE_SECONDS)
-            .max(0);
-        let grace = Duration::from_secs(grace as u64);
+        let grace = self.grace_period(self.pod.metadata.deletion_grace_period_seconds);
         let began = Instant::now();
         self.pre_stop_all(grace).await;
         let grace = grace
