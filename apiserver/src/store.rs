@@ -19,7 +19,7 @@ use futures_util::{Stream, StreamExt};
 use rudder_machinery::field::{ErrorList, FieldError, Path};
 use rudder_machinery::strategy::{DeletePlan, PipelineError, UpdateTarget};
 use rudder_storage::{EventKind, ListOptions, StorageError, Store, WatchItem, WatchOptions};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use crate::admission::{Admission, Charge, Operation};
 use crate::convert;
@@ -298,14 +298,25 @@ fn encode_for_storage(resource: &Resource, object: &Value) -> Result<Vec<u8>, Ap
     serde_json::to_vec(&stored).map_err(ApiError::internal)
 }
 
-/// Two objects equal apart from their resourceVersion.
+/// Two objects equal apart from their resourceVersion (compared in place: updates that
+/// change nothing are common, and objects are large).
 fn same_object(a: &Value, b: &Value) -> bool {
-    let strip = |v: &Value| {
-        let mut v = v.clone();
-        object::remove_meta(&mut v, "resourceVersion");
-        v
+    /// Two maps equal apart from the entries for which `skip` holds.
+    fn same_map(a: &Map<String, Value>, b: &Map<String, Value>, skip: &dyn Fn(&str) -> bool) -> bool {
+        let kept = |m: &Map<String, Value>| m.keys().filter(|k| !skip(k)).count();
+        kept(a) == kept(b)
+            && a.iter()
+                .filter(|(k, _)| !skip(k))
+                .all(|(k, v)| b.get(k) == Some(v))
+    }
+    let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else {
+        return a == b;
     };
-    strip(a) == strip(b)
+    let same_meta = match (a.get("metadata"), b.get("metadata")) {
+        (Some(Value::Object(ma)), Some(Value::Object(mb))) => same_map(ma, mb, &|k| k == "resourceVersion"),
+        (ma, mb) => ma == mb,
+    };
+    same_meta && same_map(a, b, &|k| k == "metadata")
 }
 
 /// The continue token of a list: upstream's format, base64url of
@@ -1194,12 +1205,17 @@ fn translate(
         Ok(v) => v,
         Err(err) => return Some(WatchEvent::Error(err)),
     };
-    let old = match decode(&event.prev).transpose() {
+    // Without a filter the previous state matters only to a delete: not decoded otherwise.
+    let needs_old = filter.is_some() || event.kind == EventKind::Deleted;
+    let old = match needs_old.then(|| decode(&event.prev)).flatten().transpose() {
         Ok(v) => v,
         Err(err) => return Some(WatchEvent::Error(err)),
     };
     let new_passes = new.as_ref().is_some_and(|o| matches(filter, o));
-    let old_passes = old.as_ref().is_some_and(|o| matches(filter, o));
+    let old_passes = match &old {
+        Some(old) => matches(filter, old),
+        None => !needs_old && event.prev.is_some(),
+    };
     match (event.kind, new, old) {
         (EventKind::Deleted, _, Some(old)) if old_passes => Some(WatchEvent::Deleted(old)),
         (EventKind::Created, Some(new), _) if new_passes => Some(WatchEvent::Added(new)),
@@ -1436,6 +1452,30 @@ fn mark_deleting(object: &mut Value, grace: i64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn same_object_ignores_only_the_resource_version() {
+        let a = json!({"kind": "Pod", "metadata": {"name": "p", "resourceVersion": "5"}, "spec": {"x": 1}});
+        let same =
+            json!({"kind": "Pod", "metadata": {"name": "p", "resourceVersion": "9"}, "spec": {"x": 1}});
+        let unversioned = json!({"kind": "Pod", "metadata": {"name": "p"}, "spec": {"x": 1}});
+        assert!(same_object(&a, &same));
+        assert!(same_object(&a, &unversioned));
+        assert!(same_object(&unversioned, &a));
+        let label = json!({"kind": "Pod", "metadata": {"name": "p", "labels": {}}, "spec": {"x": 1}});
+        let spec = json!({"kind": "Pod", "metadata": {"name": "p"}, "spec": {"x": 2}});
+        let extra = json!({"kind": "Pod", "metadata": {"name": "p"}, "spec": {"x": 1}, "status": {}});
+        let no_meta = json!({"kind": "Pod", "spec": {"x": 1}});
+        for other in [&label, &spec, &extra, &no_meta] {
+            assert!(!same_object(&unversioned, other), "{other}");
+            assert!(!same_object(other, &unversioned), "{other}");
+        }
+        assert!(same_object(
+            &json!({"metadata": {}}),
+            &json!({"metadata": {"resourceVersion": "1"}})
+        ));
+        assert!(!same_object(&json!({"metadata": {}}), &json!({})));
+    }
 
     #[test]
     fn continue_tokens_round_trip_in_upstream_format() {

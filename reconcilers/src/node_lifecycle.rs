@@ -246,49 +246,85 @@ fn zone_key(node: &Node) -> String {
     }
 }
 
-/// Zone states from every node's `Ready` status (`overrides` replaces some statuses with ones
-/// just written), with each zone's size.
-///
-/// Runs on every node reconcile (each lease renewal), so it allocates only per zone, never
-/// per node: clusters have few zones and many nodes.
-fn zone_states(nodes: &[Arc<Node>], overrides: (&str, &str)) -> BTreeMap<String, (ZoneState, usize)> {
-    // (a node of the zone, its ready count, its not-ready count)
-    let mut counts: Vec<((&str, &str), &Node, usize, usize)> = Vec::new();
-    for node in nodes {
-        if node.labels().contains_key(EXCLUDE_DISRUPTION) {
-            continue;
-        }
-        let status = if node.metadata.name.as_deref() == Some(overrides.0) {
-            overrides.1
-        } else {
-            ready_status(node)
-        };
-        let labels = zone_labels(node);
-        let index = match counts.iter().position(|(zone, ..)| *zone == labels) {
-            Some(index) => index,
+/// Each node's zone and readiness as this controller last decided them, and the zones'
+/// counts kept from them: a reconcile (each lease renewal) updates one entry instead of
+/// looking at every node. Clusters have few zones and many nodes.
+#[derive(Debug, Default)]
+struct ZoneBook {
+    /// Node name -> (zone key, ready); `None` for a node left out of the zone states.
+    members: HashMap<String, Option<(String, bool)>>,
+    /// Zone key -> (ready, not-ready) nodes.
+    counts: BTreeMap<String, (usize, usize)>,
+}
+
+impl ZoneBook {
+    /// What the zone states count of `node` when its `Ready` status is `ready`.
+    fn membership(node: &Node, ready: &str) -> Option<(String, bool)> {
+        (!node.labels().contains_key(EXCLUDE_DISRUPTION)).then(|| (zone_key(node), ready == "True"))
+    }
+
+    /// Records the node's membership, moving it between the zones' counts when it changed.
+    fn set(&mut self, name: &str, member: Option<(String, bool)>) {
+        let previous = match self.members.get_mut(name) {
+            Some(current) if *current == member => return,
+            Some(current) => std::mem::replace(current, member.clone()),
             None => {
-                counts.push((labels, node, 0, 0));
-                counts.len() - 1
+                self.members.insert(name.to_owned(), member.clone());
+                None
             }
         };
-        if status == "True" {
-            counts[index].2 += 1;
-        } else {
-            counts[index].3 += 1;
+        if let Some((zone, ready)) = previous
+            && let Some(count) = self.counts.get_mut(&zone)
+        {
+            let slot = if ready { &mut count.0 } else { &mut count.1 };
+            *slot = slot.saturating_sub(1);
+            if *count == (0, 0) {
+                self.counts.remove(&zone);
+            }
+        }
+        if let Some((zone, ready)) = member {
+            let count = self.counts.entry(zone).or_default();
+            if ready {
+                count.0 += 1;
+            } else {
+                count.1 += 1;
+            }
         }
     }
-    counts
-        .into_iter()
-        .map(|(_, node, ready, not_ready)| {
-            (zone_key(node), (zone_state(ready, not_ready), ready + not_ready))
-        })
-        .collect()
+
+    /// Records the node (whose `Ready` status is now `ready`). When the set of nodes changed
+    /// since the book was last built, it is built again from every node in `nodes`.
+    fn note(&mut self, nodes: &Store<Node>, node: &Node, ready: &str) {
+        let name = node.metadata.name.as_deref().unwrap_or_default();
+        if self.members.len() != nodes.len() || !self.members.contains_key(name) {
+            self.members.clear();
+            self.counts.clear();
+            for other in nodes.state() {
+                let other_name = other.metadata.name.as_deref().unwrap_or_default();
+                if other_name != name {
+                    self.set(other_name, Self::membership(&other, ready_status(&other)));
+                }
+            }
+        }
+        self.set(name, Self::membership(node, ready));
+    }
+
+    /// Every zone's state and size.
+    fn states(&self) -> BTreeMap<String, (ZoneState, usize)> {
+        self.counts
+            .iter()
+            .map(|(zone, &(ready, not_ready))| {
+                (zone.clone(), (zone_state(ready, not_ready), ready + not_ready))
+            })
+            .collect()
+    }
 }
 
 struct State {
     nodes: Store<Node>,
     leases: Store<Lease>,
     health: Mutex<HashMap<String, Health>>,
+    zone_book: Mutex<ZoneBook>,
     /// Zone states as last acted upon, and whether every zone was fully disrupted.
     zones: Mutex<(BTreeMap<String, ZoneState>, bool)>,
     /// When each zone may next get a NoExecute taint.
@@ -325,6 +361,7 @@ pub(crate) async fn run(context: Arc<Context>, shutdown: CancellationToken) {
         nodes,
         leases,
         health: Mutex::new(HashMap::new()),
+        zone_book: Mutex::new(ZoneBook::default()),
         zones: Mutex::new((BTreeMap::new(), false)),
         limiters: Mutex::new(HashMap::new()),
         resync,
@@ -524,8 +561,13 @@ async fn reconcile(
     }
     let ready = ready_status(&node).to_owned();
 
-    let all_nodes = state.nodes.state();
-    let zones = zone_states(&all_nodes, (&name, &ready));
+    let zones = match state.zone_book.lock() {
+        Ok(mut book) => {
+            book.note(&state.nodes, &node, &ready);
+            book.states()
+        }
+        Err(_) => BTreeMap::new(),
+    };
     let all_disrupted = state.note_zones(&zones, now);
 
     // NoExecute taints: removed when Ready; swapped at once between not-ready and
@@ -675,6 +717,31 @@ mod tests {
         assert_eq!(disk.reason.as_deref(), Some("NodeStatusNeverUpdated"));
         assert_eq!(condition(&n, "NetworkUnavailable").unwrap().status, "False");
         assert!(!mark_unknown(&mut n, Timestamp::now()));
+    }
+
+    #[test]
+    fn zone_book_moves_nodes_between_counts() {
+        let mut book = ZoneBook::default();
+        let zone = |z: &str| Some((z.to_owned(), true));
+        book.set("a", zone("r:\0:z1"));
+        book.set("b", zone("r:\0:z1"));
+        book.set("c", Some(("r:\0:z2".to_owned(), false)));
+        book.set("d", None);
+        let states = book.states();
+        assert_eq!(states["r:\0:z1"], (ZoneState::Normal, 2));
+        assert_eq!(states["r:\0:z2"], (ZoneState::FullDisruption, 1));
+        // c recovers, a turns not ready, b moves zone, d joins a zone.
+        book.set("c", zone("r:\0:z2"));
+        book.set("a", Some(("r:\0:z1".to_owned(), false)));
+        book.set("b", zone("r:\0:z2"));
+        book.set("d", zone("r:\0:z2"));
+        let states = book.states();
+        assert_eq!(states["r:\0:z1"], (ZoneState::FullDisruption, 1));
+        assert_eq!(states["r:\0:z2"], (ZoneState::Normal, 3));
+        // A zone left empty disappears.
+        book.set("a", zone("r:\0:z2"));
+        assert_eq!(book.states().len(), 1);
+        assert_eq!(book.states()["r:\0:z2"], (ZoneState::Normal, 4));
     }
 
     #[test]

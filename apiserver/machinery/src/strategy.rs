@@ -177,17 +177,13 @@ impl KindOps {
             normalize: normalize::<T>,
             before_delete: before_delete::<T>,
             selectable_fields: |value| {
-                decode::<T>(value.clone())
+                decode_ref::<T>(value)
                     .map(|t| t.selectable_fields())
                     .unwrap_or_default()
             },
-            warnings: |value| {
-                decode::<T>(value.clone())
-                    .map(|t| t.warnings())
-                    .unwrap_or_default()
-            },
+            warnings: |value| decode_ref::<T>(value).map(|t| t.warnings()).unwrap_or_default(),
             warnings_on_update: |value| {
-                decode::<T>(value.clone())
+                decode_ref::<T>(value)
                     .map(|t| t.warnings_on_update())
                     .unwrap_or_default()
             },
@@ -200,6 +196,11 @@ impl KindOps {
 
 fn decode<T: DeserializeOwned>(value: Value) -> Result<T, PipelineError> {
     serde_json::from_value(value).map_err(|err| PipelineError::Decode(err.to_string()))
+}
+
+/// Decodes without copying the value first.
+fn decode_ref<T: DeserializeOwned>(value: &Value) -> Result<T, PipelineError> {
+    T::deserialize(value).map_err(|err| PipelineError::Decode(err.to_string()))
 }
 
 fn encode<T: Serialize>(object: &T) -> Result<Value, PipelineError> {

@@ -11,7 +11,8 @@
 //! would encode, and an object encoded to protobuf and decoded back is the JSON of the Go
 //! object it stands for.
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
 
 use serde_json::{Map, Value, json};
 
@@ -25,6 +26,9 @@ use crate::protobuf;
 pub struct BuiltinTypes {
     types: Types,
     error: Option<String>,
+    /// The Go view of each kind's empty object, by (apiVersion, kind): every create asks
+    /// for one, and it never changes.
+    empty_objects: Mutex<HashMap<(String, String), Value>>,
 }
 
 impl BuiltinTypes {
@@ -32,10 +36,15 @@ impl BuiltinTypes {
     pub fn get() -> &'static BuiltinTypes {
         static TYPES: OnceLock<BuiltinTypes> = OnceLock::new();
         TYPES.get_or_init(|| match load() {
-            Ok(types) => BuiltinTypes { types, error: None },
+            Ok(types) => BuiltinTypes {
+                types,
+                error: None,
+                empty_objects: Mutex::default(),
+            },
             Err(error) => BuiltinTypes {
                 types: Types::default(),
                 error: Some(error),
+                empty_objects: Mutex::default(),
             },
         })
     }
@@ -92,8 +101,21 @@ impl TypeSource for BuiltinTypes {
     }
 
     fn new_object(&self, api_version: &str, kind: &str) -> Value {
+        let key = (api_version.to_owned(), kind.to_owned());
+        if let Some(cached) = self
+            .empty_objects
+            .lock()
+            .ok()
+            .and_then(|cache| cache.get(&key).cloned())
+        {
+            return cached;
+        }
         let empty = json!({"apiVersion": api_version, "kind": kind});
-        go_view(&empty).unwrap_or(empty)
+        let view = go_view(&empty).unwrap_or(empty);
+        if let Ok(mut cache) = self.empty_objects.lock() {
+            cache.insert(key, view.clone());
+        }
+        view
     }
 }
 
