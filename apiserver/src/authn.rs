@@ -340,38 +340,30 @@ fn validate_bound_objects(
             account.name
         )));
     }
+    // A bound secret, pod or node must still exist with the claimed uid.
+    let check_bound = |kind: BoundKind, namespace: &str, bound: &satoken::ObjectRef, what: &str| {
+        let state = objects
+            .lookup(kind, namespace, &bound.name)
+            .ok()
+            .flatten()
+            .ok_or_else(invalidated)?;
+        if state.uid != bound.uid {
+            return Err(rejected(format!(
+                "{what} UID ({}) does not match service account {what} ref claim ({})",
+                state.uid, bound.uid
+            )));
+        }
+        if deleted_long_ago(&state) {
+            return Err(invalidated());
+        }
+        Ok(())
+    };
     let mut extra = BTreeMap::new();
     if let Some(secret) = &claims.secret {
-        let state = objects
-            .lookup(BoundKind::Secret, namespace, &secret.name)
-            .ok()
-            .flatten()
-            .ok_or_else(invalidated)?;
-        if state.uid != secret.uid {
-            return Err(rejected(format!(
-                "secret UID ({}) does not match service account secret ref claim ({})",
-                state.uid, secret.uid
-            )));
-        }
-        if deleted_long_ago(&state) {
-            return Err(invalidated());
-        }
+        check_bound(BoundKind::Secret, namespace, secret, "secret")?;
     }
     if let Some(pod) = &claims.pod {
-        let state = objects
-            .lookup(BoundKind::Pod, namespace, &pod.name)
-            .ok()
-            .flatten()
-            .ok_or_else(invalidated)?;
-        if state.uid != pod.uid {
-            return Err(rejected(format!(
-                "pod UID ({}) does not match service account pod ref claim ({})",
-                state.uid, pod.uid
-            )));
-        }
-        if deleted_long_ago(&state) {
-            return Err(invalidated());
-        }
+        check_bound(BoundKind::Pod, namespace, pod, "pod")?;
         if !pod.name.is_empty() && !pod.uid.is_empty() {
             extra.insert(satoken::POD_NAME_KEY.to_owned(), vec![pod.name.clone()]);
             extra.insert(satoken::POD_UID_KEY.to_owned(), vec![pod.uid.clone()]);
@@ -379,20 +371,7 @@ fn validate_bound_objects(
     }
     if let Some(node) = &claims.node {
         if claims.pod.is_none() {
-            let state = objects
-                .lookup(BoundKind::Node, "", &node.name)
-                .ok()
-                .flatten()
-                .ok_or_else(invalidated)?;
-            if state.uid != node.uid {
-                return Err(rejected(format!(
-                    "node UID ({}) does not match service account node ref claim ({})",
-                    state.uid, node.uid
-                )));
-            }
-            if deleted_long_ago(&state) {
-                return Err(invalidated());
-            }
+            check_bound(BoundKind::Node, "", node, "node")?;
         }
         if !node.name.is_empty() {
             extra.insert(satoken::NODE_NAME_KEY.to_owned(), vec![node.name.clone()]);

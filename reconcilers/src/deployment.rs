@@ -14,7 +14,6 @@ use k8s_openapi::api::apps::v1::{
 };
 use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
-use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::api::{Api, DeleteParams, PostParams};
 use kube::runtime::controller::Action;
@@ -25,6 +24,7 @@ use kube::{Resource, ResourceExt};
 use tokio_util::sync::CancellationToken;
 
 use crate::harness::{self, Context, ReconcileError, is_already_exists, is_not_found};
+use crate::int_or_percent::scaled_or_zero;
 use crate::pods::{self, POD_TEMPLATE_HASH, RefManager, Selector, controller_of};
 
 /// The controller's name in `--controllers`.
@@ -169,26 +169,6 @@ fn by_creation(a: &ReplicaSet, b: &ReplicaSet) -> Ordering {
         .then_with(|| a.metadata.name.cmp(&b.metadata.name))
 }
 
-/// Upstream's GetScaledValueFromIntOrPercent.
-fn scaled_value(value: Option<&IntOrString>, total: i32, round_up: bool) -> Result<i32, ReconcileError> {
-    match value {
-        None => Ok(0),
-        Some(IntOrString::Int(n)) => Ok(*n),
-        Some(IntOrString::String(s)) => {
-            let percent: i64 = s.strip_suffix('%').and_then(|p| p.parse().ok()).ok_or_else(|| {
-                ReconcileError::Invalid(format!("invalid value for IntOrString: invalid value {s:?}"))
-            })?;
-            let product = percent * i64::from(total);
-            let value = if round_up {
-                (product + 99).div_euclid(100)
-            } else {
-                product.div_euclid(100)
-            };
-            Ok(i32::try_from(value).unwrap_or(i32::MAX))
-        }
-    }
-}
-
 fn is_rolling(d: &Deployment) -> bool {
     d.spec
         .as_ref()
@@ -208,8 +188,8 @@ fn fenceposts(d: &Deployment) -> Result<(i32, i32), ReconcileError> {
         .as_ref()
         .and_then(|s| s.strategy.as_ref())
         .and_then(|s| s.rolling_update.as_ref());
-    let surge = scaled_value(rolling.and_then(|r| r.max_surge.as_ref()), desired(d), true)?;
-    let mut unavailable = scaled_value(
+    let surge = scaled_or_zero(rolling.and_then(|r| r.max_surge.as_ref()), desired(d), true)?;
+    let mut unavailable = scaled_or_zero(
         rolling.and_then(|r| r.max_unavailable.as_ref()),
         desired(d),
         false,
@@ -423,7 +403,7 @@ fn new_rs_new_replicas(
     if !is_rolling(d) {
         return Ok(desired(d));
     }
-    let surge = scaled_value(
+    let surge = scaled_or_zero(
         d.spec
             .as_ref()
             .and_then(|s| s.strategy.as_ref())
@@ -1480,17 +1460,6 @@ impl Sync {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn percentages_round_like_upstream() {
-        let pct = |s: &str| IntOrString::String(s.into());
-        assert_eq!(scaled_value(Some(&pct("25%")), 10, true).unwrap(), 3);
-        assert_eq!(scaled_value(Some(&pct("25%")), 10, false).unwrap(), 2);
-        assert_eq!(scaled_value(Some(&pct("25%")), 1, true).unwrap(), 1);
-        assert_eq!(scaled_value(Some(&pct("25%")), 1, false).unwrap(), 0);
-        assert_eq!(scaled_value(Some(&IntOrString::Int(2)), 10, true).unwrap(), 2);
-        assert!(scaled_value(Some(&pct("x")), 10, true).is_err());
-    }
 
     #[test]
     fn revision_history_keeps_rolled_back_revisions() {

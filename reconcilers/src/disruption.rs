@@ -33,6 +33,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::harness::{self, Context, ReconcileError, is_conflict, is_not_found};
+use crate::int_or_percent::scaled_value;
 use crate::pods::{self, Selector, controller_of};
 
 /// The controller's name in `--controllers`.
@@ -427,7 +428,7 @@ async fn expected_pod_count(
     let spec = pdb.spec.as_ref();
     if let Some(max_unavailable) = spec.and_then(|s| s.max_unavailable.as_ref()) {
         let (expected, unmanaged) = expected_scale(pods, context, state).await?;
-        let max_unavailable = scaled_value(max_unavailable, expected).map_err(SyncError::Invalid)?;
+        let max_unavailable = scaled_value(max_unavailable, expected, true).map_err(SyncError::Invalid)?;
         return Ok(Counts {
             expected,
             desired_healthy: expected.saturating_sub(max_unavailable).max(0),
@@ -445,31 +446,9 @@ async fn expected_pod_count(
             let (expected, unmanaged) = expected_scale(pods, context, state).await?;
             Ok(Counts {
                 expected,
-                desired_healthy: scaled_value(percent, expected).map_err(SyncError::Invalid)?,
+                desired_healthy: scaled_value(percent, expected, true).map_err(SyncError::Invalid)?,
                 unmanaged,
             })
-        }
-    }
-}
-
-/// Upstream's GetScaledValueFromIntOrPercent rounding up, with its messages.
-fn scaled_value(value: &IntOrString, total: i32) -> Result<i32, String> {
-    match value {
-        IntOrString::Int(n) => Ok(*n),
-        IntOrString::String(s) => {
-            let Some(number) = s.strip_suffix('%') else {
-                return Err(
-                    "invalid value for IntOrString: invalid type: string is not a percentage".to_owned(),
-                );
-            };
-            let percent: i64 = number.parse().map_err(|_| {
-                format!(
-                    "invalid value for IntOrString: invalid value {s:?}: strconv.Atoi: parsing {number:?}: invalid syntax"
-                )
-            })?;
-            let product = percent.saturating_mul(i64::from(total));
-            let value = (product + 99).div_euclid(100);
-            Ok(i32::try_from(value).unwrap_or(i32::MAX))
         }
     }
 }
@@ -934,17 +913,6 @@ mod tests {
             }))
             .unwrap(),
         )
-    }
-
-    #[test]
-    fn percentages_round_up_with_upstreams_errors() {
-        assert_eq!(scaled_value(&IntOrString::String("50%".into()), 5), Ok(3));
-        assert_eq!(scaled_value(&IntOrString::String("0%".into()), 5), Ok(0));
-        assert_eq!(scaled_value(&IntOrString::Int(2), 5), Ok(2));
-        assert_eq!(
-            scaled_value(&IntOrString::String("50".into()), 5),
-            Err("invalid value for IntOrString: invalid type: string is not a percentage".to_owned())
-        );
     }
 
     #[test]

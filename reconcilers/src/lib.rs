@@ -18,6 +18,7 @@ mod endpoints;
 mod garbage_collector;
 pub mod harness;
 mod history;
+mod int_or_percent;
 mod job;
 pub mod leader;
 mod namespace;

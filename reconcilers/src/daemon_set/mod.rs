@@ -16,7 +16,6 @@ use std::time::{Duration, Instant};
 use futures_util::{TryStreamExt, future};
 use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet};
 use k8s_openapi::api::core::v1::{Node, Pod, Taint};
-use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
@@ -829,28 +828,6 @@ async fn update_status(
         .then(|| Duration::from_secs(u64::try_from(min_ready).unwrap_or(1))))
 }
 
-/// Upstream's GetScaledValueFromIntOrPercent.
-fn scaled_value(value: Option<&IntOrString>, total: i32, round_up: bool) -> Result<i32, ReconcileError> {
-    match value {
-        None => Ok(0),
-        Some(IntOrString::Int(n)) => Ok(*n),
-        Some(IntOrString::String(s)) => {
-            let percent: i64 = s.strip_suffix('%').and_then(|p| p.parse().ok()).ok_or_else(|| {
-                ReconcileError::Invalid(
-                    "invalid value for IntOrString: invalid type: string is not a percentage".to_owned(),
-                )
-            })?;
-            let product = percent * i64::from(total);
-            let value = if round_up {
-                (product + 99).div_euclid(100)
-            } else {
-                product.div_euclid(100)
-            };
-            Ok(i32::try_from(value).unwrap_or(i32::MAX))
-        }
-    }
-}
-
 /// client-go's flowcontrol.Backoff as the controller uses it for failed pods: per key, a delay
 /// doubling from 1 s to 15 min since the last kill, forgotten after twice the maximum.
 #[derive(Default)]
@@ -1045,13 +1022,5 @@ mod tests {
             plan(&ds, &nodes, &ready, &mut backoff, Instant::now()).delete,
             ["old"]
         );
-    }
-
-    #[test]
-    fn percentages_round_up() {
-        let pct = |s: &str| IntOrString::String(s.into());
-        assert_eq!(scaled_value(Some(&pct("10%")), 3, true).unwrap(), 1);
-        assert_eq!(scaled_value(Some(&pct("50%")), 5, true).unwrap(), 3);
-        assert!(scaled_value(Some(&pct("5")), 5, true).is_err());
     }
 }

@@ -10,8 +10,9 @@ use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 
-use super::{PodsByNode, min_ready_seconds, placement, scaled_value, template_generation};
+use super::{PodsByNode, min_ready_seconds, placement, template_generation};
 use crate::harness::ReconcileError;
+use crate::int_or_percent::scaled_or_zero;
 use crate::pods;
 
 /// Whether the strategy is RollingUpdate (the default).
@@ -37,7 +38,7 @@ fn surge_count(ds: &DaemonSet, to_schedule: i32) -> Result<i32, ReconcileError> 
         .as_ref()
         .and_then(|s| s.update_strategy.as_ref())
         .and_then(|s| s.rolling_update.as_ref());
-    scaled_value(rolling.and_then(|r| r.max_surge.as_ref()), to_schedule, true)
+    scaled_or_zero(rolling.and_then(|r| r.max_surge.as_ref()), to_schedule, true)
 }
 
 /// Upstream's `UnavailableCount`.
@@ -53,7 +54,7 @@ fn unavailable_count(ds: &DaemonSet, to_schedule: i32) -> Result<i32, ReconcileE
     else {
         return Ok(0);
     };
-    scaled_value(rolling.max_unavailable.as_ref(), to_schedule, true)
+    scaled_or_zero(rolling.max_unavailable.as_ref(), to_schedule, true)
 }
 
 /// Upstream's `AllowsSurge`.
