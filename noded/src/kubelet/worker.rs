@@ -137,9 +137,20 @@ impl PodWorker {
             instances.sort_by_key(|(attempt, _)| *attempt);
             let mut run = Run::default();
             if let Some((attempt, state)) = instances.pop() {
+                let id = container_id(&uid, &name, attempt);
+                let runtime = shared.runtime.clone();
+                let annotations = {
+                    let id = id.clone();
+                    tokio::task::spawn_blocking(move || runtime.annotations(&id))
+                        .await
+                        .ok()
+                        .and_then(Result::ok)
+                        .unwrap_or_default()
+                };
+                (run.image_name, run.image_id) = recorded_image(&annotations);
                 run.attempt = attempt;
                 run.created = true;
-                run.observed = Some(observe(&container_id(&uid, &name, attempt), state));
+                run.observed = Some(observe(&id, state));
             }
             if let Some((attempt, ContainerState::Exited(exit))) = instances.pop() {
                 run.last = Some(termination(&container_id(&uid, &name, attempt), &exit));
@@ -779,7 +790,7 @@ impl PodWorker {
                 .map(|(name, _)| name)
                 .map_err(|e| config_error(e.to_string()))?;
             let runtime_config = image.runtime_config();
-            let spec = container_spec(
+            let mut spec = container_spec(
                 &pod,
                 &container,
                 ContainerInputs {
@@ -795,6 +806,7 @@ impl PodWorker {
                 },
             )
             .map_err(|e| config_error(e.to_string()))?;
+            spec.annotations = image_annotations(&ensured);
             let id = container_id(&uid, &container.name, attempt);
             let log = shared.layout.container_log(
                 pod.metadata.namespace.as_deref().unwrap_or(""),
@@ -1199,6 +1211,26 @@ fn pod_limits(pod: &Pod) -> PodLimits {
     }
     limits.cpu_shares = Some(all.iter().filter_map(|r| r.cpu_shares).sum::<u64>().max(2));
     limits
+}
+
+/// The annotation naming a container's image as its status reports it (containerd's).
+const IMAGE_NAME_ANNOTATION: &str = "io.kubernetes.cri.image-name";
+/// The annotation holding a container's imageID as its status reports it.
+const IMAGE_REF_ANNOTATION: &str = "dev.rudder.image-ref";
+
+/// What a container records of its image, so a later noded reports the same image and
+/// imageID for it.
+fn image_annotations(image: &EnsuredImage) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (IMAGE_NAME_ANNOTATION.to_owned(), image.name.clone()),
+        (IMAGE_REF_ANNOTATION.to_owned(), image.image_ref.clone()),
+    ])
+}
+
+/// The image name and imageID a container recorded (empty when it did not).
+fn recorded_image(annotations: &BTreeMap<String, String>) -> (String, String) {
+    let get = |key: &str| annotations.get(key).cloned().unwrap_or_default();
+    (get(IMAGE_NAME_ANNOTATION), get(IMAGE_REF_ANNOTATION))
 }
 
 fn rfc3339(text: &str) -> Option<jiff::Timestamp> {
