@@ -49,6 +49,10 @@ const BACKOFF_RESET: Duration = Duration::from_secs(600);
 /// How often running containers are checked for exits (the kubelet's PLEG relist period).
 const RELIST: Duration = Duration::from_secs(1);
 const RETRY: Duration = Duration::from_secs(5);
+/// How long a container whose image could not be had waits before the next try: the
+/// kubelet requeues a pod whose sync failed after its `backOffPeriod`, so `ErrImagePull`
+/// stands that long before a sync finds the pull backing off.
+const IMAGE_RETRY: Duration = Duration::from_secs(10);
 const DEFAULT_GRACE_SECONDS: i64 = 30;
 /// The least time a container gets to stop after its preStop hook used up the grace period
 /// (upstream's `minimumGracePeriodInSeconds`).
@@ -96,6 +100,8 @@ struct Run {
     image_name: String,
     /// The current instance is being killed (a failed probe or postStart hook).
     killing: bool,
+    /// A start that failed is not tried again before this.
+    retry_at: Option<Instant>,
 }
 
 /// The worker of one pod UID.
@@ -655,12 +661,19 @@ impl PodWorker {
     /// Creates and starts the container's current attempt.
     async fn start(&mut self, container: &Container) -> Option<Duration> {
         let attempt = self.runs.get(&container.name).map_or(0, |r| r.attempt);
+        let now = Instant::now();
+        if let Some(at) = self.runs.get(&container.name).and_then(|r| r.retry_at)
+            && now < at
+        {
+            return Some(at - now);
+        }
         match self.create(container, attempt).await {
             Ok((id, state, image)) => {
                 let running = matches!(state, ContainerState::Running { .. });
                 let run = self.runs.entry(container.name.clone()).or_default();
                 run.created = true;
                 run.waiting = None;
+                run.retry_at = None;
                 run.image_id = image.image_ref;
                 run.image_name = image.name;
                 run.observed = Some(observe(&id, state));
@@ -690,27 +703,29 @@ impl PodWorker {
             }
             Err((reason, message)) => {
                 tracing::warn!(container = %container.name, %reason, message = message.as_deref().unwrap_or(""), "container not started");
-                let wake = match reason.as_str() {
-                    // The next sync reports the back-off, as the kubelet's does once the
-                    // failed pull's status update comes back.
-                    "ErrImagePull" => Some(Duration::from_secs(1)),
-                    "ImagePullBackOff" => {
-                        let image =
-                            super::images::apply_default_tag(container.image.as_deref().unwrap_or(""))
-                                .unwrap_or_default();
-                        Some(
-                            self.shared
-                                .image_manager
-                                .backoff_remaining(&self.uid, &image)
-                                .unwrap_or(Duration::ZERO)
-                                .max(Duration::from_millis(100)),
-                        )
-                    }
-                    _ => Some(RETRY),
+                // The kubelet's `Failed` event: image errors by their name, others with
+                // their message.
+                let image_error = matches!(
+                    reason.as_str(),
+                    "ErrImagePull"
+                        | "ImagePullBackOff"
+                        | "ErrImageNeverPull"
+                        | "InvalidImageName"
+                        | "ImageInspectError"
+                );
+                let note = if image_error {
+                    format!("Error: {reason}")
+                } else {
+                    format!("Error: {}", message.as_deref().unwrap_or(&reason))
                 };
+                self.shared
+                    .events
+                    .container(&self.pod, &container.name, EventType::Warning, "Failed", note);
+                let wait = if image_error { IMAGE_RETRY } else { RETRY };
                 let run = self.runs.entry(container.name.clone()).or_default();
                 run.waiting = Some((reason, message));
-                wake
+                run.retry_at = Some(Instant::now() + wait);
+                Some(wait)
             }
         }
     }
@@ -835,7 +850,11 @@ impl PodWorker {
             .clone()
             .unwrap_or_else(|| default_pull_policy(&requested).to_owned());
         let manager = &self.shared.image_manager;
-        match manager.precheck(&requested, &policy).await? {
+        let events = self.shared.events.clone();
+        let pod = self.pod.clone();
+        let name = container.name.clone();
+        let report = move |type_, reason: &str, note| events.container(&pod, &name, type_, reason, note);
+        match manager.precheck(&requested, &policy, &report).await? {
             Precheck::Present(image) => Ok(*image),
             Precheck::Pull { image, reference } => {
                 // Secrets are read only when a pull will happen.
@@ -844,7 +863,7 @@ impl PodWorker {
                 } else {
                     self.pull_credentials(&reference).await
                 };
-                manager.pull(&self.uid, &image, &reference, creds).await
+                manager.pull(&self.uid, &image, &reference, creds, &report).await
             }
         }
     }
