@@ -28,6 +28,8 @@ pub struct Server {
     _dir: Option<tempfile::TempDir>,
     /// A node: its containers outlive it, so dropping it removes them.
     agent: bool,
+    /// The arguments it was started with, to restart it the same way.
+    args: Vec<String>,
 }
 
 impl Server {
@@ -54,38 +56,43 @@ impl Server {
             Some((&"--agent", rest)) => (true, rest),
             _ => (false, extra),
         };
-        let mut command = Command::new(rudder_bin());
-        let child = command
-            .args([
-                "server",
-                "--bind-address",
-                "127.0.0.1",
-                "--secure-port",
-                &port.to_string(),
-                "--data-dir",
-            ])
-            .arg(data_dir)
-            .args(extra)
-            .args(if agent { None } else { Some("--disable-agent") })
+        let mut args: Vec<String> = [
+            "server",
+            "--bind-address",
+            "127.0.0.1",
+            "--secure-port",
+            &port.to_string(),
+            "--data-dir",
+            &data_dir.display().to_string(),
+        ]
+        .into_iter()
+        .chain(extra.iter().copied())
+        .map(str::to_owned)
+        .collect();
+        if agent {
             // Nodes in concurrent tests each need a port of their own.
-            .args(if agent {
-                vec!["--kubelet-port".to_owned(), free_port().to_string()]
-            } else {
-                Vec::new()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+            args.extend(["--kubelet-port".to_owned(), free_port().to_string()]);
+        } else {
+            args.push("--disable-agent".to_owned());
+        }
         let mut server = Server {
             data_dir: data_dir.to_path_buf(),
             port,
-            child: Some(child),
+            child: Some(spawn(&args)),
             _dir: None,
             agent,
+            args,
         };
         server.wait_ready();
         server
+    }
+
+    /// Starts a server [`Server::stop`]ped before again, with the same data dir, ports and
+    /// flags (a node re-adopts the containers it left running); waits until it is ready.
+    pub fn start_again(&mut self) {
+        assert!(self.child.is_none(), "the server still runs");
+        self.child = Some(spawn(&self.args));
+        self.wait_ready();
     }
 
     pub fn kubeconfig(&self) -> PathBuf {
@@ -231,6 +238,15 @@ fn remove_containers(data_dir: &Path) {
     for point in points {
         let _ = Command::new("umount").args(["-l", point]).status();
     }
+}
+
+fn spawn(args: &[String]) -> Child {
+    Command::new(rudder_bin())
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
 }
 
 fn terminate(child: &Child) {

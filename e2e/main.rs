@@ -22,6 +22,7 @@ mod pods;
 mod printing;
 mod quota;
 mod registry;
+mod restart;
 mod runtime;
 mod scheduling;
 mod statefulset;

@@ -417,3 +417,69 @@ fn probes_gate_readiness_and_restart_unhealthy_containers_and_hooks_run() {
         "--timeout=60s",
     ]);
 }
+
+#[test]
+fn a_memory_hog_over_its_limit_is_oom_killed() {
+    let Some((server, _dir)) = node_server(&[]) else {
+        return;
+    };
+    // tail keeps the last line of a file without line ends: it grows until the kernel kills
+    // it. Once without restarts (the current state) and once restarted (the last state).
+    for (name, restart) in [("hog", "Never"), ("hog-again", "Always")] {
+        apply(
+            &server,
+            &pod(
+                name,
+                restart,
+                "",
+                &format!(
+                    "  - name: app
+    image: {IMAGE}
+    command: [tail, /dev/zero]
+    resources:
+      limits: {{memory: 32Mi}}
+"
+                ),
+            ),
+        );
+    }
+    wait_for("hog Failed", 60, || {
+        (jsonpath(&server, "hog", "{.status.phase}") == "Failed").then_some(())
+    });
+    assert_eq!(
+        jsonpath(
+            &server,
+            "hog",
+            "{.status.containerStatuses[0].state.terminated.reason} {.status.containerStatuses[0].state.terminated.exitCode}"
+        ),
+        "OOMKilled 137"
+    );
+    assert_eq!(status_column(&server, "hog"), "OOMKilled");
+    wait_for("hog-again restarted", 60, || {
+        (jsonpath(
+            &server,
+            "hog-again",
+            "{.status.containerStatuses[0].restartCount}",
+        )
+        .parse::<u32>()
+        .unwrap_or(0)
+            >= 1)
+            .then_some(())
+    });
+    assert_eq!(
+        jsonpath(
+            &server,
+            "hog-again",
+            "{.status.containerStatuses[0].lastState.terminated.reason} {.status.containerStatuses[0].lastState.terminated.exitCode}"
+        ),
+        "OOMKilled 137"
+    );
+    server.kubectl_ok(&[
+        "delete",
+        "pod",
+        "hog",
+        "hog-again",
+        "--wait=true",
+        "--timeout=60s",
+    ]);
+}

@@ -271,6 +271,22 @@ fn wait_running(server: &Server, name: &str) {
     });
 }
 
+/// The events about the pod `name`: `Type Reason: message`, oldest first.
+fn events(server: &Server, name: &str) -> Vec<String> {
+    let out = server.kubectl_ok(&[
+        "get",
+        "events",
+        "--sort-by=.metadata.creationTimestamp",
+        "-o",
+        "jsonpath={range .items[*]}{.involvedObject.name}{\"\\t\"}{.type} {.reason}: {.message}{\"\\n\"}{end}",
+    ]);
+    out.lines()
+        .filter_map(|line| line.split_once('\t'))
+        .filter(|(pod, _)| *pod == name)
+        .map(|(_, event)| event.to_owned())
+        .collect()
+}
+
 /// The container's waiting reason and message.
 fn waiting(server: &Server, name: &str) -> (String, String) {
     let both = jsonpath(
@@ -330,6 +346,28 @@ fn pods_pull_images_from_a_registry_with_auth_policies_and_back_off() {
         jsonpath(&server, "plain", "{.status.containerStatuses[0].imageID}"),
         format!("{open_host}/busybox@{manifest_digest}")
     );
+    // The kubelet's words for a pull, and the container's own events (published in the
+    // background, so in any order).
+    let pulled = events(&server, "plain");
+    for event in [
+        format!("Normal Pulling: Pulling image \"{image}\""),
+        "Normal Created: Container created".to_owned(),
+        "Normal Started: Container started".to_owned(),
+    ] {
+        assert!(pulled.contains(&event), "{event} is not in {pulled:?}");
+    }
+    let prefix = format!("Normal Pulled: Successfully pulled image \"{image}\" in ");
+    let success = pulled
+        .iter()
+        .find_map(|event| event.strip_prefix(&prefix))
+        .unwrap_or_else(|| panic!("no Pulled event in {pulled:?}"));
+    let (took, rest) = success.split_once(" (").unwrap();
+    let (waited, size) = rest.split_once(" including waiting). Image size: ").unwrap();
+    assert!(took.ends_with('s') && waited.ends_with('s'), "{success}");
+    assert!(
+        size.strip_suffix(" bytes.").unwrap().parse::<u64>().unwrap() > 1000,
+        "{success}"
+    );
 
     // An index: this platform's manifest is chosen, the imageID is the index's digest.
     apply(
@@ -353,6 +391,10 @@ fn pods_pull_images_from_a_registry_with_auth_policies_and_back_off() {
         &pod("never-present", &image, "", "    imagePullPolicy: Never\n"),
     );
     wait_running(&server, "never-present");
+    let present = format!(
+        "Normal Pulled: Container image \"{image}\" already present on machine and can be accessed by the pod"
+    );
+    assert!(events(&server, "never-present").contains(&present));
     let absent = format!("{open_host}/busybox:absent");
     apply(
         &server,
@@ -367,16 +409,31 @@ fn pods_pull_images_from_a_registry_with_auth_policies_and_back_off() {
         message,
         format!("Container image \"{absent}\" is not present with pull policy of Never")
     );
+    wait_for("the ErrImageNeverPull events", 10, || {
+        let seen = events(&server, "never-absent");
+        (seen.contains(&format!("Warning ErrImageNeverPull: {message}"))
+            && seen.contains(&"Warning Failed: Error: ErrImageNeverPull".to_owned()))
+        .then_some(())
+    });
 
     // Auth: without credentials the registry's 401 stands; the back-off message wraps it.
     let secured_image = format!("{secured_host}/team/busybox:1");
     apply(&server, &pod("no-secret", &secured_image, "", ""));
-    // The failed pull's ErrImagePull is reported, then replaced by the back-off that carries
-    // its message.
+    // The failed pull's ErrImagePull is reported, and stands until the pod's next sync ten
+    // seconds later (which pulls again, the first back-off being over); the sync after that
+    // finds the pull backing off, and the back-off's message carries the pull's.
     let message = format!(
         "failed to pull and unpack image \"{secured_image}\": failed to resolve reference \"{secured_image}\": unexpected status from GET request to http://{secured_host}/v2/team/busybox/manifests/1: 401 Unauthorized"
     );
-    wait_for("ImagePullBackOff without credentials", 30, || {
+    let failed_at = wait_for("ErrImagePull without credentials", 30, || {
+        let (reason, _) = waiting(&server, "no-secret");
+        (!reason.is_empty()).then(std::time::Instant::now)
+    });
+    assert_eq!(
+        waiting(&server, "no-secret"),
+        ("ErrImagePull".to_owned(), message.clone())
+    );
+    wait_for("ImagePullBackOff without credentials", 45, || {
         let (reason, backoff) = waiting(&server, "no-secret");
         if reason == "ErrImagePull" {
             assert_eq!(backoff, message);
@@ -388,6 +445,11 @@ fn pods_pull_images_from_a_registry_with_auth_policies_and_back_off() {
             );
         })
     });
+    let standing = failed_at.elapsed();
+    assert!(
+        standing >= std::time::Duration::from_secs(15),
+        "ErrImagePull stood only {standing:?}"
+    );
     assert_eq!(
         server
             .kubectl_ok(&["get", "pod", "no-secret", "--no-headers"])
@@ -395,6 +457,24 @@ fn pods_pull_images_from_a_registry_with_auth_policies_and_back_off() {
             .nth(2),
         Some("ImagePullBackOff")
     );
+    let pull_events = [
+        format!("Normal Pulling: Pulling image \"{secured_image}\""),
+        format!("Warning Failed: Failed to pull image \"{secured_image}\": {message}"),
+        "Warning Failed: Error: ErrImagePull".to_owned(),
+    ];
+    let backoff_events = [
+        format!("Normal BackOff: Back-off pulling image \"{secured_image}\""),
+        "Warning Failed: Error: ImagePullBackOff".to_owned(),
+    ];
+    // Events are published in the background.
+    wait_for("the pull and back-off events", 10, || {
+        let seen = events(&server, "no-secret");
+        pull_events
+            .iter()
+            .chain(&backoff_events)
+            .all(|event| seen.contains(event))
+            .then_some(())
+    });
 
     // A dockerconfigjson Secret made by kubectl carries the credentials.
     server.kubectl_ok(&[
@@ -423,7 +503,7 @@ fn pods_pull_images_from_a_registry_with_auth_policies_and_back_off() {
     let expected = format!(
         "failed to pull and unpack image \"{missing}\": failed to resolve reference \"{missing}\": {missing}: not found"
     );
-    wait_for("ImagePullBackOff for a missing image", 30, || {
+    wait_for("ImagePullBackOff for a missing image", 45, || {
         let (reason, message) = waiting(&server, "missing");
         (reason == "ImagePullBackOff").then(|| {
             assert_eq!(

@@ -4,6 +4,7 @@
 //!
 //! Pure: files, mounts and the image are prepared by the caller.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use k8s_openapi::api::core::v1::{Container, Pod};
@@ -158,6 +159,7 @@ pub fn container_spec(
         tty: false,
         stdin: container.stdin == Some(true),
         stdin_once: container.stdin_once == Some(true),
+        annotations: BTreeMap::new(),
     })
     .and_then(|spec| {
         let non_root = security

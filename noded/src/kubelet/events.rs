@@ -3,29 +3,55 @@
 //! so a slow API never holds a pod worker up.
 //!
 //! It decides nothing: callers say what happened.
+//!
+//! kube's `Recorder` folds events into a series by object, type and reason, whatever their
+//! message; upstream's recorder folds only identical messages (`Failed to pull image ...`
+//! and `Error: ErrImagePull` are two events). So each message gets a recorder of its own.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use k8s_openapi::api::core::v1::{ObjectReference, Pod};
 use kube::Client;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 
+/// How many messages keep their recorder (and so their series) before all are forgotten.
+const MAX_RECORDERS: usize = 512;
+
 /// Publishes kubelet events.
 #[derive(Clone)]
 pub struct Events {
-    recorder: Recorder,
+    client: Client,
+    reporter: Reporter,
+    recorders: Arc<Mutex<HashMap<String, Recorder>>>,
 }
 
 impl Events {
     /// Events reported by the kubelet of `node`.
     pub fn new(client: Client, node: &str) -> Events {
         Events {
-            recorder: Recorder::new(
-                client,
-                Reporter {
-                    controller: "kubelet".to_owned(),
-                    instance: Some(node.to_owned()),
-                },
-            ),
+            client,
+            reporter: Reporter {
+                controller: "kubelet".to_owned(),
+                instance: Some(node.to_owned()),
+            },
+            recorders: Arc::default(),
         }
+    }
+
+    /// The recorder of events with the message `note`.
+    fn recorder(&self, note: &str) -> Recorder {
+        let mut recorders = self
+            .recorders
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if recorders.len() >= MAX_RECORDERS && !recorders.contains_key(note) {
+            recorders.clear();
+        }
+        recorders
+            .entry(note.to_owned())
+            .or_insert_with(|| Recorder::new(self.client.clone(), self.reporter.clone()))
+            .clone()
     }
 
     /// An event about one container of `pod` (upstream's `GenerateContainerRef`: the field
@@ -45,6 +71,7 @@ impl Events {
             resource_version: pod.metadata.resource_version.clone(),
             field_path: Some(format!("spec.{field}{{{container}}}")),
         };
+        let recorder = self.recorder(&note);
         let event = Event {
             type_,
             reason: reason.to_owned(),
@@ -52,7 +79,6 @@ impl Events {
             action: reason.to_owned(),
             secondary: None,
         };
-        let recorder = self.recorder.clone();
         tokio::spawn(async move {
             if let Err(err) = recorder.publish(&event, &reference).await {
                 tracing::debug!(error = %err, reason = event.reason, "publishing an event");

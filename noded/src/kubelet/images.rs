@@ -2,10 +2,12 @@
 //! IfNotPresent, Never), the per-pod-and-image pull back-off (10 s doubling to 5 min) with
 //! upstream's waiting reasons and messages (`ErrImagePull`, `ImagePullBackOff`,
 //! `ErrImageNeverPull`, `InvalidImageName`), and one pull at a time per image and
-//! credentials: pods asking for an image being pulled wait for that pull.
+//! credentials: pods asking for an image being pulled wait for that pull. It says what
+//! happened as the kubelet's image events (`Pulling`, `Pulled`, `Failed`, `BackOff`,
+//! `ErrImageNeverPull`, `InspectFailed`, with upstream's messages) through the caller's
+//! [`Report`].
 //!
-//! It does not read Secrets (the pod worker hands it the credentials) and records no
-//! events.
+//! It does not read Secrets (the pod worker hands it the credentials) nor publish events.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -13,6 +15,7 @@ use std::time::Duration;
 
 use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared};
+use kube::runtime::events::EventType;
 use tokio::time::Instant;
 
 use crate::images::registry::{AuthConfig, Pulled, RegistryClient};
@@ -20,6 +23,10 @@ use crate::images::{Image, Reference, Store};
 
 const INITIAL_BACKOFF: Duration = Duration::from_secs(10);
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+/// Where the image manager reports its events: type, reason and message, about the
+/// container whose image it ensures.
+pub type Report<'a> = &'a (dyn Fn(EventType, &str, String) + Send + Sync);
 
 /// Why a container's image is not available: its waiting reason and message.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -86,7 +93,8 @@ struct Backoff {
     last_update: Instant,
 }
 
-type PullFuture = Shared<BoxFuture<'static, Result<Pulled, String>>>;
+/// A pull's result and how long the pull itself took.
+type PullFuture = Shared<BoxFuture<'static, Result<(Pulled, Duration), String>>>;
 
 /// The node's image manager, shared by every pod worker.
 pub struct ImageManager {
@@ -138,18 +146,41 @@ impl ImageManager {
 
     /// The policy check: an image present under `IfNotPresent` or `Never` is used as is;
     /// `Never` without it is `ErrImageNeverPull`; everything else needs a pull.
-    pub async fn precheck(&self, requested: &str, policy: &str) -> Result<Precheck, ImageError> {
-        let image = apply_default_tag(requested)?;
+    pub async fn precheck(
+        &self,
+        requested: &str,
+        policy: &str,
+        report: Report<'_>,
+    ) -> Result<Precheck, ImageError> {
+        let inspect_failed = |err: ImageError| {
+            report(EventType::Warning, "InspectFailed", err.message.clone());
+            err
+        };
+        let image = apply_default_tag(requested).map_err(inspect_failed)?;
         let reference = Reference::parse_docker_ref(requested)
-            .map_err(|err| ImageError::new("InvalidImageName", err.to_string()))?;
+            .map_err(|err| inspect_failed(ImageError::new("InvalidImageName", err.to_string())))?;
         if policy != "Always" {
             let store = self.store.clone();
             let key = reference.to_string();
             let found = tokio::task::spawn_blocking(move || store.image(&key))
                 .await
-                .map_err(|err| ImageError::new("ImageInspectError", err.to_string()))?;
+                .map_err(|err| {
+                    inspect_failed(ImageError::new(
+                        "ImageInspectError",
+                        format!("Failed to inspect image \"\": {err}"),
+                    ))
+                })?;
             match found {
                 Ok(present) => {
+                    // Upstream's words with KubeletEnsureSecretPulledImages (on by default
+                    // since 1.35); every pod on this node may use every present image.
+                    report(
+                        EventType::Normal,
+                        "Pulled",
+                        format!(
+                            "Container image \"{requested}\" already present on machine and can be accessed by the pod"
+                        ),
+                    );
                     return Ok(Precheck::Present(Box::new(EnsuredImage::from_image(
                         present, requested,
                     ))));
@@ -163,10 +194,10 @@ impl ImageManager {
                 }
             }
             if policy == "Never" {
-                return Err(ImageError::new(
-                    "ErrImageNeverPull",
-                    format!("Container image \"{requested}\" is not present with pull policy of Never"),
-                ));
+                let message =
+                    format!("Container image \"{requested}\" is not present with pull policy of Never");
+                report(EventType::Warning, "ErrImageNeverPull", message.clone());
+                return Err(ImageError::new("ErrImageNeverPull", message));
             }
         }
         Ok(Precheck::Pull { image, reference })
@@ -180,11 +211,13 @@ impl ImageManager {
         image: &str,
         reference: &Reference,
         creds: Vec<AuthConfig>,
+        report: Report<'_>,
     ) -> Result<EnsuredImage, ImageError> {
         let key = format!("{pod_uid}_{image}");
         let now = Instant::now();
         if self.remaining_backoff(&key, now).is_some() {
             let mut message = format!("Back-off pulling image \"{image}\"");
+            report(EventType::Normal, "BackOff", message.clone());
             if let Some(previous) = lock(&self.previous_errors).get(&key) {
                 message = format!("{message}: {previous}");
             }
@@ -192,15 +225,32 @@ impl ImageManager {
         }
         lock(&self.previous_errors).remove(&key);
         tracing::info!(%image, "pulling image");
+        report(EventType::Normal, "Pulling", format!("Pulling image \"{image}\""));
         let started = std::time::Instant::now();
         match self.shared_pull(reference, creds).await {
-            Ok(pulled) => {
-                tracing::info!(%image, elapsed = ?started.elapsed(), size = pulled.image.size, "pulled image");
+            Ok((pulled, pulling)) => {
+                let waited = started.elapsed();
+                tracing::info!(%image, elapsed = ?waited, size = pulled.image.size, "pulled image");
+                report(
+                    EventType::Normal,
+                    "Pulled",
+                    format!(
+                        "Successfully pulled image \"{image}\" in {} ({} including waiting). Image size: {} bytes.",
+                        go_duration(pulling),
+                        go_duration(waited),
+                        pulled.image.size
+                    ),
+                );
                 self.gc_backoff(Instant::now());
                 Ok(EnsuredImage::from_image(pulled.image, image))
             }
             Err(message) => {
                 tracing::warn!(%image, error = %message, "pulling the image failed");
+                report(
+                    EventType::Warning,
+                    "Failed",
+                    format!("Failed to pull image \"{image}\": {message}"),
+                );
                 self.next_backoff(&key, Instant::now());
                 lock(&self.previous_errors).insert(key, format!("ErrImagePull: {message}"));
                 Err(ImageError::new("ErrImagePull", message))
@@ -220,7 +270,11 @@ impl ImageManager {
         lock(&self.previous_errors).retain(|key, _| !key.starts_with(&prefix));
     }
 
-    async fn shared_pull(&self, reference: &Reference, creds: Vec<AuthConfig>) -> Result<Pulled, String> {
+    async fn shared_pull(
+        &self,
+        reference: &Reference,
+        creds: Vec<AuthConfig>,
+    ) -> Result<(Pulled, Duration), String> {
         let mut flight = reference.to_string();
         for cred in &creds {
             flight.push('\n');
@@ -237,9 +291,11 @@ impl ImageManager {
                     let store = self.store.clone();
                     let reference = reference.clone();
                     let future = async move {
+                        let started = std::time::Instant::now();
                         registry
                             .pull(&store, &reference, &creds)
                             .await
+                            .map(|pulled| (pulled, started.elapsed()))
                             .map_err(|err| format!("failed to pull and unpack image \"{reference}\": {err}"))
                     }
                     .boxed()
@@ -295,11 +351,53 @@ impl ImageManager {
     }
 }
 
+/// Go's `time.Duration` text of `d` truncated to milliseconds (`0s`, `567ms`, `1.2s`,
+/// `2m3.456s`, `1h0m0s`), as upstream prints pull times.
+pub fn go_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms == 0 {
+        return "0s".to_owned();
+    }
+    if ms < 1000 {
+        return format!("{ms}ms");
+    }
+    let (hours, minutes) = (ms / 3_600_000, ms / 60_000 % 60);
+    let (seconds, fraction) = (ms / 1000 % 60, ms % 1000);
+    let mut text = String::new();
+    if hours > 0 {
+        text.push_str(&format!("{hours}h"));
+    }
+    if hours > 0 || minutes > 0 {
+        text.push_str(&format!("{minutes}m"));
+    }
+    text.push_str(&seconds.to_string());
+    if fraction > 0 {
+        let digits = format!("{fraction:03}");
+        text.push('.');
+        text.push_str(digits.trim_end_matches('0'));
+    }
+    text.push('s');
+    text
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
     use crate::images::registry::RegistryConfig;
+
+    /// Collects reported events as `Type Reason: message`.
+    #[derive(Default)]
+    struct Recorded(Mutex<Vec<String>>);
+
+    impl Recorded {
+        fn report(&self) -> impl Fn(EventType, &str, String) + Send + Sync + '_ {
+            |type_, reason, message| lock(&self.0).push(format!("{type_:?} {reason}: {message}"))
+        }
+        fn take(&self) -> Vec<String> {
+            std::mem::take(&mut *lock(&self.0))
+        }
+    }
 
     fn manager() -> (ImageManager, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
@@ -332,7 +430,11 @@ mod tests {
     #[tokio::test]
     async fn never_without_the_image_and_back_off_doubling() {
         let (manager, _dir) = manager();
-        let err = manager.precheck("busybox:1", "Never").await.unwrap_err();
+        let events = Recorded::default();
+        let err = manager
+            .precheck("busybox:1", "Never", &events.report())
+            .await
+            .unwrap_err();
         assert_eq!(
             (err.reason.as_str(), err.message.as_str()),
             (
@@ -340,10 +442,23 @@ mod tests {
                 "Container image \"busybox:1\" is not present with pull policy of Never"
             )
         );
+        assert_eq!(
+            events.take(),
+            [
+                "Warning ErrImageNeverPull: Container image \"busybox:1\" is not present with pull policy of Never"
+            ]
+        );
         assert!(matches!(
-            manager.precheck("busybox", "IfNotPresent").await.unwrap(),
+            manager.precheck("busybox", "IfNotPresent", &events.report()).await.unwrap(),
             Precheck::Pull { image, .. } if image == "busybox:latest"
         ));
+        assert_eq!(events.take(), Vec::<String>::new());
+        let err = manager
+            .precheck("Bad Name", "IfNotPresent", &events.report())
+            .await
+            .unwrap_err();
+        assert_eq!(err.reason, "InvalidImageName");
+        assert_eq!(events.take(), [format!("Warning InspectFailed: {}", err.message)]);
 
         let start = Instant::now();
         let key = "uid_busybox:1";
@@ -377,10 +492,17 @@ mod tests {
     #[tokio::test]
     async fn a_failed_pull_backs_off_with_the_previous_error() {
         let (manager, _dir) = manager();
+        let events = Recorded::default();
         // Nothing listens on port 1 of the loopback interface.
         let reference = Reference::parse_docker_ref("127.0.0.1:1/missing:1").unwrap();
         let err = manager
-            .pull("uid", "127.0.0.1:1/missing:1", &reference, Vec::new())
+            .pull(
+                "uid",
+                "127.0.0.1:1/missing:1",
+                &reference,
+                Vec::new(),
+                &events.report(),
+            )
             .await
             .unwrap_err();
         assert_eq!(err.reason, "ErrImagePull");
@@ -390,10 +512,30 @@ mod tests {
             "{}",
             err.message
         );
+        assert_eq!(
+            events.take(),
+            [
+                "Normal Pulling: Pulling image \"127.0.0.1:1/missing:1\"".to_owned(),
+                format!(
+                    "Warning Failed: Failed to pull image \"127.0.0.1:1/missing:1\": {}",
+                    err.message
+                )
+            ]
+        );
         let again = manager
-            .pull("uid", "127.0.0.1:1/missing:1", &reference, Vec::new())
+            .pull(
+                "uid",
+                "127.0.0.1:1/missing:1",
+                &reference,
+                Vec::new(),
+                &events.report(),
+            )
             .await
             .unwrap_err();
+        assert_eq!(
+            events.take(),
+            ["Normal BackOff: Back-off pulling image \"127.0.0.1:1/missing:1\""]
+        );
         assert_eq!(again.reason, "ImagePullBackOff");
         assert_eq!(
             again.message,
@@ -412,5 +554,25 @@ mod tests {
                 .backoff_remaining("other", "127.0.0.1:1/missing:1")
                 .is_none()
         );
+    }
+
+    #[test]
+    fn durations_as_go_prints_them() {
+        let ms = Duration::from_millis;
+        let cases = [
+            (ms(0), "0s"),
+            (Duration::from_micros(999), "0s"),
+            (ms(567), "567ms"),
+            (ms(1000), "1s"),
+            (ms(1200), "1.2s"),
+            (ms(1234), "1.234s"),
+            (ms(60_000), "1m0s"),
+            (ms(123_456), "2m3.456s"),
+            (ms(3_600_000), "1h0m0s"),
+            (ms(3_605_050), "1h0m5.05s"),
+        ];
+        for (duration, text) in cases {
+            assert_eq!(go_duration(duration), text, "{duration:?}");
+        }
     }
 }

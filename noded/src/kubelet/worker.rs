@@ -49,6 +49,10 @@ const BACKOFF_RESET: Duration = Duration::from_secs(600);
 /// How often running containers are checked for exits (the kubelet's PLEG relist period).
 const RELIST: Duration = Duration::from_secs(1);
 const RETRY: Duration = Duration::from_secs(5);
+/// How long a container whose image could not be had waits before the next try: the
+/// kubelet requeues a pod whose sync failed after its `backOffPeriod`, so `ErrImagePull`
+/// stands that long before a sync finds the pull backing off.
+const IMAGE_RETRY: Duration = Duration::from_secs(10);
 const DEFAULT_GRACE_SECONDS: i64 = 30;
 /// The least time a container gets to stop after its preStop hook used up the grace period
 /// (upstream's `minimumGracePeriodInSeconds`).
@@ -96,6 +100,8 @@ struct Run {
     image_name: String,
     /// The current instance is being killed (a failed probe or postStart hook).
     killing: bool,
+    /// A start that failed is not tried again before this.
+    retry_at: Option<Instant>,
 }
 
 /// The worker of one pod UID.
@@ -137,9 +143,20 @@ impl PodWorker {
             instances.sort_by_key(|(attempt, _)| *attempt);
             let mut run = Run::default();
             if let Some((attempt, state)) = instances.pop() {
+                let id = container_id(&uid, &name, attempt);
+                let runtime = shared.runtime.clone();
+                let annotations = {
+                    let id = id.clone();
+                    tokio::task::spawn_blocking(move || runtime.annotations(&id))
+                        .await
+                        .ok()
+                        .and_then(Result::ok)
+                        .unwrap_or_default()
+                };
+                (run.image_name, run.image_id) = recorded_image(&annotations);
                 run.attempt = attempt;
                 run.created = true;
-                run.observed = Some(observe(&container_id(&uid, &name, attempt), state));
+                run.observed = Some(observe(&id, state));
             }
             if let Some((attempt, ContainerState::Exited(exit))) = instances.pop() {
                 run.last = Some(termination(&container_id(&uid, &name, attempt), &exit));
@@ -644,12 +661,19 @@ impl PodWorker {
     /// Creates and starts the container's current attempt.
     async fn start(&mut self, container: &Container) -> Option<Duration> {
         let attempt = self.runs.get(&container.name).map_or(0, |r| r.attempt);
+        let now = Instant::now();
+        if let Some(at) = self.runs.get(&container.name).and_then(|r| r.retry_at)
+            && now < at
+        {
+            return Some(at - now);
+        }
         match self.create(container, attempt).await {
             Ok((id, state, image)) => {
                 let running = matches!(state, ContainerState::Running { .. });
                 let run = self.runs.entry(container.name.clone()).or_default();
                 run.created = true;
                 run.waiting = None;
+                run.retry_at = None;
                 run.image_id = image.image_ref;
                 run.image_name = image.name;
                 run.observed = Some(observe(&id, state));
@@ -679,27 +703,29 @@ impl PodWorker {
             }
             Err((reason, message)) => {
                 tracing::warn!(container = %container.name, %reason, message = message.as_deref().unwrap_or(""), "container not started");
-                let wake = match reason.as_str() {
-                    // The next sync reports the back-off, as the kubelet's does once the
-                    // failed pull's status update comes back.
-                    "ErrImagePull" => Some(Duration::from_secs(1)),
-                    "ImagePullBackOff" => {
-                        let image =
-                            super::images::apply_default_tag(container.image.as_deref().unwrap_or(""))
-                                .unwrap_or_default();
-                        Some(
-                            self.shared
-                                .image_manager
-                                .backoff_remaining(&self.uid, &image)
-                                .unwrap_or(Duration::ZERO)
-                                .max(Duration::from_millis(100)),
-                        )
-                    }
-                    _ => Some(RETRY),
+                // The kubelet's `Failed` event: image errors by their name, others with
+                // their message.
+                let image_error = matches!(
+                    reason.as_str(),
+                    "ErrImagePull"
+                        | "ImagePullBackOff"
+                        | "ErrImageNeverPull"
+                        | "InvalidImageName"
+                        | "ImageInspectError"
+                );
+                let note = if image_error {
+                    format!("Error: {reason}")
+                } else {
+                    format!("Error: {}", message.as_deref().unwrap_or(&reason))
                 };
+                self.shared
+                    .events
+                    .container(&self.pod, &container.name, EventType::Warning, "Failed", note);
+                let wait = if image_error { IMAGE_RETRY } else { RETRY };
                 let run = self.runs.entry(container.name.clone()).or_default();
                 run.waiting = Some((reason, message));
-                wake
+                run.retry_at = Some(Instant::now() + wait);
+                Some(wait)
             }
         }
     }
@@ -779,7 +805,7 @@ impl PodWorker {
                 .map(|(name, _)| name)
                 .map_err(|e| config_error(e.to_string()))?;
             let runtime_config = image.runtime_config();
-            let spec = container_spec(
+            let mut spec = container_spec(
                 &pod,
                 &container,
                 ContainerInputs {
@@ -795,6 +821,7 @@ impl PodWorker {
                 },
             )
             .map_err(|e| config_error(e.to_string()))?;
+            spec.annotations = image_annotations(&ensured);
             let id = container_id(&uid, &container.name, attempt);
             let log = shared.layout.container_log(
                 pod.metadata.namespace.as_deref().unwrap_or(""),
@@ -823,7 +850,11 @@ impl PodWorker {
             .clone()
             .unwrap_or_else(|| default_pull_policy(&requested).to_owned());
         let manager = &self.shared.image_manager;
-        match manager.precheck(&requested, &policy).await? {
+        let events = self.shared.events.clone();
+        let pod = self.pod.clone();
+        let name = container.name.clone();
+        let report = move |type_, reason: &str, note| events.container(&pod, &name, type_, reason, note);
+        match manager.precheck(&requested, &policy, &report).await? {
             Precheck::Present(image) => Ok(*image),
             Precheck::Pull { image, reference } => {
                 // Secrets are read only when a pull will happen.
@@ -832,7 +863,7 @@ impl PodWorker {
                 } else {
                     self.pull_credentials(&reference).await
                 };
-                manager.pull(&self.uid, &image, &reference, creds).await
+                manager.pull(&self.uid, &image, &reference, creds, &report).await
             }
         }
     }
@@ -1199,6 +1230,26 @@ fn pod_limits(pod: &Pod) -> PodLimits {
     }
     limits.cpu_shares = Some(all.iter().filter_map(|r| r.cpu_shares).sum::<u64>().max(2));
     limits
+}
+
+/// The annotation naming a container's image as its status reports it (containerd's).
+const IMAGE_NAME_ANNOTATION: &str = "io.kubernetes.cri.image-name";
+/// The annotation holding a container's imageID as its status reports it.
+const IMAGE_REF_ANNOTATION: &str = "dev.rudder.image-ref";
+
+/// What a container records of its image, so a later noded reports the same image and
+/// imageID for it.
+fn image_annotations(image: &EnsuredImage) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (IMAGE_NAME_ANNOTATION.to_owned(), image.name.clone()),
+        (IMAGE_REF_ANNOTATION.to_owned(), image.image_ref.clone()),
+    ])
+}
+
+/// The image name and imageID a container recorded (empty when it did not).
+fn recorded_image(annotations: &BTreeMap<String, String>) -> (String, String) {
+    let get = |key: &str| annotations.get(key).cloned().unwrap_or_default();
+    (get(IMAGE_NAME_ANNOTATION), get(IMAGE_REF_ANNOTATION))
 }
 
 fn rfc3339(text: &str) -> Option<jiff::Timestamp> {

@@ -309,6 +309,27 @@ impl Runtime {
             .map_err(|err| RuntimeError::Io(format!("removing {}", bundle.display()), err))
     }
 
+    /// The annotations the container was created with (its OCI configuration's).
+    pub fn annotations(&self, id: &str) -> Result<std::collections::BTreeMap<String, String>, RuntimeError> {
+        validate_id(id)?;
+        let path = self.layout.bundle(id).join("config.json");
+        let data = match std::fs::read(&path) {
+            Ok(data) => data,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                return Err(RuntimeError::NotFound(id.to_owned()));
+            }
+            Err(err) => return Err(RuntimeError::Io(format!("reading {}", path.display()), err)),
+        };
+        let spec: oci_spec::runtime::Spec =
+            serde_json::from_slice(&data).map_err(|err| RuntimeError::Spec(err.into()))?;
+        Ok(spec
+            .annotations()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect())
+    }
+
     /// Every container in the state directory with its state; after a noded restart this is
     /// how running containers are found again.
     pub fn list(&self) -> Result<Vec<(String, ContainerState)>, RuntimeError> {

@@ -60,6 +60,9 @@ pub struct ContainerSpec {
     pub stdin: bool,
     /// Close that stdin after the first attach session that used it (`stdinOnce`).
     pub stdin_once: bool,
+    /// Recorded in the OCI configuration's `annotations`, for whoever adopts the container
+    /// later ([`super::Runtime::annotations`]).
+    pub annotations: std::collections::BTreeMap<String, String>,
 }
 
 /// The identity the process runs as.
@@ -283,6 +286,9 @@ impl ContainerSpec {
             "mounts": self.mounts_json(),
             "linux": linux,
         });
+        if !self.annotations.is_empty() {
+            spec["annotations"] = json!(self.annotations);
+        }
         if let Some(hostname) = &self.hostname
             && self.namespaces.uts == NamespaceMode::New
         {
@@ -504,6 +510,17 @@ mod tests {
             "the CRI drops containerd's /run mount"
         );
         assert!(doc.get("hostname").is_none());
+    }
+
+    #[test]
+    fn annotations_are_recorded() {
+        let mut spec = base();
+        spec.annotations
+            .insert("io.kubernetes.cri.image-name".into(), "busybox:1".into());
+        assert_eq!(
+            json(&spec)["annotations"],
+            json!({"io.kubernetes.cri.image-name": "busybox:1"})
+        );
     }
 
     #[test]
