@@ -24,6 +24,7 @@ mod quota;
 mod registry;
 mod runtime;
 mod scheduling;
+mod standalone;
 mod statefulset;
 mod validation;
 mod volumes;
