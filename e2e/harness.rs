@@ -189,19 +189,105 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            terminate(&child);
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
+        if let Some(child) = self.child.take() {
+            stop_child(child);
         }
         if self.agent {
             remove_containers(&self.data_dir);
         }
     }
+}
+
+/// A `rudder noded` process of its own, a node of a [`Server`] started `--disable-agent`,
+/// logging to `DATA_DIR/noded.log`; stopped with SIGTERM when dropped, which then removes the
+/// containers it leaves.
+pub struct Noded {
+    pub data_dir: PathBuf,
+    /// The node server's port (`--kubelet-port`).
+    pub kubelet_port: u16,
+    child: Option<Child>,
+    _dir: tempfile::TempDir,
+}
+
+impl Noded {
+    /// Starts `rudder noded` (with `extra` flags and `env` variables) on `dir` as a node of
+    /// `server`, with the node kubeconfig and serving certificate the server wrote in its data
+    /// dir.
+    pub fn start_in(server: &Server, dir: tempfile::TempDir, extra: &[&str], env: &[(&str, &str)]) -> Noded {
+        let kubelet_port = free_port();
+        let pki = server.data_dir.join("pki");
+        let log = std::fs::File::create(dir.path().join("noded.log")).unwrap();
+        let child = Command::new(rudder_bin())
+            .arg("noded")
+            .arg("--kubeconfig")
+            .arg(server.data_dir.join("node.kubeconfig"))
+            .arg("--tls-cert-file")
+            .arg(pki.join("kubelet.crt"))
+            .arg("--tls-private-key-file")
+            .arg(pki.join("kubelet.key"))
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args(["--kubelet-port", &kubelet_port.to_string()])
+            .args(extra)
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        Noded {
+            data_dir: dir.path().to_path_buf(),
+            kubelet_port,
+            child: Some(child),
+            _dir: dir,
+        }
+    }
+
+    /// The process id of `rudder noded`.
+    #[allow(dead_code, reason = "used by benches/pod_startup.rs")]
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    /// noded's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.data_dir.join("noded.log")).unwrap_or_default()
+    }
+
+    /// Fails the test with noded's log if it has exited.
+    pub fn assert_running(&mut self) {
+        if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+            panic!("rudder noded exited with {status}:\n{}", self.log());
+        }
+    }
+
+    /// Stops noded with SIGTERM; returns its log.
+    #[allow(dead_code, reason = "used by benches/pod_startup.rs")]
+    pub fn stop(&mut self) -> String {
+        if let Some(child) = self.child.take() {
+            stop_child(child);
+        }
+        self.log()
+    }
+}
+
+impl Drop for Noded {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.take() {
+            stop_child(child);
+        }
+        remove_containers(&self.data_dir);
+    }
+}
+
+/// Stops a child with SIGTERM, then SIGKILL after 10 s.
+fn stop_child(mut child: Child) {
+    terminate(&child);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 /// Kills and removes the containers a node server left in `data_dir` (they outlive it by

@@ -25,6 +25,7 @@ mod registry;
 mod restart;
 mod runtime;
 mod scheduling;
+mod standalone;
 mod statefulset;
 mod validation;
 mod volumes;

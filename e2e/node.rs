@@ -1,16 +1,17 @@
-//! A real node for tests that run containers: `rudder server` as a node with the busybox test
-//! image in its drop-in directory, and the small kubectl steps those tests share. Needs root;
-//! without it [`node_server`] says the test was skipped and returns `None`.
+//! A real node for tests that run containers: `rudder server` as a node, or a control plane
+//! with `rudder noded` as a process of its own, with the busybox test image in the node's
+//! drop-in directory, and the small kubectl steps those tests share. Needs root; without it
+//! [`node_server`] and [`standalone_node`] say the test was skipped and return `None`.
 
 use std::path::Path;
 
-use crate::harness::{Server, free_port, wait_for};
+use crate::harness::{Noded, Server, free_port, wait_for};
 
 /// The busybox image every node server has.
 pub const IMAGE: &str = "busybox:e2e";
 
-/// A server that is also a node (with more server `flags`), its busybox image imported.
-pub fn node_server(flags: &[&str]) -> Option<(Server, tempfile::TempDir)> {
+/// A fresh data dir with the busybox image in its drop-in directory; `None` without root.
+fn node_data_dir() -> Option<tempfile::TempDir> {
     if !nix::unistd::geteuid().is_root() {
         println!("skipped: needs root");
         return None;
@@ -24,11 +25,44 @@ pub fn node_server(flags: &[&str]) -> Option<(Server, tempfile::TempDir)> {
     std::fs::create_dir_all(&drop_in).unwrap();
     let archive = rudder_noded::images::testimage::busybox_oci_archive(IMAGE).unwrap();
     std::fs::write(drop_in.join("busybox.tar"), archive).unwrap();
+    Some(dir)
+}
+
+/// A server that is also a node (with more server `flags`), its busybox image imported.
+pub fn node_server(flags: &[&str]) -> Option<(Server, tempfile::TempDir)> {
+    let dir = node_data_dir()?;
     let mut args = vec!["--agent"];
     args.extend_from_slice(flags);
     let server = Server::start_in(dir.path(), free_port(), &args);
     wait_node_ready(&server);
     Some((server, dir))
+}
+
+/// A control plane (`rudder server --disable-agent`) and `rudder noded` (with more noded
+/// `flags`) as its only node, Ready, its busybox image imported. Dropping it stops noded
+/// first, then the server.
+pub struct StandaloneNode {
+    pub noded: Noded,
+    pub server: Server,
+}
+
+/// Starts a [`StandaloneNode`], noded with more `flags` and `env` variables; `None` without
+/// root.
+pub fn standalone_node(flags: &[&str], env: &[(&str, &str)]) -> Option<StandaloneNode> {
+    let dir = node_data_dir()?;
+    let server = Server::start();
+    let mut noded = Noded::start_in(&server, dir, flags, env);
+    wait_for("rudder noded's node Ready", 60, || {
+        noded.assert_running();
+        let out = server.kubectl(&[
+            "get",
+            "nodes",
+            "-o",
+            "jsonpath={.items[*].status.conditions[?(@.type=='Ready')].status}",
+        ]);
+        (String::from_utf8_lossy(&out.stdout).trim() == "True").then_some(())
+    });
+    Some(StandaloneNode { noded, server })
 }
 
 /// Waits until the server's node reports Ready.

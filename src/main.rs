@@ -11,6 +11,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
+mod node;
+
 #[derive(Parser)]
 #[command(
     name = "rudder",
@@ -40,6 +42,8 @@ enum Command {
     Server(ServerArgs),
     /// Run the controllers against an API server (split deployments).
     Reconcilers(ReconcilersArgs),
+    /// Run this machine as a node of an API server (split deployments): its pods run here.
+    Noded(node::NodedArgs),
     /// Manage the node's image store.
     Images(ImagesArgs),
     /// Own one container (started by noded; not for people).
@@ -150,34 +154,16 @@ struct ServerArgs {
     /// An extra name or address for the serving certificate (repeatable).
     #[arg(long = "tls-san", value_name = "NAME")]
     tls_sans: Vec<String>,
-    /// This machine's node name [default: the host name].
-    #[arg(long)]
-    node_name: Option<String>,
     /// Register this many simulated nodes (`sim-node-0001`, ...) that run pods without
     /// containers, as kwok does; they use the admin kubeconfig.
     #[arg(long, default_value_t = 0, value_name = "N")]
     simulated_nodes: usize,
-    /// Do not run this machine as a node (no kubelet): a control plane only.
+    /// Do not run this machine as a node (no kubelet): a control plane only; `rudder noded`
+    /// can then run the node as a process of its own.
     #[arg(long)]
     disable_agent: bool,
-    /// Where containers' logs are written.
-    #[arg(long, default_value = "/var/log/pods", value_name = "DIR")]
-    pod_log_dir: PathBuf,
-    /// A registry (`HOST[:PORT]`, as image names spell it) to pull from over plain HTTP
-    /// (repeatable). Loopback registries fall back to HTTP without it.
-    #[arg(long = "insecure-registry", value_name = "HOST:PORT")]
-    insecure_registries: Vec<String>,
-    /// The port of this node's server (logs, exec, attach), as the kubelet's `--port`.
-    #[arg(long, default_value_t = 10250, value_name = "PORT")]
-    kubelet_port: u16,
-    /// How often the node brings running pods' ConfigMap, Secret, downward API and projected
-    /// volumes up to date (a Go duration, as the kubelet's flag).
-    #[arg(long, default_value = "1m0s", value_name = "DURATION", value_parser = parse_duration)]
-    sync_frequency: std::time::Duration,
-}
-
-fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    rudder_noded::simulated::parse_go_duration(text).ok_or_else(|| format!("time: invalid duration {text:?}"))
+    #[command(flatten)]
+    node: node::NodeArgs,
 }
 
 fn main() -> std::process::ExitCode {
@@ -222,6 +208,7 @@ fn main() -> std::process::ExitCode {
         match command {
             Command::Server(args) => server(args).await,
             Command::Reconcilers(args) => reconcilers(args).await,
+            Command::Noded(args) => node::noded(args).await,
             Command::Images(args) => images(args),
             Command::Shim(_) | Command::ContainerExec(_) => Ok(()),
         }
@@ -245,10 +232,7 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
     config.secure_port = args.secure_port;
     config.kubeconfig = args.write_kubeconfig;
     config.tls_sans = args.tls_sans;
-    if let Some(node_name) = args.node_name {
-        config.node_name = node_name;
-    }
-    let node_name = config.node_name.clone();
+    config.node_name = args.node.node_name();
     let data_dir = config.data_dir.clone();
     let running = rudder_apiserver::start(config).await?;
     let stop = CancellationToken::new();
@@ -277,32 +261,21 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
         None
     } else {
         let client = kube_client(&running.component_kubeconfig("node")).await?;
-        let config = rudder_noded::kubelet::KubeletConfig {
-            node: rudder_noded::node::NodeConfig {
-                name: node_name,
-                data_dir,
-                kubelet_port: args.kubelet_port,
-                ..Default::default()
-            },
-            log_root: args.pod_log_dir.clone(),
-            shim_binary: std::env::current_exe().context("finding the rudder binary for container shims")?,
-            dns: rudder_noded::pod::resolv::DnsSettings {
-                host_resolv_conf: std::fs::read_to_string("/etc/resolv.conf").ok(),
-                ..Default::default()
-            },
-            server: Some(node_server_config(
-                running.node_server_tls(),
-                &args.pod_log_dir,
-                args.kubelet_port,
-            )),
-            registry: rudder_noded::images::registry::RegistryConfig {
-                insecure: args.insecure_registries.clone(),
-            },
-            sync_frequency: args.sync_frequency,
+        let tls = running.node_server_tls();
+        let tls = node::ServingTls {
+            client_ca_pem: tls.ca_pem.clone(),
+            cert_pem: tls.serving.cert_pem.clone(),
+            key_pem: tls.serving.key_pem.clone(),
+            allowed_user: tls.allowed_user.clone(),
         };
-        match rudder_noded::kubelet::Kubelet::start(client, config, stop.clone()).await {
+        match node::start(client, &args.node, data_dir, tls, stop.clone()).await {
             Ok(kubelet) => Some(kubelet),
-            Err(rudder_noded::kubelet::KubeletError::NeedsRoot) => {
+            Err(err)
+                if matches!(
+                    err.downcast_ref(),
+                    Some(rudder_noded::kubelet::KubeletError::NeedsRoot)
+                ) =>
+            {
                 tracing::warn!(
                     "not running as a node: running containers needs root (pass --disable-agent to say so)"
                 );
@@ -332,24 +305,6 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
     running.shutdown();
     running.wait().await?;
     Ok(())
-}
-
-/// The node server's configuration: serving certificate from the cluster PKI, only the API
-/// server's kubelet client allowed.
-fn node_server_config(
-    tls: &rudder_apiserver::NodeServerTls,
-    log_root: &std::path::Path,
-    port: u16,
-) -> rudder_noded::server::Config {
-    let mut config = rudder_noded::server::Config::new(
-        tls.ca_pem.clone(),
-        tls.serving.cert_pem.clone(),
-        tls.serving.key_pem.clone(),
-    );
-    config.allowed_users = vec![tls.allowed_user.clone()];
-    config.log_root = log_root.to_owned();
-    config.address.set_port(port);
-    config
 }
 
 /// `rudder images ...`: works on the store directly, so a running server need not be up.
@@ -407,19 +362,10 @@ async fn reconcilers_config(
     controllers: Vec<String>,
     leader_elect: bool,
 ) -> anyhow::Result<rudder_reconcilers::Config> {
-    let parsed = kube::config::Kubeconfig::read_from(kubeconfig)
-        .with_context(|| format!("reading {}", kubeconfig.display()))?;
-    let client = kube::Config::from_custom_kubeconfig(parsed, &kube::config::KubeConfigOptions::default())
-        .await
-        .with_context(|| format!("loading {}", kubeconfig.display()))?;
+    let client = kube_config(kubeconfig).await?;
     let root_ca_pem = match root_ca {
         Some(path) => std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
-        None => client
-            .root_cert
-            .as_ref()
-            .and_then(|certs| certs.first())
-            .map(|der| pem_encode(der))
-            .unwrap_or_default(),
+        None => kubeconfig_ca_pem(&client).unwrap_or_default(),
     };
     Ok(rudder_reconcilers::Config {
         client,
@@ -432,12 +378,25 @@ async fn reconcilers_config(
 
 /// A client from a kubeconfig file.
 async fn kube_client(kubeconfig: &std::path::Path) -> anyhow::Result<kube::Client> {
+    Ok(kube::Client::try_from(kube_config(kubeconfig).await?)?)
+}
+
+/// A client configuration from a kubeconfig file.
+async fn kube_config(kubeconfig: &std::path::Path) -> anyhow::Result<kube::Config> {
     let parsed = kube::config::Kubeconfig::read_from(kubeconfig)
         .with_context(|| format!("reading {}", kubeconfig.display()))?;
-    let config = kube::Config::from_custom_kubeconfig(parsed, &kube::config::KubeConfigOptions::default())
+    kube::Config::from_custom_kubeconfig(parsed, &kube::config::KubeConfigOptions::default())
         .await
-        .with_context(|| format!("loading {}", kubeconfig.display()))?;
-    Ok(kube::Client::try_from(config)?)
+        .with_context(|| format!("loading {}", kubeconfig.display()))
+}
+
+/// The CA a kubeconfig trusts, PEM.
+fn kubeconfig_ca_pem(config: &kube::Config) -> Option<String> {
+    config
+        .root_cert
+        .as_ref()
+        .and_then(|certs| certs.first())
+        .map(|der| pem_encode(der))
 }
 
 /// PEM encoding of one DER certificate.

@@ -175,6 +175,7 @@ impl Runtime {
         if bundle.exists() {
             return Err(RuntimeError::Exists(id.to_owned()));
         }
+        let began = std::time::Instant::now();
         let config = spec.render(id)?;
         let io = |what: String| move |err| RuntimeError::Io(what, err);
         std::fs::create_dir_all(&bundle).map_err(io(format!("creating {}", bundle.display())))?;
@@ -184,6 +185,13 @@ impl Runtime {
             // into the error, so the bundle has nothing left to tell.
             let _ = std::fs::remove_dir_all(&bundle);
         }
+        // The runtime's part of a container start, as CRI's CreateContainer + StartContainer.
+        tracing::debug!(
+            container = id,
+            ok = result.is_ok(),
+            elapsed_us = u64::try_from(began.elapsed().as_micros()).unwrap_or(u64::MAX),
+            "created and started container"
+        );
         result
     }
 

@@ -1,0 +1,155 @@
+//! The node: the flags `rudder server` (for its in-process node) and `rudder noded` share, the
+//! one function that turns them into the kubelet's configuration and starts the kubelet with
+//! its HTTPS server, and `rudder noded` itself.
+//!
+//! It only wires flags to `rudder_noded`; node behaviour lives in that crate.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::Args;
+use tokio_util::sync::CancellationToken;
+
+/// The node's flags, as the kubelet names them.
+#[derive(Args, Debug, Clone)]
+pub struct NodeArgs {
+    /// This machine's node name [default: the host name].
+    #[arg(long)]
+    pub node_name: Option<String>,
+    /// Where containers' logs are written.
+    #[arg(long, default_value = "/var/log/pods", value_name = "DIR")]
+    pub pod_log_dir: PathBuf,
+    /// A registry (`HOST[:PORT]`, as image names spell it) to pull from over plain HTTP
+    /// (repeatable). Loopback registries fall back to HTTP without it.
+    #[arg(long = "insecure-registry", value_name = "HOST:PORT")]
+    pub insecure_registries: Vec<String>,
+    /// The port of this node's server (logs, exec, attach), as the kubelet's `--port`.
+    #[arg(long, default_value_t = 10250, value_name = "PORT")]
+    pub kubelet_port: u16,
+    /// How often the node brings running pods' ConfigMap, Secret, downward API and projected
+    /// volumes up to date (a Go duration, as the kubelet's flag).
+    #[arg(long, default_value = "1m0s", value_name = "DURATION", value_parser = parse_duration)]
+    pub sync_frequency: std::time::Duration,
+}
+
+impl NodeArgs {
+    /// The node name: the flag, else the lower-cased host name.
+    pub fn node_name(&self) -> String {
+        self.node_name
+            .clone()
+            .unwrap_or_else(rudder_apiserver::default_node_name)
+    }
+}
+
+/// `rudder noded`'s own flags.
+#[derive(Args)]
+pub struct NodedArgs {
+    /// Kubeconfig to reach the API server with (`rudder server` writes one for its node name
+    /// as DATA_DIR/node.kubeconfig).
+    #[arg(long)]
+    pub kubeconfig: PathBuf,
+    /// Where images, containers' state and pods' volumes are kept
+    /// [default: /var/lib/rudder as root, else ~/.local/share/rudder].
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// The node server's certificate, signed by the cluster CA (`rudder server` writes one for
+    /// its node name as DATA_DIR/pki/kubelet.crt).
+    #[arg(long, value_name = "FILE")]
+    pub tls_cert_file: PathBuf,
+    /// The key of --tls-cert-file (DATA_DIR/pki/kubelet.key).
+    #[arg(long, value_name = "FILE")]
+    pub tls_private_key_file: PathBuf,
+    /// The CA that signs the API server's client certificate [default: the kubeconfig's CA].
+    #[arg(long, value_name = "FILE")]
+    pub client_ca_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub node: NodeArgs,
+}
+
+/// What the node's HTTPS server serves with and whom it lets in.
+pub struct ServingTls {
+    /// The CA that signs clients' certificates, PEM.
+    pub client_ca_pem: String,
+    /// The serving certificate, PEM.
+    pub cert_pem: String,
+    /// Its key, PEM.
+    pub key_pem: String,
+    /// The client certificate common name allowed (the API server's kubelet client).
+    pub allowed_user: String,
+}
+
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    rudder_noded::simulated::parse_go_duration(text).ok_or_else(|| format!("time: invalid duration {text:?}"))
+}
+
+/// Builds the kubelet's configuration from the node flags and starts it with its server.
+pub async fn start(
+    client: kube::Client,
+    args: &NodeArgs,
+    data_dir: PathBuf,
+    tls: ServingTls,
+    stop: CancellationToken,
+) -> anyhow::Result<rudder_noded::kubelet::Kubelet> {
+    let mut server = rudder_noded::server::Config::new(tls.client_ca_pem, tls.cert_pem, tls.key_pem);
+    server.allowed_users = vec![tls.allowed_user];
+    server.log_root.clone_from(&args.pod_log_dir);
+    server.address.set_port(args.kubelet_port);
+    let config = rudder_noded::kubelet::KubeletConfig {
+        node: rudder_noded::node::NodeConfig {
+            name: args.node_name(),
+            data_dir,
+            kubelet_port: args.kubelet_port,
+            ..Default::default()
+        },
+        log_root: args.pod_log_dir.clone(),
+        shim_binary: std::env::current_exe().context("finding the rudder binary for container shims")?,
+        dns: rudder_noded::pod::resolv::DnsSettings {
+            host_resolv_conf: std::fs::read_to_string("/etc/resolv.conf").ok(),
+            ..Default::default()
+        },
+        server: Some(server),
+        registry: rudder_noded::images::registry::RegistryConfig {
+            insecure: args.insecure_registries.clone(),
+        },
+        sync_frequency: args.sync_frequency,
+    };
+    Ok(rudder_noded::kubelet::Kubelet::start(client, config, stop).await?)
+}
+
+/// `rudder noded`: the node alone, reaching the API server with a kubeconfig.
+pub async fn noded(args: NodedArgs) -> anyhow::Result<()> {
+    let data_dir = match args.data_dir {
+        Some(dir) => dir,
+        None => crate::default_data_dir().context("cannot choose a data dir; pass --data-dir")?,
+    };
+    let client_config = crate::kube_config(&args.kubeconfig).await?;
+    let client_ca_pem = match &args.client_ca_file {
+        Some(path) => read(path)?,
+        None => crate::kubeconfig_ca_pem(&client_config).with_context(|| {
+            format!(
+                "{} has no certificate authority; pass --client-ca-file",
+                args.kubeconfig.display()
+            )
+        })?,
+    };
+    let tls = ServingTls {
+        client_ca_pem,
+        cert_pem: read(&args.tls_cert_file)?,
+        key_pem: read(&args.tls_private_key_file)?,
+        allowed_user: rudder_apiserver::KUBELET_CLIENT_USER.to_owned(),
+    };
+    let client = kube::Client::try_from(client_config)?;
+    let stop = CancellationToken::new();
+    let kubelet = start(client, &args.node, data_dir, tls, stop.clone())
+        .await
+        .context("starting the node")?;
+    crate::shutdown_signal().await;
+    tracing::info!("shutting down");
+    stop.cancel();
+    kubelet.join().await;
+    Ok(())
+}
+
+fn read(path: &Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+}
