@@ -23,7 +23,7 @@ spec:
   containers:
   - name: main
     image: {IMAGE}
-    command: [sh, -c, 'mkdir -p /www && echo hello from the pod > /www/index.html && exec httpd -f -p 8080 -h /www']
+    command: [sh, -c, 'mkdir -p /www && echo hello from the pod > /www/index.html && seq 1 300000 > /www/big.txt && exec httpd -f -p 8080 -h /www']
 "
     )
 }
@@ -119,6 +119,10 @@ fn check_forwarding(server: &Server, env: &[(&str, &str)]) {
     // A second connection: a second error/data stream pair on the same SPDY connection.
     let second = get(web, "/index.html");
     assert!(second.ends_with("hello from the pod\n"), "{second:?}");
+    // Far more than SPDY's 64 KiB initial windows.
+    let big = get(web, "/big.txt");
+    let expected: String = (1..=300_000).map(|i| format!("{i}\n")).collect();
+    assert!(big.ends_with(&expected), "{} bytes", big.len());
     let missing = get(web, "/missing");
     assert!(missing.starts_with("HTTP/1.1 404"), "{missing:?}");
     assert!(!forward.exited(), "{}", forward.stderr());
