@@ -224,5 +224,55 @@ fn port_forward_and_spdy_exec_through_the_api_server() {
         "{out:?}"
     );
 
-    server.kubectl_ok(&["delete", "pod", "web", "--timeout=60s"]);
+    // A terminal (with its resize stream) under script(1), so kubectl has one too; script gets
+    // a stdin that stays open, as at EOF it would end the session early.
+    let command = format!(
+        "KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false kubectl --kubeconfig {} exec -it web -- sh -c 'tty; echo $TERM'",
+        server.kubeconfig().display()
+    );
+    let mut script = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _keep_stdin_open = script.stdin.take();
+    let mut text = String::new();
+    script.stdout.take().unwrap().read_to_string(&mut text).unwrap();
+    assert!(script.wait().unwrap().success(), "{text:?}");
+    assert!(text.contains("/dev/pts/"), "{text:?}");
+    assert!(text.contains("xterm"), "{text:?}");
+
+    // attach -i over SPDY writes the container's stdin and shows its output.
+    apply(
+        &server,
+        &format!(
+            "apiVersion: v1
+kind: Pod
+metadata:
+  name: reader
+spec:
+  restartPolicy: Never
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: main
+    image: {IMAGE}
+    command: [sh, -c, 'read line; echo got $line']
+    stdin: true
+    stdinOnce: true
+"
+        ),
+    );
+    wait_for("pod reader Running", 60, || {
+        let out = server.kubectl(&["get", "pod", "reader", "-o", "jsonpath={.status.phase}"]);
+        (String::from_utf8_lossy(&out.stdout) == "Running").then_some(())
+    });
+    let out = exec(&["attach", "-i", "reader"], b"over spdy\n");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("got over spdy"),
+        "{out:?}"
+    );
+
+    server.kubectl_ok(&["delete", "pod", "web", "reader", "--timeout=60s"]);
 }
