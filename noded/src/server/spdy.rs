@@ -458,12 +458,13 @@ struct State {
     last_stream: u32,
 }
 
+/// A stream neither reset nor finished both ways; removed from the table at its end.
 struct StreamState {
     send_window: i64,
     /// Delivers the peer's data; dropped at its FIN.
     data: Option<mpsc::Sender<Bytes>>,
-    /// Set when the stream was reset (by either side).
-    reset: bool,
+    /// We sent our FIN.
+    fin_sent: bool,
 }
 
 struct Shared {
@@ -504,6 +505,12 @@ impl SessionHandle {
     /// Sends GOAWAY after everything already queued and closes the connection.
     pub fn shutdown(&self) {
         let _ = self.shared.commands.send(Command::Shutdown);
+    }
+
+    /// How many streams are open (neither reset nor finished both ways).
+    #[cfg(test)]
+    fn open_streams(&self) -> usize {
+        self.shared.state().streams.len()
     }
 
     /// Resolves when the connection has ended.
@@ -667,7 +674,7 @@ async fn dispatch(frame: Frame, incoming: &mpsc::Sender<Incoming>, shared: &Arc<
                     StreamState {
                         send_window,
                         data: (!fin).then_some(data_tx),
-                        reset: false,
+                        fin_sent: false,
                     },
                 );
             }
@@ -699,7 +706,11 @@ async fn dispatch(frame: Frame, incoming: &mpsc::Sender<Incoming>, shared: &Arc<
                     return true;
                 };
                 if fin {
-                    stream.data.take()
+                    let sender = stream.data.take();
+                    if stream.fin_sent {
+                        state.streams.remove(&stream_id);
+                    }
+                    sender
                 } else {
                     stream.data.clone()
                 }
@@ -711,12 +722,7 @@ async fn dispatch(frame: Frame, incoming: &mpsc::Sender<Incoming>, shared: &Arc<
             }
         }
         Frame::RstStream { stream_id, .. } => {
-            let mut state = shared.state();
-            if let Some(stream) = state.streams.get_mut(&stream_id) {
-                stream.reset = true;
-                stream.data = None;
-            }
-            drop(state);
+            shared.state().streams.remove(&stream_id);
             shared.window.notify_waiters();
         }
         Frame::Settings(entries) => {
@@ -833,9 +839,6 @@ impl StreamWriter {
                     let flow_control = state.flow_control;
                     let session_window = state.session_window;
                     let stream = state.streams.get_mut(&self.id).ok_or(Closed)?;
-                    if stream.reset {
-                        return Err(Closed);
-                    }
                     let wanted = data.len().min(MAX_DATA_FRAME);
                     let size = if flow_control {
                         let window = stream.send_window.min(session_window).max(0);
@@ -861,14 +864,13 @@ impl StreamWriter {
         Ok(())
     }
 
-    /// Resolves once the stream was reset or the session ended.
+    /// Resolves once the stream was reset, finished both ways, or the session ended.
     pub async fn reset_or_gone(&self) {
         loop {
             let notified = self.shared.window.notified();
             {
                 let state = self.shared.state();
-                let reset = state.streams.get(&self.id).is_none_or(|stream| stream.reset);
-                if reset || self.shared.closed.is_cancelled() {
+                if !state.streams.contains_key(&self.id) || self.shared.closed.is_cancelled() {
                     return;
                 }
             }
@@ -878,6 +880,15 @@ impl StreamWriter {
 
     /// Ends our side of the stream (an empty DATA frame with FIN).
     pub fn close(&self) {
+        let mut state = self.shared.state();
+        if let Some(stream) = state.streams.get_mut(&self.id) {
+            stream.fin_sent = true;
+            if stream.data.is_none() {
+                state.streams.remove(&self.id);
+            }
+        }
+        drop(state);
+        self.shared.window.notify_waiters();
         let _ = self.shared.send(Frame::Data {
             stream_id: self.id,
             fin: true,
@@ -887,15 +898,9 @@ impl StreamWriter {
 
     /// Resets the stream: neither side sends more.
     pub fn reset(&self) {
-        let mut state = self.shared.state();
-        if let Some(stream) = state.streams.get_mut(&self.id) {
-            if stream.reset {
-                return;
-            }
-            stream.reset = true;
-            stream.data = None;
+        if self.shared.state().streams.remove(&self.id).is_none() {
+            return;
         }
-        drop(state);
         let _ = self.shared.send(Frame::RstStream {
             stream_id: self.id,
             status: CANCEL,
@@ -1137,7 +1142,10 @@ mod tests {
         client.send(Frame::Ping(1)).await;
         assert_eq!(client.recv().await.unwrap(), Frame::Ping(1));
         writer.write(b"answer").await.unwrap();
+        assert_eq!(session.handle().open_streams(), 1);
         writer.close();
+        // Finished both ways: out of the table.
+        assert_eq!(session.handle().open_streams(), 0);
         assert_eq!(
             client.recv().await.unwrap(),
             Frame::Data {
@@ -1232,6 +1240,7 @@ mod tests {
             .await;
         assert_eq!(reader.read().await, None);
         writer.reset_or_gone().await;
+        assert_eq!(session.handle().open_streams(), 0);
         assert_eq!(writer.write(b"late").await, Err(Closed));
     }
 }
