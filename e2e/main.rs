@@ -19,6 +19,7 @@ mod node;
 mod nodes;
 mod operator;
 mod pods;
+mod portforward;
 mod printing;
 mod quota;
 mod registry;

@@ -462,12 +462,21 @@ async fn exec_and_attach_refusals_come_back_from_the_node() {
     let body = response.into_body().collect().await.unwrap().to_bytes();
     assert_eq!(String::from_utf8_lossy(&body), "container not found (\"app\")");
 
-    // Without an upgrade the node refuses: it speaks WebSocket only.
+    // Without an upgrade the node refuses: SPDY needs the protocol header, as upstream's
+    // httpstream.Handshake says (port-forward reaches no container first).
     let (status, _, body) = cluster
-        .get("/api/v1/namespaces/default/pods/web/exec?command=ls&stdout=true")
+        .get("/api/v1/namespaces/default/pods/web/portforward?ports=8080")
         .await;
     assert_eq!(status, 400, "{body}");
-    assert!(body.starts_with("unable to upgrade"), "{body}");
+    assert!(
+        body.starts_with("unable to upgrade: header X-Stream-Protocol-Version does not exist"),
+        "{body}"
+    );
+    let (status, _, body) = cluster
+        .get("/api/v1/namespaces/default/pods/web/portforward?ports=http")
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("cannot convert to []int32"), "{body}");
 
     // The API server's own checks.
     let (status, _, body) = cluster

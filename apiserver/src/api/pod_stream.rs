@@ -1,7 +1,9 @@
-//! The `exec` and `attach` subresources of pods (upstream's `ExecREST`/`AttachREST` with
-//! `streamLocation` and the `UpgradeAwareHandler`): PodExecOptions/PodAttachOptions from the
-//! query, the container chosen as for logs, the node located, and the client's upgrade
-//! request forwarded to the node's `/exec/...` or `/attach/...`. Once the node switched
+//! The `exec`, `attach` and `portforward` subresources of pods (upstream's
+//! `ExecREST`/`AttachREST` with `streamLocation`, `PortForwardREST` with `PortForwardLocation`,
+//! and the `UpgradeAwareHandler`): PodExecOptions/PodAttachOptions/PodPortForwardOptions from
+//! the query, the container chosen as for logs (exec and attach), the node located, and the
+//! client's upgrade request forwarded to the node's `/exec/...`, `/attach/...` or
+//! `/portForward/...`. Once the node switched
 //! protocols, the two connections are spliced and bytes copied both ways until either side
 //! ends; an answer other than 101 is passed back to the client as the node wrote it.
 //!
@@ -21,7 +23,7 @@ use crate::status::ApiError;
 /// The largest node error body passed back.
 const MAX_ERROR_BODY: usize = 50_000;
 /// The request headers the node needs to upgrade.
-const FORWARDED_HEADERS: [header::HeaderName; 7] = [
+const FORWARDED_HEADERS: [header::HeaderName; 8] = [
     header::CONNECTION,
     header::UPGRADE,
     header::SEC_WEBSOCKET_KEY,
@@ -29,13 +31,54 @@ const FORWARDED_HEADERS: [header::HeaderName; 7] = [
     header::SEC_WEBSOCKET_PROTOCOL,
     header::USER_AGENT,
     header::ORIGIN,
+    header::HeaderName::from_static("x-stream-protocol-version"),
 ];
 
-/// PodExecOptions or PodAttachOptions as the node's query (upstream's `streamParams`, keys
-/// sorted as `url.Values.Encode` does).
-fn node_query(query: &super::query::Query, exec: bool) -> String {
+/// Which streaming subresource a request is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Stream {
+    Exec,
+    Attach,
+    PortForward,
+}
+
+/// PodPortForwardOptions' `ports` as upstream's `Convert_Slice_string_To_Slice_int32` reads
+/// them (every value comma-separated, each a 16-bit unsigned number).
+fn ports(query: &super::query::Query) -> Result<Vec<u16>, ApiError> {
+    let mut ports = Vec::new();
+    for value in query.all("ports") {
+        for part in value.split(',') {
+            let port = part.parse::<u16>().map_err(|err| {
+                let reason = if part.is_empty() || part.bytes().any(|b| !b.is_ascii_digit()) {
+                    "invalid syntax"
+                } else if matches!(err.kind(), std::num::IntErrorKind::PosOverflow) {
+                    "value out of range"
+                } else {
+                    "invalid syntax"
+                };
+                ApiError::bad_request(format!(
+                    "cannot convert to []int32: strconv.ParseUint: parsing {part:?}: {reason}"
+                ))
+            })?;
+            ports.push(port);
+        }
+    }
+    Ok(ports)
+}
+
+/// The options as the node's query (upstream's `streamParams`, keys sorted as
+/// `url.Values.Encode` does; port-forward's ports joined into one `port`).
+fn node_query(query: &super::query::Query, stream: Stream) -> Result<String, ApiError> {
     let mut params = form_urlencoded::Serializer::new(String::new());
-    if exec {
+    if stream == Stream::PortForward {
+        let ports = ports(query)?;
+        if !ports.is_empty() {
+            let joined: Vec<String> = ports.iter().map(u16::to_string).collect();
+            params.append_pair("port", &joined.join(","));
+        }
+        return Ok(params.finish());
+    }
+    if stream == Stream::Exec {
         for command in query.all("command") {
             params.append_pair("command", command);
         }
@@ -50,14 +93,19 @@ fn node_query(query: &super::query::Query, exec: bool) -> String {
             params.append_pair(param, "1");
         }
     }
-    params.finish()
+    Ok(params.finish())
 }
 
-pub(super) async fn serve(target: &Target<'_>, exec: bool) -> Result<Response, ApiError> {
+pub(super) async fn serve(target: &Target<'_>, stream: Stream) -> Result<Response, ApiError> {
     let store = &target.api.store;
     let pod = store.get(&target.resource, &target.namespace, &target.name)?;
-    let wanted = target.query.get("container").unwrap_or_default();
-    let container = choose_container(&pod, &target.name, wanted)?;
+    let query = node_query(&target.query, stream)?;
+    let container = if stream == Stream::PortForward {
+        None
+    } else {
+        let wanted = target.query.get("container").unwrap_or_default();
+        Some(choose_container(&pod, &target.name, wanted)?)
+    };
     let Some(node_name) = pod
         .pointer("/spec/nodeName")
         .and_then(Value::as_str)
@@ -69,13 +117,15 @@ pub(super) async fn serve(target: &Target<'_>, exec: bool) -> Result<Response, A
         )));
     };
     let (endpoint, client) = node_server(target, node_name)?;
-    let path = format!(
-        "/{}/{}/{}/{container}?{}",
-        if exec { "exec" } else { "attach" },
-        target.namespace,
-        target.name,
-        node_query(&target.query, exec)
-    );
+    let path = match (stream, container) {
+        (Stream::Exec, Some(container)) => {
+            format!("/exec/{}/{}/{container}?{query}", target.namespace, target.name)
+        }
+        (Stream::Attach, Some(container)) => {
+            format!("/attach/{}/{}/{container}?{query}", target.namespace, target.name)
+        }
+        _ => format!("/portForward/{}/{}?{query}", target.namespace, target.name),
+    };
     let path = path.trim_end_matches('?');
     let mut headers = http::HeaderMap::new();
     for name in FORWARDED_HEADERS {
@@ -171,10 +221,42 @@ mod tests {
             "command=sh&command=-c&command=echo+hi&container=c&stdin=true&stdout=true&tty=false&stderr=1",
         );
         assert_eq!(
-            node_query(&query, true),
+            node_query(&query, Stream::Exec).unwrap(),
             "command=sh&command=-c&command=echo+hi&stderr=1&stdin=1&stdout=1"
         );
-        assert_eq!(node_query(&query, false), "stderr=1&stdin=1&stdout=1");
-        assert_eq!(node_query(&Query::parse("tty=1&stdout=0"), false), "tty=1");
+        assert_eq!(
+            node_query(&query, Stream::Attach).unwrap(),
+            "stderr=1&stdin=1&stdout=1"
+        );
+        assert_eq!(
+            node_query(&Query::parse("tty=1&stdout=0"), Stream::Attach).unwrap(),
+            "tty=1"
+        );
+    }
+
+    #[test]
+    fn port_forward_ports_are_checked_and_joined() {
+        assert_eq!(
+            node_query(&Query::parse("ports=8080&ports=9090,53"), Stream::PortForward).unwrap(),
+            "port=8080%2C9090%2C53"
+        );
+        assert_eq!(node_query(&Query::parse(""), Stream::PortForward).unwrap(), "");
+        for (ports, message) in [
+            (
+                "ports=http",
+                "cannot convert to []int32: strconv.ParseUint: parsing \"http\": invalid syntax",
+            ),
+            (
+                "ports=70000",
+                "cannot convert to []int32: strconv.ParseUint: parsing \"70000\": value out of range",
+            ),
+            (
+                "ports=80,",
+                "cannot convert to []int32: strconv.ParseUint: parsing \"\": invalid syntax",
+            ),
+        ] {
+            let err = node_query(&Query::parse(ports), Stream::PortForward).unwrap_err();
+            assert_eq!(err.message, message, "{ports}");
+        }
     }
 }

@@ -1,8 +1,8 @@
 //! Subresources: `status` through the kind's status strategy, `scale` as autoscaling/v1 Scale,
 //! `binding` and `eviction` of pods, namespace `finalize`, CSR `approval`, pod
 //! `ephemeralcontainers` and `resize`, serviceaccount `token` (in `token_request`); pod `log`
-//! is proxied to the node (`pod_log`), pod `exec` and `attach` too (`pod_stream`). The other
-//! streaming subresources (portforward, proxy) answer 503 until their components exist.
+//! is proxied to the node (`pod_log`), pod `exec`, `attach` and `portforward` too
+//! (`pod_stream`). The other proxy subresources answer 503 until their components exist.
 
 use std::collections::BTreeMap;
 
@@ -39,10 +39,15 @@ pub(super) async fn serve(
         ("log", "get") if target.resource.group.is_empty() && target.resource.resource == "pods" => {
             super::pod_log::serve(target).await
         }
-        ("exec" | "attach", "get" | "create")
+        ("exec" | "attach" | "portforward", "get" | "create")
             if target.resource.group.is_empty() && target.resource.resource == "pods" =>
         {
-            super::pod_stream::serve(target, sub.name == "exec").await
+            let stream = match sub.name.as_str() {
+                "exec" => super::pod_stream::Stream::Exec,
+                "attach" => super::pod_stream::Stream::Attach,
+                _ => super::pod_stream::Stream::PortForward,
+            };
+            super::pod_stream::serve(target, stream).await
         }
         ("token", "create")
             if target.resource.group.is_empty() && target.resource.resource == "serviceaccounts" =>

@@ -78,6 +78,7 @@ pub struct Kubelet {
 struct KnownPods {
     pods: std::sync::Mutex<HashMap<(String, String), Pod>>,
     runtime: Runtime,
+    layout: Layout,
 }
 
 impl KnownPods {
@@ -124,6 +125,11 @@ impl crate::server::PodSource for KnownPods {
             Some((_, id, crate::runtime::ContainerState::Running { .. })) => Some(id),
             _ => None,
         }
+    }
+
+    fn network_namespace(&self, pod: &Pod) -> Option<PathBuf> {
+        let host_network = pod.spec.as_ref().and_then(|spec| spec.host_network) == Some(true);
+        (!host_network).then(|| self.layout.netns(&pod.uid().unwrap_or_default()))
     }
 
     fn runtime(&self) -> Option<Runtime> {
@@ -188,6 +194,7 @@ impl Kubelet {
         let known = Arc::new(KnownPods {
             pods: std::sync::Mutex::default(),
             runtime: shared.runtime.clone(),
+            layout: shared.layout.clone(),
         });
         let server = match config.server {
             Some(server) => Some(crate::server::start(server, known.clone()).await?),

@@ -418,20 +418,10 @@ async fn connect(
     let host_text = host.map_or_else(|| target.pod_ip.to_string(), str::to_owned);
     let shown = join_host_port(&host_text, port);
     let netns = target.netns.clone();
-    let (tx, rx) = tokio::sync::oneshot::channel();
     let name = host_text.clone();
-    // setns moves the calling thread: a thread of its own, which ends with it.
-    let spawned = std::thread::Builder::new()
-        .name("probe-connect".to_owned())
-        .spawn(move || {
-            let _ = tx.send(connect_blocking(netns.as_deref(), &name, port, timeout));
-        });
-    if spawned.is_err() {
-        return Err(format!("dial tcp {shown}: cannot start a thread"));
-    }
-    let stream = rx
+    let stream = super::sandbox::run_in_netns(netns, move || connect_blocking(&name, port, timeout))
         .await
-        .map_err(|_| format!("dial tcp {shown}: the connecting thread ended"))?
+        .and_then(|connected| connected)
         .map_err(|err| match err.kind() {
             std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => {
                 format!("dial tcp {shown}: i/o timeout")
@@ -445,16 +435,7 @@ async fn connect(
     tokio::net::TcpStream::from_std(stream).map_err(|err| format!("dial tcp {shown}: {err}"))
 }
 
-fn connect_blocking(
-    netns: Option<&std::path::Path>,
-    host: &str,
-    port: u16,
-    timeout: Duration,
-) -> std::io::Result<std::net::TcpStream> {
-    if let Some(path) = netns {
-        let file = std::fs::File::open(path)?;
-        nix::sched::setns(file, nix::sched::CloneFlags::CLONE_NEWNET).map_err(std::io::Error::from)?;
-    }
+fn connect_blocking(host: &str, port: u16, timeout: Duration) -> std::io::Result<std::net::TcpStream> {
     let address = match host.parse::<IpAddr>() {
         Ok(ip) => SocketAddr::new(ip, port),
         Err(_) => std::net::ToSocketAddrs::to_socket_addrs(&(host, port))?

@@ -2,7 +2,8 @@
 //! directory, with only loopback up (pod networking, addresses and routes belong to netd).
 //! Containers join it by path, so it outlives any one of them.
 //!
-//! Blocking: call from `spawn_blocking`. It does not decide when a sandbox is made or removed.
+//! Blocking: call from `spawn_blocking` (except [`run_in_netns`], which is async and owns its
+//! thread). It does not decide when a sandbox is made or removed.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
@@ -28,6 +29,31 @@ fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> SandboxError {
 fn sys(what: impl Into<String>) -> impl FnOnce(nix::Error) -> SandboxError {
     let what = what.into();
     move |source| SandboxError::Sys { what, source }
+}
+
+/// Runs `work` on a thread of its own that entered the network namespace at `netns` (the
+/// host's when `None`), for dialing into a pod; setns moves the calling thread, so the thread
+/// ends with the work.
+pub async fn run_in_netns<T, F>(netns: Option<std::path::PathBuf>, work: F) -> std::io::Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> T + Send + 'static,
+{
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("netns-dial".to_owned())
+        .spawn(move || {
+            let entered = match netns {
+                Some(path) => std::fs::File::open(path).and_then(|file| {
+                    nix::sched::setns(file, nix::sched::CloneFlags::CLONE_NEWNET)
+                        .map_err(std::io::Error::from)
+                }),
+                None => Ok(()),
+            };
+            let _ = tx.send(entered.map(|()| work()));
+        })?;
+    rx.await
+        .map_err(|_| std::io::Error::other("the thread in the network namespace ended"))?
 }
 
 /// Whether `path` has something mounted on it (a namespace file is on nsfs, not on the

@@ -4,11 +4,14 @@
 //! kubelet with webhook authorization refuses everyone else with 403.
 //!
 //! It owns the listener, TLS, authorization and routing; the endpoints are in [`container_logs`]
-//! and [`streaming`] (exec and attach over [`websocket`]). What pods exist, which container
+//! [`streaming`] (exec and attach over [`websocket`] or [`spdy`]) and [`portforward`] (over
+//! SPDY, plain or tunnelled in a WebSocket). What pods exist, which container
 //! instance runs and the runtime to exec in come from a [`PodSource`] the pod worker supplies;
 //! this module never starts or inspects containers itself.
 
 mod container_logs;
+mod portforward;
+mod spdy;
 mod streaming;
 mod websocket;
 
@@ -58,6 +61,12 @@ pub trait PodSource: Send + Sync {
 
     /// The runtime id of the running instance of `container` of `pod`, for exec and attach.
     fn running_container(&self, _pod: &Pod, _container: &str) -> Option<String> {
+        None
+    }
+
+    /// The network namespace of the pod's sandbox, where port-forward connects; `None` for
+    /// host-network pods (and where there is no sandbox).
+    fn network_namespace(&self, _pod: &Pod) -> Option<PathBuf> {
         None
     }
 
@@ -292,7 +301,12 @@ async fn handle(state: &State, user: Option<&str>, request: http::Request<Incomi
             let exec = *endpoint == "exec";
             streaming::serve(state.pods.as_ref(), exec, &segments[1..], request).await
         }
-        ["exec" | "attach", ..] => text(
+        ["portForward", rest @ ..]
+            if request.method() == http::Method::GET || request.method() == http::Method::POST =>
+        {
+            portforward::serve(state.pods.as_ref(), rest, request).await
+        }
+        ["exec" | "attach" | "portForward", ..] => text(
             http::StatusCode::METHOD_NOT_ALLOWED,
             "405: Method Not Allowed".to_owned(),
         ),

@@ -1,17 +1,22 @@
-//! `exec` and `attach`: the kubelet's remotecommand endpoints over WebSocket.
+//! `exec` and `attach`: the kubelet's remotecommand endpoints, over two transports.
 //!
 //! `/exec/{namespace}/{pod}[/{uid}]/{container}?command=..&stdin=1&stdout=1&stderr=1&tty=1` and
-//! `/attach/...` upgrade to a WebSocket speaking the channel protocols (`v5.channel.k8s.io`,
-//! `v4.channel.k8s.io`, `v4.base64.channel.k8s.io`, and the older `channel.k8s.io` and
-//! `base64.channel.k8s.io`): every message starts with its channel (0 stdin, 1 stdout,
-//! 2 stderr, 3 error, 4 resize; v5 adds 255 to close a stream), and the session ends with a
-//! metav1.Status on the error channel (v4 and later: JSON; before: the message only), as
-//! upstream's `ServeExec`/`ServeAttach`. SPDY/3.1 is not served: kubectl 1.30 and later use
-//! WebSockets for exec, attach and cp.
+//! `/attach/...` upgrade either to a WebSocket speaking the channel protocols
+//! (`v5.channel.k8s.io`, `v4.channel.k8s.io`, `v4.base64.channel.k8s.io`, and the older
+//! `channel.k8s.io` and `base64.channel.k8s.io`): every message starts with its channel
+//! (0 stdin, 1 stdout, 2 stderr, 3 error, 4 resize; v5 adds 255 to close a stream); or to
+//! SPDY/3.1 (`X-Stream-Protocol-Version` `v4.channel.k8s.io` down to `channel.k8s.io`), where the
+//! client opens one stream per channel named by its `streamType` header, as upstream's
+//! `remotecommand/httpstream.go`. Both transports feed one [`Session`] (output by channel,
+//! stdin, terminal sizes, the client's departure) that exec and attach run on; the session
+//! ends with a metav1.Status on the error channel (v4 and later: JSON; before: the message
+//! only), as upstream's `ServeExec`/`ServeAttach`.
 //!
+//! The upgrade handshakes of both transports are here too, for [`super::portforward`].
 //! It runs commands and attaches only through [`crate::runtime::Runtime`], reached through
 //! the [`PodSource`](super::PodSource).
 
+use std::future::Future;
 use std::time::Duration;
 
 use base64::Engine;
@@ -24,6 +29,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
+use super::spdy::{self, StreamWriter};
 use super::websocket::{self, Message};
 use super::{Body, PodSource, text};
 use crate::runtime::exec::{ExecProcess, ExecStdio, Tty};
@@ -38,6 +44,16 @@ const RESIZE: u8 = 4;
 const STREAM_CLOSE: u8 = 255;
 /// How long output still buffered is forwarded after the command ended.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a SPDY client may take to open its streams (upstream's streamCreationTimeout).
+const STREAM_CREATION_TIMEOUT: Duration = Duration::from_secs(30);
+/// The remotecommand protocols over SPDY, the server's order (upstream's
+/// `SupportedStreamingProtocols`).
+const SPDY_PROTOCOLS: [&str; 4] = [
+    "v4.channel.k8s.io",
+    "v3.channel.k8s.io",
+    "v2.channel.k8s.io",
+    "channel.k8s.io",
+];
 
 /// A channel protocol the server speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -168,17 +184,50 @@ pub(super) async fn serve(
     let Some(pod) = pods.pod(namespace, pod_name) else {
         return text(http::StatusCode::NOT_FOUND, "pod does not exist".to_owned());
     };
-    if !websocket::is_websocket_request(request.headers()) {
+    let (Some(runtime), Some(id)) = (pods.runtime(), pods.running_container(&pod, container)) else {
         return text(
-            http::StatusCode::BAD_REQUEST,
-            "unable to upgrade: this node serves exec and attach over WebSocket (v4/v5.channel.k8s.io) only, not SPDY"
-                .to_owned(),
+            http::StatusCode::INTERNAL_SERVER_ERROR,
+            format!("container not found ({container:?})"),
         );
+    };
+    let span = tracing::info_span!("stream", pod = %format!("{namespace}/{pod_name}"), container, exec);
+    if !websocket::is_websocket_request(request.headers()) {
+        return upgrade_spdy(request, &SPDY_PROTOCOLS, span, move |io, protocol| async move {
+            let Some(session) = Session::start_spdy(io, protocol, options).await else {
+                return;
+            };
+            run(session, &runtime, &id, action, options).await;
+        });
     }
     let protocol = match negotiate(&websocket::requested_protocols(request.headers())) {
         Ok(protocol) => protocol,
         Err(message) => return text(http::StatusCode::BAD_REQUEST, message),
     };
+    let name = protocol.map_or("", |p| p.name);
+    let protocol = protocol.unwrap_or(Protocol {
+        name: "",
+        base64: false,
+        json_status: false,
+        stream_close: false,
+    });
+    upgrade_websocket(request, name, span, move |io| async move {
+        let session = Session::start(io, protocol, options);
+        run(session, &runtime, &id, action, options).await;
+    })
+}
+
+/// Answers a WebSocket upgrade (with `protocol` unless empty) and runs `session` on the
+/// upgraded connection.
+pub(super) fn upgrade_websocket<F, Fut>(
+    request: http::Request<Incoming>,
+    protocol: &str,
+    span: tracing::Span,
+    session: F,
+) -> http::Response<Body>
+where
+    F: FnOnce(TokioIo<hyper::upgrade::Upgraded>) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
     let Some(key) = request
         .headers()
         .get(http::header::SEC_WEBSOCKET_KEY)
@@ -189,12 +238,99 @@ pub(super) async fn serve(
             "missing Sec-WebSocket-Key".to_owned(),
         );
     };
-    let (Some(runtime), Some(id)) = (pods.runtime(), pods.running_container(&pod, container)) else {
+    let mut response = switching_protocols("websocket");
+    let headers = response.headers_mut();
+    if let Ok(accept) = http::HeaderValue::from_str(&websocket::accept_key(key)) {
+        headers.insert(http::header::SEC_WEBSOCKET_ACCEPT, accept);
+    }
+    if !protocol.is_empty()
+        && let Ok(protocol) = http::HeaderValue::from_str(protocol)
+    {
+        headers.insert(http::header::SEC_WEBSOCKET_PROTOCOL, protocol);
+    }
+    spawn_upgraded(request, span, session);
+    response
+}
+
+/// The header that names remotecommand and port-forward protocols over SPDY.
+const PROTOCOL_VERSION: &str = "x-stream-protocol-version";
+
+/// Negotiates the protocol as upstream's `httpstream.Handshake` (the client's first one the
+/// server speaks), answers the SPDY/3.1 upgrade and runs `session` on the upgraded connection
+/// with the protocol chosen.
+pub(super) fn upgrade_spdy<F, Fut>(
+    request: http::Request<Incoming>,
+    protocols: &[&'static str],
+    span: tracing::Span,
+    session: F,
+) -> http::Response<Body>
+where
+    F: FnOnce(TokioIo<hyper::upgrade::Upgraded>, &'static str) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    let headers = request.headers();
+    let values: Vec<&str> = headers
+        .get_all(PROTOCOL_VERSION)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .collect();
+    if values.is_empty() {
         return text(
-            http::StatusCode::INTERNAL_SERVER_ERROR,
-            format!("container not found ({container:?})"),
+            http::StatusCode::BAD_REQUEST,
+            format!(
+                "unable to upgrade: header X-Stream-Protocol-Version does not exist in request with {} headers\n",
+                headers.keys_len()
+            ),
         );
+    }
+    let client: Vec<&str> = values
+        .iter()
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect();
+    let Some(protocol) = client
+        .iter()
+        .find_map(|wanted| protocols.iter().find(|p| *p == wanted).copied())
+    else {
+        let mut response = text(
+            http::StatusCode::FORBIDDEN,
+            format!(
+                "unable to upgrade: unable to negotiate protocol: client supports [{}], server accepts [{}]\n",
+                client.join(" "),
+                protocols.join(" ")
+            ),
+        );
+        for accepted in protocols {
+            response.headers_mut().append(
+                "x-accepted-stream-protocol-versions",
+                http::HeaderValue::from_static(accepted),
+            );
+        }
+        return response;
     };
+    let has = |name: http::header::HeaderName, token: &str| {
+        headers
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|value| value.to_ascii_lowercase().contains(token))
+    };
+    if !has(http::header::CONNECTION, "upgrade") || !has(http::header::UPGRADE, "spdy/3.1") {
+        return text(
+            http::StatusCode::BAD_REQUEST,
+            "unable to upgrade: missing upgrade headers in request\n".to_owned(),
+        );
+    }
+    let mut response = switching_protocols("SPDY/3.1");
+    response
+        .headers_mut()
+        .insert(PROTOCOL_VERSION, http::HeaderValue::from_static(protocol));
+    spawn_upgraded(request, span, move |io| session(io, protocol));
+    response
+}
+
+/// An empty 101 answer upgrading to `upgrade`.
+fn switching_protocols(upgrade: &'static str) -> http::Response<Body> {
     let mut response = http::Response::new(Empty::<Bytes>::new().boxed_unsync());
     *response.status_mut() = http::StatusCode::SWITCHING_PROTOCOLS;
     let headers = response.headers_mut();
@@ -202,41 +338,33 @@ pub(super) async fn serve(
         http::header::CONNECTION,
         http::HeaderValue::from_static("Upgrade"),
     );
-    headers.insert(http::header::UPGRADE, http::HeaderValue::from_static("websocket"));
-    if let Ok(accept) = http::HeaderValue::from_str(&websocket::accept_key(key)) {
-        headers.insert(http::header::SEC_WEBSOCKET_ACCEPT, accept);
-    }
-    if let Some(protocol) = protocol {
-        headers.insert(
-            http::header::SEC_WEBSOCKET_PROTOCOL,
-            http::HeaderValue::from_static(protocol.name),
-        );
-    }
-    let protocol = protocol.unwrap_or(Protocol {
-        name: "",
-        base64: false,
-        json_status: false,
-        stream_close: false,
-    });
-    let span = tracing::info_span!("stream", pod = %format!("{namespace}/{pod_name}"), container, exec);
+    headers.insert(http::header::UPGRADE, http::HeaderValue::from_static(upgrade));
+    response
+}
+
+/// Runs `session` on the connection once hyper hands it over after the 101.
+fn spawn_upgraded<F, Fut>(request: http::Request<Incoming>, span: tracing::Span, session: F)
+where
+    F: FnOnce(TokioIo<hyper::upgrade::Upgraded>) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
     tokio::spawn(
         async move {
             match hyper::upgrade::on(request).await {
-                Ok(upgraded) => {
-                    let session = Session::start(TokioIo::new(upgraded), protocol, options);
-                    run(session, &runtime, &id, action, options).await;
-                }
+                Ok(upgraded) => session(TokioIo::new(upgraded)).await,
                 Err(err) => tracing::debug!(error = %err, "the upgrade failed"),
             }
         }
         .instrument(span),
     );
-    response
 }
 
-/// An open WebSocket: the writer task's queue and what the reader task delivers.
+/// An open session, whatever its transport: the writer task's queue and what the reader
+/// tasks deliver.
 struct Session {
     protocol: Protocol,
+    /// Announce the streams with an empty message first (WebSocket).
+    announce: bool,
     out: mpsc::Sender<Out>,
     /// Input: stdin data, `None` when the client closed stdin.
     stdin: mpsc::Receiver<Option<Vec<u8>>>,
@@ -274,12 +402,139 @@ impl Session {
         });
         Session {
             protocol,
+            announce: true,
             out,
             stdin,
             resize,
             gone,
             writer,
         }
+    }
+
+    /// A session over SPDY: waits for the client's streams (one per channel, named by their
+    /// `streamType`), then maps them to channels. `None` when the client does not open them
+    /// in time or goes away.
+    async fn start_spdy<S: AsyncRead + AsyncWrite + Send + 'static>(
+        io: S,
+        protocol: &'static str,
+        options: Options,
+    ) -> Option<Session> {
+        let mut session = match spdy::Session::start(io) {
+            Ok(session) => session,
+            Err(err) => {
+                tracing::info!(error = %err, "cannot start a SPDY session");
+                return None;
+            }
+        };
+        let handle = session.handle();
+        let resizable = protocol != "channel.k8s.io" && protocol != "v2.channel.k8s.io";
+        let expected = 1
+            + usize::from(options.stdin)
+            + usize::from(options.stdout)
+            + usize::from(options.stderr)
+            + usize::from(options.tty && resizable);
+        let mut writers: [Option<StreamWriter>; 3] = [None, None, None];
+        let mut stdin_stream = None;
+        let mut resize_stream = None;
+        let mut received = 0;
+        let deadline = tokio::time::sleep(STREAM_CREATION_TIMEOUT);
+        tokio::pin!(deadline);
+        while received < expected {
+            let incoming = tokio::select! {
+                incoming = session.next() => incoming?,
+                () = &mut deadline => {
+                    tracing::info!("timed out waiting for client to create streams");
+                    handle.shutdown();
+                    return None;
+                }
+            };
+            let kind = incoming.header("streamType").unwrap_or("").to_owned();
+            let (reader, writer) = incoming.accept();
+            match kind.as_str() {
+                "error" => writers[output_slot(ERROR)] = Some(writer),
+                "stdout" => writers[output_slot(STDOUT)] = Some(writer),
+                "stderr" => writers[output_slot(STDERR)] = Some(writer),
+                "stdin" => stdin_stream = Some(reader),
+                "resize" => resize_stream = Some(reader),
+                other => {
+                    tracing::info!(stream_type = other, "unexpected stream type");
+                    continue;
+                }
+            }
+            received += 1;
+        }
+        let (out, mut out_rx) = mpsc::channel::<Out>(64);
+        let (stdin_tx, stdin) = mpsc::channel(16);
+        let (resize_tx, resize) = mpsc::channel(4);
+        let (gone_tx, gone) = tokio::sync::oneshot::channel();
+        let writer_handle = handle.clone();
+        let writer = tokio::spawn(async move {
+            while let Some(out) = out_rx.recv().await {
+                match out {
+                    Out::Data(channel, data) => {
+                        let stream = writers.get(output_slot(channel)).and_then(Option::as_ref);
+                        if let Some(stream) = stream
+                            && !data.is_empty()
+                        {
+                            let _ = stream.write(&data).await;
+                        }
+                    }
+                    Out::Pong(_) => {}
+                    Out::Close => break,
+                }
+            }
+            for stream in writers.iter().flatten() {
+                stream.close();
+            }
+            writer_handle.shutdown();
+            writer_handle.closed().await;
+        });
+        if let Some(mut reader) = stdin_stream {
+            tokio::spawn(async move {
+                while let Some(data) = reader.read().await {
+                    if stdin_tx.send(Some(data.to_vec())).await.is_err() {
+                        return;
+                    }
+                }
+                let _ = stdin_tx.send(None).await;
+            });
+        }
+        if let Some(mut reader) = resize_stream {
+            tokio::spawn(async move {
+                let mut pending = Vec::new();
+                while let Some(data) = reader.read().await {
+                    pending.extend_from_slice(&data);
+                    let mut sizes = serde_json::Deserializer::from_slice(&pending).into_iter::<Value>();
+                    let mut used = 0;
+                    while let Some(Ok(size)) = sizes.next() {
+                        used = sizes.byte_offset();
+                        if let Some(size) = terminal_size(&size) {
+                            let _ = resize_tx.try_send(size);
+                        }
+                    }
+                    pending.drain(..used);
+                }
+            });
+        }
+        tokio::spawn(async move {
+            handle.closed().await;
+            let _ = gone_tx.send(());
+        });
+        let protocol = Protocol {
+            name: protocol,
+            base64: false,
+            json_status: protocol == "v4.channel.k8s.io",
+            stream_close: false,
+        };
+        Some(Session {
+            protocol,
+            announce: false,
+            out,
+            stdin,
+            resize,
+            gone,
+            writer,
+        })
     }
 
     async fn send(&self, channel: u8, data: Vec<u8>) {
@@ -374,20 +629,38 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 }
             }
             RESIZE => {
-                if let Ok(size) = serde_json::from_slice::<Value>(&payload) {
-                    let dimension = |name: &str| {
-                        size.get(name)
-                            .and_then(Value::as_u64)
-                            .and_then(|v| u16::try_from(v).ok())
-                    };
-                    if let (Some(width), Some(height)) = (dimension("Width"), dimension("Height")) {
-                        let _ = resize.try_send((width, height));
-                    }
+                if let Some(size) = serde_json::from_slice::<Value>(&payload)
+                    .ok()
+                    .as_ref()
+                    .and_then(terminal_size)
+                {
+                    let _ = resize.try_send(size);
                 }
             }
             _ => {}
         }
     }
+}
+
+/// Where a SPDY session keeps the stream of an output channel (stdout, stderr, error); other
+/// channels have none.
+fn output_slot(channel: u8) -> usize {
+    match channel {
+        STDOUT => 0,
+        STDERR => 1,
+        ERROR => 2,
+        _ => usize::MAX,
+    }
+}
+
+/// A TerminalSize message's width and height.
+fn terminal_size(size: &Value) -> Option<(u16, u16)> {
+    let dimension = |name: &str| {
+        size.get(name)
+            .and_then(Value::as_u64)
+            .and_then(|v| u16::try_from(v).ok())
+    };
+    Some((dimension("Width")?, dimension("Height")?))
 }
 
 /// Copies a source into the session on `channel` until it ends.
@@ -485,7 +758,9 @@ async fn run(mut session: Session, runtime: &Runtime, id: &str, action: Action, 
     } else {
         ERROR
     };
-    session.send(first, Vec::new()).await;
+    if session.announce {
+        session.send(first, Vec::new()).await;
+    }
     let status = match action {
         Action::Exec(command) => run_exec(&mut session, runtime, id, &command, options).await,
         Action::Attach => run_attach(&mut session, runtime, id, options).await,

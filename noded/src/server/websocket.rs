@@ -158,6 +158,58 @@ fn data_message(opcode: u8, payload: Vec<u8>) -> Message {
     }
 }
 
+/// A byte stream tunnelled in a WebSocket's binary messages (kubectl's SPDY over WebSocket):
+/// what the client sends in binary messages is read from the returned end, what is written
+/// to it goes out in binary messages; pings are answered, a close or the connection's end
+/// ends the stream.
+pub fn tunnel<S: AsyncRead + AsyncWrite + Send + 'static>(io: S) -> tokio::io::DuplexStream {
+    let (ours, theirs) = tokio::io::duplex(256 * 1024);
+    let (read, mut write) = tokio::io::split(io);
+    let (mut from_tunnel, mut into_tunnel) = tokio::io::split(ours);
+    let (pong_tx, mut pongs) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
+    tokio::spawn(async move {
+        let mut reader = Reader::new(read);
+        while let Ok(Some(message)) = reader.next().await {
+            match message {
+                Message::Binary(data) => {
+                    if into_tunnel.write_all(&data).await.is_err() {
+                        break;
+                    }
+                }
+                Message::Ping(payload) => {
+                    let _ = pong_tx.send(payload).await;
+                }
+                Message::Close(_) => break,
+                Message::Text(_) => {}
+            }
+        }
+        let _ = into_tunnel.shutdown().await;
+    });
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            tokio::select! {
+                Some(payload) = pongs.recv() => {
+                    if write_frame(&mut write, PONG, &payload).await.is_err() {
+                        return;
+                    }
+                }
+                read = from_tunnel.read(&mut buf) => match read {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        if write_frame(&mut write, BINARY, &buf[..n]).await.is_err() {
+                            return;
+                        }
+                    }
+                },
+            }
+        }
+        let _ = write_frame(&mut write, CLOSE, &1000u16.to_be_bytes()).await;
+        let _ = write.shutdown().await;
+    });
+    theirs
+}
+
 /// Encodes one unmasked, final frame.
 pub fn frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(payload.len() + 10);
