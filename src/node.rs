@@ -30,6 +30,22 @@ pub struct NodeArgs {
     /// volumes up to date (a Go duration, as the kubelet's flag).
     #[arg(long, default_value = "1m0s", value_name = "DURATION", value_parser = parse_duration)]
     pub sync_frequency: std::time::Duration,
+    /// The percent of disk usage after which image garbage collection is always run. Values
+    /// must be within the range [0, 100]; to disable image garbage collection, set to 100.
+    #[arg(long, default_value_t = 85, value_name = "PERCENT")]
+    pub image_gc_high_threshold: u32,
+    /// The percent of disk usage before which image garbage collection is never run; the
+    /// lowest disk usage to garbage collect to. Within [0, 100] and not above
+    /// --image-gc-high-threshold.
+    #[arg(long, default_value_t = 80, value_name = "PERCENT")]
+    pub image_gc_low_threshold: u32,
+    /// Minimum age for an unused image before it is garbage collected (a Go duration).
+    #[arg(long, default_value = "2m0s", value_name = "DURATION", value_parser = parse_duration)]
+    pub minimum_image_ttl_duration: std::time::Duration,
+    /// Maximum age an image can be unused before it is garbage collected; 0s disables it
+    /// (the kubelet configuration's imageMaximumGCAge).
+    #[arg(long, default_value = "0s", value_name = "DURATION", value_parser = parse_duration)]
+    pub image_maximum_gc_age: std::time::Duration,
 }
 
 impl NodeArgs {
@@ -112,6 +128,12 @@ pub async fn start(
             insecure: args.insecure_registries.clone(),
         },
         sync_frequency: args.sync_frequency,
+        image_gc: rudder_noded::kubelet::image_gc::ImageGcPolicy {
+            high_threshold_percent: args.image_gc_high_threshold,
+            low_threshold_percent: args.image_gc_low_threshold,
+            min_age: args.minimum_image_ttl_duration,
+            max_age: args.image_maximum_gc_age,
+        },
     };
     Ok(rudder_noded::kubelet::Kubelet::start(client, config, stop).await?)
 }

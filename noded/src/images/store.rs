@@ -2,7 +2,7 @@
 //! config), image listing and the snapshot directories that hold unpacked layers. It does
 //! not parse archives (see `archive`) nor mount anything (see `overlay`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
@@ -230,6 +230,101 @@ impl Store {
     pub fn untag(&self, name: &str) -> Result<bool, Error> {
         let key = Reference::parse_docker_ref(name)?.to_string();
         self.refs.update(|images| images.remove(&key).is_some())
+    }
+
+    /// Removes the image whose ID (config digest) is `image_id`: every reference that names
+    /// it, then the blobs and unpacked layers no remaining image shares. Returns the bytes
+    /// its blobs held (its size as `images()` reports it); an unknown ID is `ImageNotFound`.
+    pub fn remove_image(&self, image_id: &str) -> Result<u64, Error> {
+        let (removed, kept): (Vec<Image>, Vec<Image>) = self
+            .images()?
+            .into_iter()
+            .partition(|image| image.config_digest == image_id);
+        let Some(first) = removed.first() else {
+            return Err(Error::ImageNotFound(image_id.to_owned()));
+        };
+        let size = first.size;
+        let names: BTreeSet<&String> = removed.iter().flat_map(|image| &image.names).collect();
+        self.refs
+            .update(|images| images.retain(|name, _| !names.contains(name)))?;
+        let (mut blobs, mut snapshots) = (BTreeSet::new(), BTreeSet::new());
+        for image in &removed {
+            self.reachable_blobs(&image.target_digest, 0, &mut blobs);
+            snapshots.extend(image.diff_ids().iter().cloned());
+        }
+        let mut still_used = BTreeSet::new();
+        for image in &kept {
+            self.reachable_blobs(&image.target_digest, 0, &mut still_used);
+            for diff_id in image.diff_ids() {
+                snapshots.remove(diff_id);
+            }
+        }
+        blobs.retain(|digest| !still_used.contains(digest));
+        for digest in &blobs {
+            let path = self.blob_path(digest)?;
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+                Err(err) => return Err(Error::io(&path)(err)),
+            }
+        }
+        for diff_id in &snapshots {
+            let dir = self.root.join("snapshots").join(hex_of(diff_id)?);
+            // Moved aside first so a half-removed layer never passes for an unpacked one.
+            let doomed = temp_path(&self.tmp_dir(), "removed-snapshot");
+            match std::fs::rename(&dir, &doomed) {
+                Ok(()) => std::fs::remove_dir_all(&doomed).map_err(Error::io(&doomed))?,
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+                Err(err) => return Err(Error::io(&dir)(err)),
+            }
+        }
+        Ok(size)
+    }
+
+    /// The blobs a manifest or index reaches that are in the store: itself, an index's
+    /// manifests (every platform's), a manifest's config and layers.
+    fn reachable_blobs(&self, digest: &str, depth: usize, out: &mut BTreeSet<String>) {
+        if depth > 4 || !self.has_blob(digest) || !out.insert(digest.to_owned()) {
+            return;
+        }
+        let Ok(bytes) = self.read_json_blob(digest) else {
+            return;
+        };
+        let Ok(value) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+            return;
+        };
+        let digest_of = |descriptor: &serde_json::Value| {
+            descriptor
+                .get("digest")
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_owned)
+        };
+        if let Some(manifests) = value.get("manifests").and_then(serde_json::Value::as_array) {
+            for child in manifests.iter().filter_map(digest_of) {
+                self.reachable_blobs(&child, depth + 1, out);
+            }
+        }
+        if let Some(config) = value.get("config").and_then(digest_of)
+            && self.has_blob(&config)
+        {
+            out.insert(config);
+        }
+        if let Some(layers) = value.get("layers").and_then(serde_json::Value::as_array) {
+            for layer in layers.iter().filter_map(digest_of) {
+                if self.has_blob(&layer) {
+                    out.insert(layer);
+                }
+            }
+        }
+    }
+
+    /// The capacity and available bytes of the filesystem holding the store (statvfs).
+    pub fn filesystem_usage(&self) -> Result<(u64, u64), Error> {
+        let stat = rustix::fs::statvfs(&self.root)
+            .map_err(Error::sys(format!("statvfs {}", self.root.display())))?;
+        let capacity = stat.f_blocks.saturating_mul(stat.f_frsize);
+        let available = stat.f_bavail.saturating_mul(stat.f_frsize);
+        Ok((capacity, available))
     }
 
     /// Resolves an image by reference (`busybox`, `docker.io/library/busybox:latest`,

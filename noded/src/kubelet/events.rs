@@ -54,6 +54,17 @@ impl Events {
             .clone()
     }
 
+    /// An event about the node itself (upstream's `nodeRef`: kind Node, its name as UID).
+    pub fn node(&self, type_: EventType, reason: &str, note: String) {
+        let reference = ObjectReference {
+            kind: Some("Node".to_owned()),
+            name: self.reporter.instance.clone(),
+            uid: self.reporter.instance.clone(),
+            ..ObjectReference::default()
+        };
+        self.publish(reference, type_, reason, note);
+    }
+
     /// An event about one container of `pod` (upstream's `GenerateContainerRef`: the field
     /// path names the container).
     pub fn container(&self, pod: &Pod, container: &str, type_: EventType, reason: &str, note: String) {
@@ -71,6 +82,10 @@ impl Events {
             resource_version: pod.metadata.resource_version.clone(),
             field_path: Some(format!("spec.{field}{{{container}}}")),
         };
+        self.publish(reference, type_, reason, note);
+    }
+
+    fn publish(&self, reference: ObjectReference, type_: EventType, reason: &str, note: String) {
         let recorder = self.recorder(&note);
         let event = Event {
             type_,

@@ -7,6 +7,7 @@
 
 pub mod container;
 pub mod events;
+pub mod image_gc;
 pub mod images;
 pub mod layout;
 pub mod probes;
@@ -46,6 +47,8 @@ pub enum KubeletError {
     NeedsRoot,
     #[error(transparent)]
     Server(#[from] crate::server::ServerError),
+    #[error("{0}")]
+    ImageGcPolicy(String),
 }
 
 /// The kubelet's configuration.
@@ -64,6 +67,8 @@ pub struct KubeletConfig {
     /// How often running pods' ConfigMap, Secret, downward API and projected volumes are
     /// brought up to date (the kubelet's `--sync-frequency`, one minute by default).
     pub sync_frequency: std::time::Duration,
+    /// When unused images are removed (`--image-gc-high-threshold` and friends).
+    pub image_gc: image_gc::ImageGcPolicy,
 }
 
 /// A running kubelet.
@@ -147,6 +152,7 @@ impl Kubelet {
         if !rustix::process::geteuid().is_root() {
             return Err(KubeletError::NeedsRoot);
         }
+        config.image_gc.validate().map_err(KubeletError::ImageGcPolicy)?;
         let data_dir = config.node.data_dir.clone();
         let images = Arc::new(Store::open(crate::images::store_dir(&data_dir))?);
         match crate::images::auto_import(&images, &crate::images::drop_in_dir(&data_dir)) {
@@ -200,6 +206,13 @@ impl Kubelet {
             Some(server) => Some(crate::server::start(server, known.clone()).await?),
             None => None,
         };
+        tokio::spawn(image_gc::run(
+            shared.images.clone(),
+            shared.runtime.clone(),
+            shared.events.clone(),
+            config.image_gc,
+            shutdown.clone(),
+        ));
         let pods = tokio::spawn(watch_pods(shared, known, shutdown));
         Ok(Kubelet {
             registered,

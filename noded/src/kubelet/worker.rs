@@ -1247,7 +1247,7 @@ fn image_annotations(image: &EnsuredImage) -> BTreeMap<String, String> {
 }
 
 /// The image name and imageID a container recorded (empty when it did not).
-fn recorded_image(annotations: &BTreeMap<String, String>) -> (String, String) {
+pub(crate) fn recorded_image(annotations: &BTreeMap<String, String>) -> (String, String) {
     let get = |key: &str| annotations.get(key).cloned().unwrap_or_default();
     (get(IMAGE_NAME_ANNOTATION), get(IMAGE_REF_ANNOTATION))
 }
