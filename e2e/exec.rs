@@ -2,12 +2,12 @@
 //! WebSocket upgrade to the node, which runs commands in the container or attaches to its
 //! stdio. Needs root; without it the test says it was skipped.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::harness::{Server, wait_for};
-use crate::node::{IMAGE, apply, node_server};
+use crate::node::{IMAGE, apply, kubectl_with_input, node_server};
 
 fn pod(name: &str, restart: &str, container: &str) -> String {
     format!(
@@ -30,23 +30,6 @@ fn wait_running(server: &Server, name: &str) {
         let out = server.kubectl(&["get", "pod", name, "-o", "jsonpath={.status.phase}"]);
         (String::from_utf8_lossy(&out.stdout) == "Running").then_some(())
     });
-}
-
-/// kubectl with this server's kubeconfig, stdin from `input`.
-fn kubectl_with_input(server: &Server, args: &[&str], input: &[u8]) -> std::process::Output {
-    let mut child = Command::new("kubectl")
-        .arg("--kubeconfig")
-        .arg(server.kubeconfig())
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(input).unwrap();
-    drop(stdin);
-    child.wait_with_output().unwrap()
 }
 
 #[test]
@@ -113,6 +96,7 @@ fn exec_attach_and_cp_through_the_api_server() {
     // stdin through -i.
     let out = kubectl_with_input(
         &server,
+        &[],
         &["exec", "-i", "shell", "--", "cat"],
         b"piped line\nand more",
     );
@@ -201,7 +185,7 @@ fn exec_attach_and_cp_through_the_api_server() {
     // attach -i writes the container's stdin; with stdinOnce it closes when the session ends.
     wait_running(&server, "reader");
     let started = Instant::now();
-    let out = kubectl_with_input(&server, &["attach", "-i", "reader"], b"hello\n");
+    let out = kubectl_with_input(&server, &[], &["attach", "-i", "reader"], b"hello\n");
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("got hello"),
         "{out:?}"

@@ -90,3 +90,27 @@ pub fn jsonpath(server: &Server, pod: &str, path: &str) -> String {
     let out = server.kubectl(&["get", "pod", pod, "-o", &format!("jsonpath={path}")]);
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// kubectl with this server's kubeconfig and the extra environment `envs`, stdin from `input`.
+pub fn kubectl_with_input(
+    server: &Server,
+    envs: &[(&str, &str)],
+    args: &[&str],
+    input: &[u8],
+) -> std::process::Output {
+    use std::io::Write;
+    let mut child = std::process::Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(server.kubeconfig())
+        .args(args)
+        .envs(envs.iter().copied())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input).unwrap();
+    drop(stdin);
+    child.wait_with_output().unwrap()
+}

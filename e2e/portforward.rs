@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::harness::{Server, free_port, wait_for};
-use crate::node::{IMAGE, apply, node_server};
+use crate::node::{IMAGE, apply, kubectl_with_input, node_server};
 
 fn web() -> String {
     format!(
@@ -185,22 +185,8 @@ fn port_forward_and_spdy_exec_through_the_api_server() {
 
     // exec over SPDY: output, stderr, exit codes and stdin.
     let spdy = [("KUBECTL_REMOTE_COMMAND_WEBSOCKETS", "false")];
-    let exec = |args: &[&str], input: &[u8]| {
-        let mut child = Command::new("kubectl")
-            .arg("--kubeconfig")
-            .arg(server.kubeconfig())
-            .args(args)
-            .envs(spdy)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stdin = child.stdin.take().unwrap();
-        stdin.write_all(input).unwrap();
-        drop(stdin);
-        child.wait_with_output().unwrap()
-    };
+    let exec = |args: &[&str], input: &[u8]| kubectl_with_input(&server, &spdy, args, input);
+
     let out = exec(
         &["exec", "web", "--", "sh", "-c", "echo out; echo err >&2; exit 3"],
         b"",
