@@ -204,3 +204,182 @@ fn exec_attach_and_cp_through_the_api_server() {
 
     server.kubectl_ok(&["delete", "pod", "shell", "ticker", "reader", "--timeout=60s"]);
 }
+
+/// kubectl under script(1), so it has a terminal of `rows` x `cols`; its input is written
+/// through [`Terminal::type_line`], its output collected as it comes.
+struct Terminal {
+    child: std::process::Child,
+    input: std::process::ChildStdin,
+    output: std::sync::mpsc::Receiver<Vec<u8>>,
+    seen: String,
+}
+
+impl Terminal {
+    /// Starts kubectl with `kubectl_args`, with the environment variables `env` (`A=B ...`).
+    fn start(server: &Server, rows: u16, cols: u16, env: &str, kubectl_args: &str) -> Terminal {
+        let command = format!(
+            "stty rows {rows} cols {cols}; exec env {env} kubectl --kubeconfig {} {kubectl_args}",
+            server.kubeconfig().display()
+        );
+        // script(1) gets a stdin that stays open: at EOF it would end the session early.
+        let mut child = Command::new("script")
+            .args(["-qec", &command, "/dev/null"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let input = child.stdin.take().unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        let (tx, output) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(read) = stdout.read(&mut buf) {
+                if read == 0 || tx.send(buf[..read].to_vec()).is_err() {
+                    return;
+                }
+            }
+        });
+        Terminal {
+            child,
+            input,
+            output,
+            seen: String::new(),
+        }
+    }
+
+    fn type_line(&mut self, line: &str) {
+        use std::io::Write;
+        self.input.write_all(format!("{line}\n").as_bytes()).unwrap();
+        self.input.flush().unwrap();
+    }
+
+    /// Waits up to `wait` for `wanted` in the output; false when it did not come.
+    fn saw(&mut self, wanted: &str, wait: Duration) -> bool {
+        let deadline = Instant::now() + wait;
+        while !self.seen.contains(wanted) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.output.recv_timeout(left) {
+                Ok(chunk) => self.seen.push_str(&String::from_utf8_lossy(&chunk)),
+                Err(_) => return false,
+            }
+        }
+        true
+    }
+
+    /// Waits for kubectl to end; the output it wrote.
+    fn wait(mut self) -> (std::process::ExitStatus, String) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                while let Ok(chunk) = self.output.recv_timeout(Duration::from_secs(1)) {
+                    self.seen.push_str(&String::from_utf8_lossy(&chunk));
+                }
+                return (status, std::mem::take(&mut self.seen));
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("kubectl did not end: {:?}", self.seen);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Terminal {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn tty_containers_attach_with_a_terminal_that_resizes() {
+    let Some((server, _dir)) = node_server(&[]) else {
+        return;
+    };
+    apply(
+        &server,
+        &pod(
+            "console",
+            "Never",
+            "    command: [sh, -c, 'echo started on $(tty); exec sh']\n    tty: true\n    stdin: true\n    stdinOnce: true\n",
+        ),
+    );
+    wait_running(&server, "console");
+
+    // Without -t kubectl asks for stderr too, which a terminal does not have (the kubelet
+    // attaches with the container's terminal setting, and the CRI refuses both).
+    let out = server.kubectl(&["attach", "console"]);
+    assert!(!out.status.success(), "{out:?}");
+
+    // attach -it over SPDY: the shell gets what is typed, and the terminal has kubectl's
+    // size. When kubectl goes away the session ends; the terminal stays (stdinOnce closes
+    // only a stdin without a terminal).
+    let mut terminal = Terminal::start(
+        &server,
+        30,
+        90,
+        "KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false",
+        "attach -it console",
+    );
+    assert!(
+        terminal.saw("If you don't see a command prompt", Duration::from_secs(30)),
+        "{:?}",
+        terminal.seen
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        terminal.type_line("stty size; echo over-$((3*7))");
+        if terminal.saw("30 90", Duration::from_secs(2)) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{:?}", terminal.seen);
+    }
+    assert!(
+        terminal.saw("over-21", Duration::from_secs(10)),
+        "{:?}",
+        terminal.seen
+    );
+    drop(terminal);
+
+    // Again over WebSocket, with another size.
+    let mut terminal = Terminal::start(&server, 41, 101, "", "attach -it console");
+    assert!(
+        terminal.saw("If you don't see a command prompt", Duration::from_secs(30)),
+        "{:?}",
+        terminal.seen
+    );
+    // kubectl sends its size as the session starts; ask until the shell sees it.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        terminal.type_line("stty size; echo answer-$((6*7))");
+        if terminal.saw("41 101", Duration::from_secs(2)) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{:?}", terminal.seen);
+    }
+    assert!(
+        terminal.saw("answer-42", Duration::from_secs(10)),
+        "{:?}",
+        terminal.seen
+    );
+    terminal.type_line("echo term-$TERM; exit 0");
+    let (status, seen) = terminal.wait();
+    assert!(seen.contains("term-xterm"), "{seen:?}");
+    assert!(status.success(), "{status:?}: {seen:?}");
+
+    wait_for("console Succeeded", 30, || {
+        let out = server.kubectl(&["get", "pod", "console", "-o", "jsonpath={.status.phase}"]);
+        (String::from_utf8_lossy(&out.stdout) == "Succeeded").then_some(())
+    });
+    // A terminal's output is the container's stdout in its log.
+    let logs = server.kubectl_ok(&["logs", "console"]);
+    assert!(logs.contains("started on /dev/"), "{logs:?}");
+    assert!(logs.contains("30 90"), "{logs:?}");
+    assert!(logs.contains("41 101"), "{logs:?}");
+    assert!(logs.contains("answer-42"), "{logs:?}");
+    assert!(logs.contains("term-xterm"), "{logs:?}");
+
+    server.kubectl_ok(&["delete", "pod", "console", "--timeout=60s"]);
+}

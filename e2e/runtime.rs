@@ -492,8 +492,8 @@ fn attach_feeds_stdin_once_and_fans_out_output_besides_the_log() {
     let runtime = fx.runtime.clone();
     let seen = block_on(async {
         let mut attached = runtime.attach("attached", true, true, true).await.unwrap();
-        let mut input = attached.input.take().unwrap();
-        input.write_all(b"hello\n").await.unwrap();
+        let mut input = attached.input;
+        input.write_stdin(b"hello\n").await.unwrap();
         // With stdinOnce, ending this session's input closes the container's stdin.
         input.close().await;
         let mut seen: Vec<(u8, Vec<u8>)> = Vec::new();
@@ -517,4 +517,74 @@ fn attach_feeds_stdin_once_and_fans_out_output_besides_the_log() {
     assert_eq!(fx.wait_exited("attached").exit_code, 0);
     let logged: Vec<String> = records(&fx.log("attached")).into_iter().map(|r| r.3).collect();
     assert!(logged.contains(&"got hello".to_owned()), "{logged:?}");
+}
+
+/// Reads an attach session's output into `seen` until it contains `wanted`.
+async fn read_until(
+    output: &mut rudder_noded::runtime::attach::AttachOutput,
+    seen: &mut String,
+    wanted: &str,
+) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !seen.contains(wanted) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, output.next()).await {
+            Ok(Ok(Some((stream, data)))) => {
+                assert_eq!(stream, 1, "a terminal has only stdout");
+                seen.push_str(&String::from_utf8_lossy(&data));
+            }
+            other => panic!("no {wanted:?} in {seen:?}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_terminal_container_is_attached_resized_and_logged_as_stdout() {
+    let Some(mut fx) = Fixture::new() else { return };
+    let mut spec = fx.spec("echo started; exec sh");
+    spec.tty = true;
+    spec.stdin = true;
+    spec.stdin_once = true;
+    fx.create("terminal", &spec);
+    let runtime = fx.runtime.clone();
+    block_on(async {
+        // A first session resizes the terminal and runs commands; ending its input ends the
+        // session but leaves the terminal's stdin open (containerd's rule for stdinOnce + tty).
+        let mut attached = runtime.attach("terminal", true, true, false).await.unwrap();
+        let mut seen = String::new();
+        attached.input.resize(100, 40).await.unwrap();
+        attached
+            .input
+            .write_stdin(b"stty size; echo term=$TERM; tty\n")
+            .await
+            .unwrap();
+        read_until(&mut attached.output, &mut seen, "term=xterm").await;
+        read_until(&mut attached.output, &mut seen, "/dev/").await;
+        assert!(seen.contains("40 100"), "{seen:?}");
+        attached.input.close().await;
+        tokio::time::timeout(Duration::from_secs(20), async {
+            while attached.output.next().await.unwrap().is_some() {}
+        })
+        .await
+        .expect("the session did not end with its input");
+        assert!(matches!(
+            runtime.state("terminal").unwrap(),
+            ContainerState::Running { .. }
+        ));
+
+        // A second session still types into the shell, and sees the new size.
+        let mut again = runtime.attach("terminal", true, true, false).await.unwrap();
+        let mut seen = String::new();
+        again.input.resize(132, 43).await.unwrap();
+        again.input.write_stdin(b"stty size; exit 7\n").await.unwrap();
+        read_until(&mut again.output, &mut seen, "43 132").await;
+    });
+    assert_eq!(fx.wait_exited("terminal").exit_code, 7);
+
+    let logged = records(&fx.log("terminal"));
+    assert!(logged.iter().all(|r| r.1 == "stdout"), "{logged:?}");
+    let text: Vec<&str> = logged.iter().map(|r| r.3.as_str()).collect();
+    assert!(text.iter().any(|line| line.starts_with("started")), "{text:?}");
+    assert!(text.iter().any(|line| line.starts_with("40 100")), "{text:?}");
+    assert!(text.iter().any(|line| line.starts_with("43 132")), "{text:?}");
 }

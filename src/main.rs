@@ -93,6 +93,9 @@ struct ShimArgs {
     /// Close that stdin after the first attach session.
     #[arg(long)]
     stdin_once: bool,
+    /// Give the container a terminal, its master held by the shim.
+    #[arg(long)]
+    tty: bool,
     /// Set by the shim itself when it re-executes detached.
     #[arg(long)]
     detached: bool,
@@ -180,6 +183,7 @@ fn main() -> std::process::ExitCode {
                 log: args.log,
                 stdin: args.stdin,
                 stdin_once: args.stdin_once,
+                tty: args.tty,
                 detached: args.detached,
             });
         }

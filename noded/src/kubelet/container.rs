@@ -156,7 +156,7 @@ pub fn container_spec(
             oom_score_adj(&qos, container, inputs.node_memory)
                 .max(inputs.min_oom_score_adj.unwrap_or(i32::MIN)),
         ),
-        tty: false,
+        tty: container.tty == Some(true),
         stdin: container.stdin == Some(true),
         stdin_once: container.stdin_once == Some(true),
         annotations: BTreeMap::new(),

@@ -542,28 +542,31 @@ async fn receive_pty(listener: &tokio::net::UnixListener) -> std::io::Result<Own
     let (stream, _) = listener.accept().await?;
     loop {
         stream.readable().await?;
-        let received = stream.try_io(tokio::io::Interest::READABLE, || {
-            let mut name = [0u8; 256];
-            let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
-            let mut control = rustix::net::RecvAncillaryBuffer::new(&mut space);
-            rustix::net::recvmsg(
-                &stream,
-                &mut [IoSliceMut::new(&mut name)],
-                &mut control,
-                rustix::net::RecvFlags::CMSG_CLOEXEC,
-            )
-            .map_err(std::io::Error::from)?;
-            let fd = control.drain().find_map(|message| match message {
-                rustix::net::RecvAncillaryMessage::ScmRights(mut fds) => fds.next(),
-                _ => None,
-            });
-            fd.ok_or_else(|| std::io::Error::other("no terminal received on the console socket"))
-        });
-        match received {
+        match stream.try_io(tokio::io::Interest::READABLE, || receive_fd(&stream)) {
             Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {}
             result => return result,
         }
     }
+}
+
+/// Receives the descriptor libcontainer sends on a console socket connection (the pty master,
+/// with the terminal's name as data).
+pub(crate) fn receive_fd(socket: impl std::os::fd::AsFd) -> std::io::Result<OwnedFd> {
+    let mut name = [0u8; 256];
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut control = rustix::net::RecvAncillaryBuffer::new(&mut space);
+    rustix::net::recvmsg(
+        socket,
+        &mut [IoSliceMut::new(&mut name)],
+        &mut control,
+        rustix::net::RecvFlags::CMSG_CLOEXEC,
+    )
+    .map_err(std::io::Error::from)?;
+    let fd = control.drain().find_map(|message| match message {
+        rustix::net::RecvAncillaryMessage::ScmRights(mut fds) => fds.next(),
+        _ => None,
+    });
+    fd.ok_or_else(|| std::io::Error::other("no terminal received on the console socket"))
 }
 
 #[cfg(test)]

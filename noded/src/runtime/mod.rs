@@ -13,6 +13,7 @@
 //!                         shim.log     the shim's own diagnostics
 //! STATE_DIR/libcontainer/ID/           libcontainer's state
 //! STATE_DIR/attach/HASH.sock            the shim's attach socket ([`attach`])
+//!                   HASH.console        where a terminal's master is handed to the shim
 //! STATE_DIR/exec/N.status, N.sock       one exec's status file and console socket ([`exec`])
 //! ```
 //!
@@ -48,8 +49,6 @@ pub enum RuntimeError {
     NotRunning(String),
     #[error("signal {0} is unknown to libcontainer")]
     UnknownSignal(i32),
-    #[error("terminals are not supported yet")]
-    TtyUnsupported,
     #[error(transparent)]
     Spec(#[from] spec::SpecError),
     #[error("container {id} failed to start: {message}")]
@@ -168,9 +167,6 @@ impl Runtime {
         log_path: &Path,
     ) -> Result<ContainerState, RuntimeError> {
         validate_id(id)?;
-        if spec.tty {
-            return Err(RuntimeError::TtyUnsupported);
-        }
         let bundle = self.layout.bundle(id);
         if bundle.exists() {
             return Err(RuntimeError::Exists(id.to_owned()));
@@ -219,6 +215,7 @@ impl Runtime {
             log: log_path.to_owned(),
             stdin: spec.stdin,
             stdin_once: spec.stdin_once,
+            tty: spec.tty,
             detached: false,
         };
         let mut child = Command::new(&self.shim_binary)

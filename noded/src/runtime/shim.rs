@@ -7,11 +7,16 @@
 //! async runtime thread), reports `running PID` or `failed MESSAGE` on its stdout, then copies
 //! the container's stdout and stderr into the CRI log file (and to attached clients, see
 //! [`super::attach`], which may also write the container's stdin), waits for the container
-//! process and records its exit status atomically in `exit.json`. It must not outlive the container,
+//! process and records its exit status atomically in `exit.json`. A container with a terminal
+//! (`--tty`) gets a pty whose master libcontainer sends to the shim over a console socket; its
+//! output is logged as stdout (as containerd does), and attached clients write its input and
+//! set its size. It must not outlive the container,
 //! and it writes nothing but that one line to its stdout.
 
 use std::fs::File;
 use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
 use std::process::{Command, ExitCode, Stdio};
 use std::sync::mpsc;
@@ -27,7 +32,11 @@ use nix::unistd::Pid;
 use super::attach::{self, Hub};
 use super::cgroup::{CgroupVersion, oom_kill_count};
 use super::crilog::{self, LineSplitter, Stream, Tag};
+use super::exec::receive_fd;
 use super::{ExitStatus, Layout, ShimRecord, write_atomically};
+
+/// How long libcontainer may take to hand over a container's terminal.
+const TERMINAL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The shim's command line, parsed by the binary's `shim` subcommand.
 #[derive(Clone, Debug)]
@@ -39,6 +48,8 @@ pub struct ShimArgs {
     pub stdin: bool,
     /// Close the container's stdin after the first attach session that used it.
     pub stdin_once: bool,
+    /// Give the container a terminal.
+    pub tty: bool,
     /// Set on the re-executed, detached process.
     pub detached: bool,
 }
@@ -60,6 +71,9 @@ impl ShimArgs {
         if self.stdin_once {
             args.push("--stdin-once".into());
         }
+        if self.tty {
+            args.push("--tty".into());
+        }
         if self.detached {
             args.push("--detached".into());
         }
@@ -80,6 +94,8 @@ enum ShimError {
     Spec(oci_spec::OciSpecError),
     #[error("the container has no pid after starting")]
     NoPid,
+    #[error("receiving the container's terminal: {0}")]
+    Terminal(std::io::Error),
 }
 
 /// The `rudder shim` entry point; call it before any async runtime or thread is started.
@@ -101,7 +117,7 @@ pub fn main(args: &ShimArgs) -> ExitCode {
         }
     };
     // Attach is served before noded hears the container runs.
-    let hub = Hub::new(started.stdin.take(), args.stdin_once);
+    let hub = Hub::new(started.stdin.take(), started.terminal.take(), args.stdin_once);
     let attach_socket = attach::socket_path(&layout, &args.id);
     if let Err(err) = hub.listen(&attach_socket) {
         tracing::error!(id = args.id, error = %err, "cannot serve attach");
@@ -151,10 +167,12 @@ struct Started {
     started_at: jiff::Timestamp,
     cgroup: String,
     version: Option<CgroupVersion>,
-    stdout: std::io::PipeReader,
-    stderr: std::io::PipeReader,
-    /// The write end of the container's stdin, when it has one.
-    stdin: Option<std::io::PipeWriter>,
+    /// The container's output streams: stdout and stderr pipes, or the terminal's master.
+    output: Vec<(File, Stream)>,
+    /// Where the container's stdin is written, when it has one.
+    stdin: Option<File>,
+    /// The terminal's master, when it has one.
+    terminal: Option<File>,
 }
 
 fn start(layout: &Layout, args: &ShimArgs) -> Result<Started, ShimError> {
@@ -172,29 +190,79 @@ fn start(layout: &Layout, args: &ShimArgs) -> Result<Started, ShimError> {
         let what = what.to_owned();
         move |err| ShimError::Io(what, err)
     };
-    let (stdin, stdin_writer): (std::os::fd::OwnedFd, _) = if args.stdin {
-        let (read, write) = std::io::pipe().map_err(io("creating the stdin pipe"))?;
-        (read.into(), Some(write))
+    let null = || File::open("/dev/null").map_err(io("opening /dev/null"));
+    let mut output = Vec::new();
+    let mut stdin_writer = None;
+    // A terminal replaces the container's stdio; libcontainer connects to the console socket
+    // while it creates the container.
+    let console = if args.tty {
+        let path = attach::console_socket_path(layout, &args.id);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(io("creating the console socket's directory"))?;
+        }
+        let _ = std::fs::remove_file(&path);
+        let listener = UnixListener::bind(&path).map_err(io("creating the console socket"))?;
+        Some((path, listener))
     } else {
-        let null = File::open("/dev/null").map_err(io("opening /dev/null"))?;
-        (null.into(), None)
+        None
     };
-    let (stdout_read, stdout_write) = std::io::pipe().map_err(io("creating the stdout pipe"))?;
-    let (stderr_read, stderr_write) = std::io::pipe().map_err(io("creating the stderr pipe"))?;
+    let (stdin, stdout, stderr): (OwnedFd, OwnedFd, OwnedFd) = if console.is_some() {
+        (null()?.into(), null()?.into(), null()?.into())
+    } else {
+        let stdin: OwnedFd = if args.stdin {
+            let (read, write) = std::io::pipe().map_err(io("creating the stdin pipe"))?;
+            stdin_writer = Some(File::from(OwnedFd::from(write)));
+            read.into()
+        } else {
+            null()?.into()
+        };
+        let (stdout_read, stdout_write) = std::io::pipe().map_err(io("creating the stdout pipe"))?;
+        let (stderr_read, stderr_write) = std::io::pipe().map_err(io("creating the stderr pipe"))?;
+        output.push((File::from(OwnedFd::from(stdout_read)), Stream::Stdout));
+        output.push((File::from(OwnedFd::from(stderr_read)), Stream::Stderr));
+        (stdin, stdout_write.into(), stderr_write.into())
+    };
     let root = layout.libcontainer_root();
     std::fs::create_dir_all(&root).map_err(io("creating the libcontainer state dir"))?;
 
-    let mut container = ContainerBuilder::new(args.id.clone(), SyscallType::default())
+    let built = ContainerBuilder::new(args.id.clone(), SyscallType::default())
         .with_root_path(root)
         .map_err(ShimError::Create)?
+        .with_console_socket(console.as_ref().map(|(path, _)| path))
         .with_stdin(stdin)
-        .with_stdout(stdout_write)
-        .with_stderr(stderr_write)
+        .with_stdout(stdout)
+        .with_stderr(stderr)
         .as_init(&bundle)
         .with_systemd(false)
         .with_detach(true)
-        .build()
-        .map_err(ShimError::Create)?;
+        .build();
+    let terminal = match (&console, &built) {
+        (Some((path, listener)), Ok(_)) => {
+            let received = receive_terminal(listener);
+            let _ = std::fs::remove_file(path);
+            Some(received)
+        }
+        (Some((path, _)), Err(_)) => {
+            let _ = std::fs::remove_file(path);
+            None
+        }
+        (None, _) => None,
+    };
+    let mut container = built.map_err(ShimError::Create)?;
+    let terminal = match terminal.transpose() {
+        Ok(terminal) => terminal,
+        Err(err) => {
+            let _ = container.delete(true);
+            return Err(ShimError::Terminal(err));
+        }
+    };
+    if let Some(master) = &terminal {
+        let reader = master.try_clone().map_err(io("using the terminal"))?;
+        output.push((reader, Stream::Stdout));
+        if args.stdin {
+            stdin_writer = Some(master.try_clone().map_err(io("using the terminal"))?);
+        }
+    }
     // The builder has closed our copies of the pipes' write ends: the readers see EOF
     // once every process of the container has closed them.
     if let Err(err) = container.start() {
@@ -216,10 +284,33 @@ fn start(layout: &Layout, args: &ShimArgs) -> Result<Started, ShimError> {
         started_at,
         cgroup,
         version,
-        stdout: stdout_read,
-        stderr: stderr_read,
+        output,
         stdin: stdin_writer,
+        terminal,
     })
+}
+
+/// Accepts libcontainer's connection on the console socket and receives the terminal's
+/// master. libcontainer connected while it created the container, and its init process sent
+/// the master before the creation returned, so nothing here waits long.
+fn receive_terminal(listener: &UnixListener) -> std::io::Result<File> {
+    listener.set_nonblocking(true)?;
+    let deadline = std::time::Instant::now() + TERMINAL_TIMEOUT;
+    let stream = loop {
+        match listener.accept() {
+            Ok((stream, _)) => break stream,
+            Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {
+                if std::time::Instant::now() >= deadline {
+                    return Err(std::io::ErrorKind::TimedOut.into());
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(err) => return Err(err),
+        }
+    };
+    stream.set_nonblocking(false)?;
+    stream.set_read_timeout(Some(TERMINAL_TIMEOUT))?;
+    receive_fd(&stream).map(File::from)
 }
 
 /// Copies the logs, waits for the container's process and records how it ended.
@@ -236,7 +327,8 @@ fn supervise(layout: &Layout, args: &ShimArgs, started: Started, hub: &Arc<Hub>)
         }
     };
     let (done_tx, done_rx) = mpsc::channel();
-    for (reader, stream) in [(started.stdout, Stream::Stdout), (started.stderr, Stream::Stderr)] {
+    let streams = started.output.len();
+    for (reader, stream) in started.output {
         let log = log.clone();
         let done = done_tx.clone();
         let hub = hub.clone();
@@ -252,7 +344,7 @@ fn supervise(layout: &Layout, args: &ShimArgs, started: Started, hub: &Arc<Hub>)
     // Output still in the pipes belongs to the container; give the copiers a moment to
     // drain it (processes that escaped the container's end may keep the pipes open).
     let deadline = std::time::Instant::now() + Duration::from_secs(2);
-    for _ in 0..2 {
+    for _ in 0..streams {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
         if done_rx.recv_timeout(left).is_err() {
             break;

@@ -54,7 +54,8 @@ pub struct ContainerSpec {
     pub cgroup_parent: String,
     pub resources: Resources,
     pub oom_score_adj: Option<i32>,
-    /// Allocate a terminal for the process (not supported yet by the shim).
+    /// Allocate a terminal for the process (the shim holds its master); `TERM=xterm` is added
+    /// unless the environment sets TERM, as containerd does.
     pub tty: bool,
     /// Keep a stdin open that attached clients write to (the container's `stdin`).
     pub stdin: bool,
@@ -248,6 +249,10 @@ impl ContainerSpec {
         } else {
             self.cwd.as_str()
         };
+        let mut env = self.env.clone();
+        if self.tty && !env.iter().any(|entry| entry.starts_with("TERM=")) {
+            env.push("TERM=xterm".to_owned());
+        }
         let mut process = json!({
             "terminal": self.tty,
             "user": {
@@ -256,7 +261,7 @@ impl ContainerSpec {
                 "additionalGids": self.user.additional_gids,
             },
             "args": self.args,
-            "env": self.env,
+            "env": env,
             "cwd": cwd,
             "capabilities": {
                 "bounding": capabilities,
@@ -472,6 +477,18 @@ mod tests {
             .unwrap()
             .iter()
             .find(|m| m["destination"] == destination)
+    }
+
+    #[test]
+    fn a_terminal_gets_term_xterm_unless_the_environment_sets_term() {
+        let mut spec = base();
+        spec.tty = true;
+        let doc = json(&spec);
+        assert_eq!(doc["process"]["terminal"], true);
+        assert_eq!(doc["process"]["env"], json!(["PATH=/bin", "TERM=xterm"]));
+        spec.env.push("TERM=vt100".into());
+        assert_eq!(json(&spec)["process"]["env"], json!(["PATH=/bin", "TERM=vt100"]));
+        assert_eq!(json(&base())["process"]["env"], json!(["PATH=/bin"]));
     }
 
     #[test]

@@ -32,6 +32,7 @@ use tracing::Instrument;
 use super::spdy::{self, StreamWriter};
 use super::websocket::{self, Message};
 use super::{Body, PodSource, text};
+use crate::runtime::attach::AttachInput;
 use crate::runtime::exec::{ExecProcess, ExecStdio, Tty};
 use crate::runtime::{Runtime, RuntimeError};
 
@@ -168,7 +169,7 @@ pub(super) async fn serve(
         _ => return text(http::StatusCode::NOT_FOUND, "404 page not found".to_owned()),
     };
     let query = request.uri().query().unwrap_or("");
-    let options = match Options::parse(query) {
+    let mut options = match Options::parse(query) {
         Ok(options) => options,
         Err(message) => return text(http::StatusCode::BAD_REQUEST, message),
     };
@@ -190,6 +191,17 @@ pub(super) async fn serve(
             format!("container not found ({container:?})"),
         );
     };
+    if matches!(action, Action::Attach) {
+        // As the kubelet: whether the process runs in a terminal is the container's, whatever
+        // the request says; the CRI refuses a terminal with stderr.
+        options.tty = container_tty(&pod, container);
+        if options.tty && options.stderr {
+            return text(
+                http::StatusCode::INTERNAL_SERVER_ERROR,
+                "rpc error: code = InvalidArgument desc = tty and stderr cannot both be true".to_owned(),
+            );
+        }
+    }
     let span = tracing::info_span!("stream", pod = %format!("{namespace}/{pod_name}"), container, exec);
     if !websocket::is_websocket_request(request.headers()) {
         return upgrade_spdy(request, &SPDY_PROTOCOLS, span, move |io, protocol| async move {
@@ -214,6 +226,27 @@ pub(super) async fn serve(
         let session = Session::start(io, protocol, options);
         run(session, &runtime, &id, action, options).await;
     })
+}
+
+/// Whether `container` of `pod` (app, init or ephemeral) was created with a terminal.
+fn container_tty(pod: &k8s_openapi::api::core::v1::Pod, container: &str) -> bool {
+    let Some(spec) = &pod.spec else {
+        return false;
+    };
+    spec.containers
+        .iter()
+        .chain(spec.init_containers.iter().flatten())
+        .find(|c| c.name == container)
+        .map(|c| c.tty)
+        .or_else(|| {
+            spec.ephemeral_containers
+                .iter()
+                .flatten()
+                .find(|c| c.name == container)
+                .map(|c| c.tty)
+        })
+        .flatten()
+        .unwrap_or(false)
 }
 
 /// Answers a WebSocket upgrade (with `protocol` unless empty) and runs `session` on the
@@ -696,7 +729,6 @@ async fn pump_tty(tty: Tty, out: mpsc::Sender<Out>) {
 enum Sink {
     Pipe(tokio::process::ChildStdin),
     Tty(Tty),
-    Attach(crate::runtime::attach::AttachInput),
 }
 
 /// Forwards the client's input until it closes stdin (closing the sink) or goes away.
@@ -705,17 +737,46 @@ async fn forward_stdin(mut input: mpsc::Receiver<Option<Vec<u8>>>, mut sink: Sin
         let written = match &mut sink {
             Sink::Pipe(pipe) => pipe.write_all(&data).await,
             Sink::Tty(tty) => tty.write_all(&data).await,
-            Sink::Attach(attach) => attach.write_all(&data).await,
         };
         if written.is_err() {
             return;
         }
     }
-    match sink {
-        Sink::Attach(attach) => attach.close().await,
-        // Dropping the pipe closes it; a terminal's input has no end but EOT.
-        Sink::Pipe(_) | Sink::Tty(_) => {}
+    // Dropping the pipe closes it; a terminal's input has no end but EOT.
+}
+
+/// Forwards the client's input to an attached container: stdin (when the session has it)
+/// until the client closes it, and terminal sizes, which the container's shim applies when
+/// it has a terminal (containerd resizes whatever the session asked).
+async fn forward_attach_input(
+    mut stdin: Option<mpsc::Receiver<Option<Vec<u8>>>>,
+    resize: mpsc::Receiver<(u16, u16)>,
+    mut input: AttachInput,
+) {
+    // A session without a resize stream (SPDY without a terminal) closes it at once.
+    let mut resize = Some(resize);
+    while stdin.is_some() || resize.is_some() {
+        tokio::select! {
+            data = async { stdin.as_mut()?.recv().await }, if stdin.is_some() => match data {
+                Some(Some(data)) => {
+                    if input.write_stdin(&data).await.is_err() {
+                        return;
+                    }
+                }
+                // The client closed stdin (or went away): the session's input ends.
+                _ => break,
+            },
+            size = async { resize.as_mut()?.recv().await }, if resize.is_some() => match size {
+                Some((width, height)) => {
+                    if input.resize(width, height).await.is_err() {
+                        return;
+                    }
+                }
+                None => resize = None,
+            },
+        }
     }
+    input.close().await;
 }
 
 fn success() -> Value {
@@ -842,13 +903,9 @@ async fn run_exec(
     })
 }
 
-/// Attaches until the container's output ends; `None` when the client went away.
+/// Attaches until the container's output (or the session) ends; `None` when the client went
+/// away.
 async fn run_attach(session: &mut Session, runtime: &Runtime, id: &str, options: Options) -> Option<Value> {
-    if options.tty {
-        return Some(internal_error(
-            "error attaching to container: containers with a terminal are not supported yet",
-        ));
-    }
     let attached = match runtime
         .attach(id, options.stdin, options.stdout, options.stderr)
         .await
@@ -857,10 +914,11 @@ async fn run_attach(session: &mut Session, runtime: &Runtime, id: &str, options:
         Err(err) => return Some(internal_error(&format!("error attaching to container: {err}"))),
     };
     let mut output = attached.output;
-    if let Some(input) = attached.input {
-        let stdin = std::mem::replace(&mut session.stdin, mpsc::channel(1).1);
-        tokio::spawn(forward_stdin(stdin, Sink::Attach(input)));
-    }
+    let stdin = options
+        .stdin
+        .then(|| std::mem::replace(&mut session.stdin, mpsc::channel(1).1));
+    let resize = std::mem::replace(&mut session.resize, mpsc::channel(1).1);
+    tokio::spawn(forward_attach_input(stdin, resize, attached.input));
     let out = session.out.clone();
     let copy = async move {
         while let Ok(Some((stream, data))) = output.next().await {
