@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::harness::{Server, wait_for};
-use crate::node::{IMAGE, apply, kubectl_with_input, node_server};
+use crate::node::{IMAGE, apply, kubectl_with_input, node_server, wait_node_ready};
 
 fn pod(name: &str, restart: &str, container: &str) -> String {
     format!(
@@ -250,8 +250,13 @@ impl Terminal {
 
     fn type_line(&mut self, line: &str) {
         use std::io::Write;
-        self.input.write_all(format!("{line}\n").as_bytes()).unwrap();
-        self.input.flush().unwrap();
+        let written = self.input.write_all(format!("{line}\n").as_bytes());
+        if let Err(err) = written.and_then(|()| self.input.flush()) {
+            while let Ok(chunk) = self.output.recv_timeout(Duration::from_secs(1)) {
+                self.seen.push_str(&String::from_utf8_lossy(&chunk));
+            }
+            panic!("kubectl ended ({err}): {:?}", self.seen);
+        }
     }
 
     /// Waits up to `wait` for `wanted` in the output; false when it did not come.
@@ -295,7 +300,7 @@ impl Drop for Terminal {
 
 #[test]
 fn tty_containers_attach_with_a_terminal_that_resizes() {
-    let Some((server, _dir)) = node_server(&[]) else {
+    let Some((mut server, _dir)) = node_server(&[]) else {
         return;
     };
     apply(
@@ -309,9 +314,14 @@ fn tty_containers_attach_with_a_terminal_that_resizes() {
     wait_running(&server, "console");
 
     // Without -t kubectl asks for stderr too, which a terminal does not have (the kubelet
-    // attaches with the container's terminal setting, and the CRI refuses both).
+    // attaches with the container's terminal setting, and the CRI refuses both); kubectl
+    // shows the upgrade's failure as upstream's does, without a message.
     let out = server.kubectl(&["attach", "console"]);
     assert!(!out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).ends_with("Error from server: \n"),
+        "{out:?}"
+    );
 
     // attach -it over SPDY: the shell gets what is typed, and the terminal has kubectl's
     // size. When kubectl goes away the session ends; the terminal stays (stdinOnce closes
@@ -343,7 +353,21 @@ fn tty_containers_attach_with_a_terminal_that_resizes() {
     );
     drop(terminal);
 
-    // Again over WebSocket, with another size.
+    // The shim keeps the terminal while noded restarts; the new noded attaches to it again,
+    // over WebSocket, with another size.
+    let (status, _, stderr) = server.stop();
+    assert!(status.success(), "{status}: {stderr}");
+    server.start_again();
+    wait_node_ready(&server);
+    wait_running(&server, "console");
+    // The new noded's server is reachable once the node reports its endpoint again.
+    wait_for("exec through the new noded", 60, || {
+        server
+            .kubectl(&["exec", "console", "--", "true"])
+            .status
+            .success()
+            .then_some(())
+    });
     let mut terminal = Terminal::start(&server, 41, 101, "", "attach -it console");
     assert!(
         terminal.saw("If you don't see a command prompt", Duration::from_secs(30)),

@@ -967,6 +967,23 @@ mod tests {
     }
 
     #[test]
+    fn attach_takes_the_terminal_setting_of_the_container() {
+        let pod: k8s_openapi::api::core::v1::Pod = serde_json::from_value(json!({
+            "spec": {
+                "containers": [{"name": "plain"}, {"name": "console", "tty": true}],
+                "initContainers": [{"name": "init", "tty": true}],
+                "ephemeralContainers": [{"name": "debugger", "tty": true}],
+            }
+        }))
+        .unwrap();
+        assert!(!container_tty(&pod, "plain"));
+        assert!(container_tty(&pod, "console"));
+        assert!(container_tty(&pod, "init"));
+        assert!(container_tty(&pod, "debugger"));
+        assert!(!container_tty(&pod, "missing"));
+    }
+
+    #[test]
     fn the_first_supported_protocol_of_the_client_wins() {
         let names = |list: &[&str]| list.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
         assert_eq!(
