@@ -118,6 +118,8 @@ struct Client {
 pub(crate) struct Hub {
     clients: Mutex<Vec<Client>>,
     stdin: Mutex<Option<File>>,
+    /// The container was created with a stdin (it may be closed since).
+    has_stdin: bool,
     /// The terminal's master, when the container has one (for its size).
     terminal: Option<File>,
     stdin_once: bool,
@@ -131,6 +133,7 @@ impl Hub {
     pub fn new(stdin: Option<File>, terminal: Option<File>, stdin_once: bool) -> Arc<Hub> {
         Arc::new(Hub {
             clients: Mutex::default(),
+            has_stdin: stdin.is_some(),
             stdin: Mutex::new(stdin),
             terminal,
             stdin_once,
@@ -218,7 +221,8 @@ impl Hub {
                 _ => {}
             }
         }
-        if !wants.stdin {
+        if !wants.stdin || !self.has_stdin {
+            // Without a stdin to close, the input's end changes nothing (containerd's too).
             return;
         }
         if self.stdin_once && self.terminal.is_none() {
@@ -440,6 +444,29 @@ mod tests {
         let mut second = AttachOutput(second_read);
         assert_eq!(second.next().await.unwrap(), Some((2, b"err".to_vec())));
         assert_eq!(second.next().await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn without_a_stdin_the_end_of_input_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        let hub = Hub::new(None, None, false);
+        let path = socket_path(&layout, "c1");
+        hub.listen(&path).unwrap();
+        let client = connect(&hub, &path, b"stdin=1 stdout=1 stderr=0\n").await;
+        let (read, write) = client.into_split();
+        let mut input = AttachInput(write);
+        input.write_stdin(b"dropped").await.unwrap();
+        input.close().await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        hub.broadcast(1, b"still attached");
+        hub.close(Duration::from_secs(5));
+        let mut output = AttachOutput(read);
+        assert_eq!(
+            output.next().await.unwrap(),
+            Some((1, b"still attached".to_vec()))
+        );
+        assert_eq!(output.next().await.unwrap(), None);
     }
 
     #[tokio::test]
