@@ -42,6 +42,10 @@ pub struct ContainerInputs<'a> {
     pub mounts: Vec<Mount>,
     /// The sandbox's network namespace; `None` for hostNetwork pods.
     pub netns: Option<PathBuf>,
+    /// The sandbox's IPC namespace, joined unless the pod has hostIPC.
+    pub ipcns: PathBuf,
+    /// The sandbox's PID namespace, joined by the containers of `shareProcessNamespace` pods.
+    pub pidns: PathBuf,
     pub hostname: String,
     pub cgroup_parent: String,
     /// The node's memory capacity in bytes (for Burstable pods' oom_score_adj).
@@ -121,13 +125,22 @@ pub fn container_spec(
             Some(path) => NamespaceMode::Join(path.clone()),
             None => NamespaceMode::Host,
         },
-        ipc: host(spec.and_then(|s| s.host_ipc)),
+        // Every container of a pod shares its IPC namespace, as with the infra container.
+        ipc: if spec.and_then(|s| s.host_ipc) == Some(true) {
+            NamespaceMode::Host
+        } else {
+            NamespaceMode::Join(inputs.ipcns.clone())
+        },
         uts: if inputs.netns.is_none() {
             NamespaceMode::Host
         } else {
             NamespaceMode::New
         },
-        pid: host(spec.and_then(|s| s.host_pid)),
+        pid: if spec.and_then(|s| s.share_process_namespace) == Some(true) {
+            NamespaceMode::Join(inputs.pidns.clone())
+        } else {
+            host(spec.and_then(|s| s.host_pid))
+        },
     };
     let capabilities = security.and_then(|s| s.capabilities.as_ref());
     let qos = rudder_machinery::kinds::pod::pod_qos_class(pod).to_owned();
@@ -301,6 +314,8 @@ mod tests {
             rootfs: PathBuf::from("/rootfs"),
             mounts: Vec::new(),
             netns: Some(PathBuf::from("/pods/u/netns")),
+            ipcns: PathBuf::from("/pods/u/ipcns"),
+            pidns: PathBuf::from("/pods/u/pidns"),
             hostname: "p".into(),
             cgroup_parent: "/kubepods/besteffort/podu".into(),
             node_memory: 8 << 30,
@@ -339,6 +354,33 @@ mod tests {
             NamespaceMode::Join(PathBuf::from("/pods/u/netns"))
         );
         assert_eq!(spec.oom_score_adj, Some(1000));
+        assert_eq!(
+            spec.namespaces.ipc,
+            NamespaceMode::Join(PathBuf::from("/pods/u/ipcns"))
+        );
+        assert_eq!(spec.namespaces.pid, NamespaceMode::New);
+    }
+
+    #[test]
+    fn pod_namespaces_shared_or_the_hosts() {
+        let image = image();
+        let container = json!({"name": "c", "image": "i"});
+        let with = |extra: serde_json::Value| {
+            let mut spec = json!({"containers": [container]});
+            for (k, v) in extra.as_object().unwrap() {
+                spec[k] = v.clone();
+            }
+            let pod: Pod =
+                serde_json::from_value(json!({"metadata": {"name": "p", "uid": "u"}, "spec": spec})).unwrap();
+            let c = pod.spec.as_ref().unwrap().containers[0].clone();
+            container_spec(&pod, &c, inputs(&image, &[])).unwrap().namespaces
+        };
+        let shared = with(json!({"shareProcessNamespace": true}));
+        assert_eq!(shared.pid, NamespaceMode::Join(PathBuf::from("/pods/u/pidns")));
+        assert_eq!(shared.ipc, NamespaceMode::Join(PathBuf::from("/pods/u/ipcns")));
+        let host = with(json!({"hostPID": true, "hostIPC": true}));
+        assert_eq!(host.pid, NamespaceMode::Host);
+        assert_eq!(host.ipc, NamespaceMode::Host);
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod events;
 pub mod image_gc;
 pub mod images;
 pub mod layout;
+pub mod pause;
 pub mod probes;
 pub mod sandbox;
 pub mod status;
@@ -196,6 +197,7 @@ impl Kubelet {
             min_oom_score_adj: container::oom_score_adj_floor(),
             events: events::Events::new(client.clone(), &config.node.name),
             sync_frequency: config.sync_frequency,
+            pause_binary: config.shim_binary.clone(),
         });
         let known = Arc::new(KnownPods {
             pods: std::sync::Mutex::default(),

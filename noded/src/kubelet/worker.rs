@@ -80,6 +80,8 @@ pub struct Shared {
     pub events: Events,
     /// See [`super::KubeletConfig::sync_frequency`].
     pub sync_frequency: Duration,
+    /// The binary started as `BINARY pause ...` for pods with a shared PID namespace.
+    pub pause_binary: PathBuf,
 }
 
 /// One container's history on this node.
@@ -338,6 +340,14 @@ impl PodWorker {
             let host_network = spec.and_then(|s| s.host_network) == Some(true);
             if !host_network {
                 sandbox::ensure_netns(&shared.layout.netns(&uid)).map_err(|e| e.to_string())?;
+            }
+            if spec.and_then(|s| s.host_ipc) != Some(true) {
+                sandbox::ensure_ipcns(&shared.layout.ipcns(&uid)).map_err(|e| e.to_string())?;
+                sandbox::ensure_shm(&shared.layout.shm(&uid)).map_err(|e| e.to_string())?;
+            }
+            if spec.and_then(|s| s.share_process_namespace) == Some(true) {
+                super::pause::ensure(&shared.pause_binary, &shared.layout.pause(&uid))
+                    .map_err(|e| e.to_string())?;
             }
             crate::pod::hosts::ensure_hosts_file(
                 &shared.layout.hosts_file(&uid),
@@ -793,6 +803,16 @@ impl PodWorker {
             if !mounted(&mounts, "/etc/resolv.conf") {
                 mounts.push(bind(&shared.layout.resolv_file(&uid), "/etc/resolv.conf", false));
             }
+            // The sandbox's shm, or the host's for hostIPC pods, as containerd mounts it.
+            let host_ipc = pod.spec.as_ref().and_then(|s| s.host_ipc) == Some(true);
+            if !mounted(&mounts, "/dev/shm") {
+                let shm = if host_ipc {
+                    PathBuf::from("/dev/shm")
+                } else {
+                    shared.layout.shm(&uid)
+                };
+                mounts.push(bind(&shm, "/dev/shm", false));
+            }
             let message_path = container
                 .termination_message_path
                 .clone()
@@ -814,6 +834,8 @@ impl PodWorker {
                     rootfs: rootfs.merged.clone(),
                     mounts,
                     netns: (!host_network).then(|| shared.layout.netns(&uid)),
+                    ipcns: shared.layout.ipcns(&uid),
+                    pidns: shared.layout.pause(&uid).pidns,
                     hostname,
                     cgroup_parent,
                     node_memory: shared.node_memory,
@@ -1380,7 +1402,10 @@ pub(crate) fn clean_up(shared: &Shared, uid: &str) -> Result<(), String> {
         }
     }
     volumes::tear_down(&shared.layout, uid).map_err(|e| e.to_string())?;
-    sandbox::remove_netns(&shared.layout.netns(uid)).map_err(|e| e.to_string())?;
+    super::pause::stop(&shared.layout.pause(uid)).map_err(|e| e.to_string())?;
+    sandbox::remove_namespace(&shared.layout.netns(uid)).map_err(|e| e.to_string())?;
+    sandbox::remove_namespace(&shared.layout.ipcns(uid)).map_err(|e| e.to_string())?;
+    sandbox::remove_shm(&shared.layout.shm(uid)).map_err(|e| e.to_string())?;
     for qos in [QosClass::Guaranteed, QosClass::Burstable, QosClass::BestEffort] {
         let _ = cgroup::remove_pod_cgroup(shared.cgroups, &cgroup::pod_cgroup_path(qos, uid));
     }

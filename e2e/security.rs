@@ -1,0 +1,108 @@
+//! Pod namespaces and security settings on `rudder server` as a node, observed from inside
+//! busybox containers with the real kubectl: a shared PID namespace, the pod-wide IPC
+//! namespace and shm, hostPID and hostIPC. Needs root; without it every test says it was
+//! skipped.
+
+use crate::harness::{Server, wait_for};
+use crate::node::{IMAGE, apply, jsonpath, node_server};
+
+fn running(server: &Server, pod: &str) {
+    wait_for(&format!("{pod} Running"), 90, || {
+        (jsonpath(server, pod, "{.status.phase}") == "Running").then_some(())
+    });
+}
+
+fn exec(server: &Server, pod: &str, container: &str, script: &str) -> String {
+    server.kubectl_ok(&["exec", pod, "-c", container, "--", "sh", "-c", script])
+}
+
+#[test]
+fn pods_share_ipc_and_optionally_process_namespaces() {
+    let Some((server, dir)) = node_server(&[]) else {
+        return;
+    };
+    let pod = |name: &str, extra: &str| {
+        format!(
+            "apiVersion: v1
+kind: Pod
+metadata:
+  name: {name}
+spec:
+  terminationGracePeriodSeconds: 1
+{extra}  containers:
+  - name: a
+    image: {IMAGE}
+    command: [sleep, '3601']
+  - name: b
+    image: {IMAGE}
+    command: [sleep, '3602']
+"
+        )
+    };
+    apply(&server, &pod("shared", "  shareProcessNamespace: true\n"));
+    apply(&server, &pod("separate", ""));
+    apply(&server, &pod("host", "  hostPID: true\n  hostIPC: true\n"));
+    for name in ["shared", "separate", "host"] {
+        running(&server, name);
+    }
+
+    // With a shared PID namespace each container sees the other's process, and PID 1 is the
+    // sandbox's pause process, as upstream's infra container.
+    let ps = exec(&server, "shared", "b", "ps -o pid,args");
+    assert!(ps.contains("sleep 3601") && ps.contains("sleep 3602"), "{ps}");
+    let init = exec(&server, "shared", "a", "cat /proc/1/cmdline | tr '\\0' ' '");
+    assert_eq!(init.trim(), "/pause pause --init", "{init}");
+    let ps = exec(&server, "separate", "b", "ps -o pid,args");
+    assert!(ps.contains("sleep 3602") && !ps.contains("sleep 3601"), "{ps}");
+    let init = exec(&server, "separate", "a", "cat /proc/1/cmdline | tr '\\0' ' '");
+    assert_eq!(init.trim(), "sleep 3601");
+
+    // Every pod's containers share one IPC namespace and one /dev/shm, the pod's own.
+    for name in ["shared", "separate"] {
+        let ns_a = exec(&server, name, "a", "readlink /proc/self/ns/ipc");
+        let ns_b = exec(&server, name, "b", "readlink /proc/self/ns/ipc");
+        assert_eq!(ns_a, ns_b);
+        exec(&server, name, "a", &format!("echo {name} > /dev/shm/marker"));
+        assert_eq!(exec(&server, name, "b", "cat /dev/shm/marker").trim(), name);
+    }
+    let host_ipc = std::fs::read_link("/proc/self/ns/ipc").unwrap();
+    let host_pid = std::fs::read_link("/proc/self/ns/pid").unwrap();
+    assert_ne!(
+        exec(&server, "separate", "a", "readlink /proc/self/ns/ipc").trim(),
+        host_ipc.to_str().unwrap()
+    );
+    // hostPID and hostIPC pods are in the host's namespaces.
+    assert_eq!(
+        exec(&server, "host", "a", "readlink /proc/self/ns/ipc").trim(),
+        host_ipc.to_str().unwrap()
+    );
+    assert_eq!(
+        exec(&server, "host", "a", "readlink /proc/self/ns/pid").trim(),
+        host_pid.to_str().unwrap()
+    );
+
+    // Deleting the pod stops its pause process and removes the namespaces' files.
+    let uid = jsonpath(&server, "shared", "{.metadata.uid}");
+    let pod_dir = dir.path().join("pods").join(&uid);
+    let pid: i32 = std::fs::read_to_string(pod_dir.join("pause.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    server.kubectl_ok(&[
+        "delete",
+        "pod",
+        "shared",
+        "separate",
+        "host",
+        "--wait=true",
+        "--timeout=60s",
+    ]);
+    wait_for("the pod directory removed", 30, || {
+        (!pod_dir.exists()).then_some(())
+    });
+    wait_for("the pause process gone", 10, || {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        (status.is_empty() || status.contains("State:\tZ")).then_some(())
+    });
+}
