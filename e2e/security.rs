@@ -106,3 +106,74 @@ spec:
         (status.is_empty() || status.contains("State:\tZ")).then_some(())
     });
 }
+
+#[test]
+fn seccomp_profiles_are_chosen_and_localhost_ones_read_from_the_seccomp_root() {
+    let Some((server, dir)) = node_server(&[]) else {
+        return;
+    };
+    let root = dir.path().join("seccomp/profiles");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(
+        root.join("allow.json"),
+        r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["keyctl"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]}"#,
+    )
+    .unwrap();
+    let pod = |name: &str, profile: &str| {
+        format!(
+            "apiVersion: v1
+kind: Pod
+metadata:
+  name: {name}
+spec:
+  terminationGracePeriodSeconds: 1
+  securityContext:
+    seccompProfile: {profile}
+  containers:
+  - name: a
+    image: {IMAGE}
+    command: [sleep, '3600']
+"
+        )
+    };
+    apply(&server, &pod("default", "{type: RuntimeDefault}"));
+    apply(&server, &pod("unconfined", "{type: Unconfined}"));
+    apply(
+        &server,
+        &pod(
+            "local",
+            "{type: Localhost, localhostProfile: profiles/allow.json}",
+        ),
+    );
+    apply(
+        &server,
+        &pod(
+            "missing",
+            "{type: Localhost, localhostProfile: profiles/missing.json}",
+        ),
+    );
+    for name in ["default", "unconfined", "local"] {
+        running(&server, name);
+    }
+    let path = root.join("missing.json");
+    let path = path.display();
+    wait_for("missing in CreateContainerError", 60, || {
+        (jsonpath(
+            &server,
+            "missing",
+            "{.status.containerStatuses[0].state.waiting.reason}",
+        ) == "CreateContainerError")
+            .then_some(())
+    });
+    let message = jsonpath(
+        &server,
+        "missing",
+        "{.status.containerStatuses[0].state.waiting.message}",
+    );
+    assert!(
+        message.ends_with(&format!(
+            "spec: cannot load seccomp profile \"{path}\": open {path}: no such file or directory"
+        )),
+        "{message}"
+    );
+}

@@ -31,6 +31,45 @@ pub enum ConfigError {
     NamedUser(String),
     #[error("container has runAsNonRoot and image will run as root (pod: {pod}, container: {container})")]
     RunsAsRoot { pod: String, container: String },
+    #[error("localhostProfile must be set if seccompProfile type is Localhost.")]
+    NoLocalhostProfile,
+}
+
+/// The seccomp profile the kubelet asks the runtime for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SeccompChoice {
+    Unconfined,
+    RuntimeDefault,
+    /// The profile file under the kubelet's seccomp root.
+    Localhost(PathBuf),
+}
+
+/// The kubelet's `getSeccompProfile`: the container's `seccompProfile`, else the pod's, else
+/// Unconfined (the `SeccompDefault` kubelet option is off by default); Localhost profiles are
+/// files under `root` (`<data dir>/seccomp`, the kubelet's `<root dir>/seccomp`).
+pub fn seccomp_choice(
+    pod: &Pod,
+    container: &Container,
+    root: &std::path::Path,
+) -> Result<SeccompChoice, ConfigError> {
+    let profile = container
+        .security_context
+        .as_ref()
+        .and_then(|s| s.seccomp_profile.as_ref())
+        .or_else(|| {
+            pod.spec
+                .as_ref()
+                .and_then(|s| s.security_context.as_ref())
+                .and_then(|s| s.seccomp_profile.as_ref())
+        });
+    Ok(
+        match profile.map(|p| (p.type_.as_str(), p.localhost_profile.as_deref())) {
+            Some(("RuntimeDefault", _)) => SeccompChoice::RuntimeDefault,
+            Some(("Localhost", Some(name))) if !name.is_empty() => SeccompChoice::Localhost(root.join(name)),
+            Some(("Localhost", _)) => return Err(ConfigError::NoLocalhostProfile),
+            _ => SeccompChoice::Unconfined,
+        },
+    )
 }
 
 /// Everything beside the pod and container that shapes the container.
@@ -163,6 +202,8 @@ pub fn container_spec(
         privileged: security.and_then(|s| s.privileged) == Some(true),
         readonly_rootfs: security.and_then(|s| s.read_only_root_filesystem) == Some(true),
         no_new_privileges: security.and_then(|s| s.allow_privilege_escalation) == Some(false),
+        seccomp: crate::runtime::spec::Seccomp::Unconfined,
+        sysctls: BTreeMap::new(),
         cgroup_parent: inputs.cgroup_parent,
         resources: resources(container),
         oom_score_adj: Some(
@@ -381,6 +422,48 @@ mod tests {
         let host = with(json!({"hostPID": true, "hostIPC": true}));
         assert_eq!(host.pid, NamespaceMode::Host);
         assert_eq!(host.ipc, NamespaceMode::Host);
+    }
+
+    #[test]
+    fn seccomp_from_the_container_then_the_pod() {
+        let root = std::path::Path::new("/data/seccomp");
+        let choose = |pod_profile: serde_json::Value, container_profile: serde_json::Value| {
+            let mut container = json!({"name": "c", "image": "i"});
+            if !container_profile.is_null() {
+                container["securityContext"] = json!({"seccompProfile": container_profile});
+            }
+            let mut spec = json!({"containers": [container]});
+            if !pod_profile.is_null() {
+                spec["securityContext"] = json!({"seccompProfile": pod_profile});
+            }
+            let pod: Pod = serde_json::from_value(json!({"metadata": {"name": "p"}, "spec": spec})).unwrap();
+            let c = pod.spec.as_ref().unwrap().containers[0].clone();
+            seccomp_choice(&pod, &c, root)
+        };
+        let null = serde_json::Value::Null;
+        assert_eq!(choose(null.clone(), null.clone()), Ok(SeccompChoice::Unconfined));
+        assert_eq!(
+            choose(json!({"type": "RuntimeDefault"}), null.clone()),
+            Ok(SeccompChoice::RuntimeDefault)
+        );
+        assert_eq!(
+            choose(json!({"type": "RuntimeDefault"}), json!({"type": "Unconfined"})),
+            Ok(SeccompChoice::Unconfined)
+        );
+        assert_eq!(
+            choose(
+                null.clone(),
+                json!({"type": "Localhost", "localhostProfile": "profiles/audit.json"})
+            ),
+            Ok(SeccompChoice::Localhost(PathBuf::from(
+                "/data/seccomp/profiles/audit.json"
+            )))
+        );
+        let err = choose(json!({"type": "Localhost"}), null).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "localhostProfile must be set if seccompProfile type is Localhost."
+        );
     }
 
     #[test]

@@ -198,6 +198,7 @@ impl Kubelet {
             events: events::Events::new(client.clone(), &config.node.name),
             sync_frequency: config.sync_frequency,
             pause_binary: config.shim_binary.clone(),
+            seccomp_root: data_dir.join("seccomp"),
         });
         let known = Arc::new(KnownPods {
             pods: std::sync::Mutex::default(),

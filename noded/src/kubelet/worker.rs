@@ -27,7 +27,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::container::{ContainerInputs, container_spec};
+use super::container::{ContainerInputs, SeccompChoice, container_spec, seccomp_choice};
 use super::events::Events;
 use super::images::{EnsuredImage, ImageError, ImageManager, Precheck};
 use super::layout::{Layout, container_id, parse_container_id};
@@ -38,7 +38,7 @@ use crate::images::registry::{AuthConfig, Keyring};
 use crate::images::{Reference, Store};
 use crate::pod::env::{EnvContext, make_environment};
 use crate::runtime::cgroup::{self, CgroupVersion, PodLimits, QosClass};
-use crate::runtime::spec::{Mount, Propagation};
+use crate::runtime::spec::{Mount, Propagation, Seccomp};
 use crate::runtime::{ContainerState, Runtime, RuntimeError};
 use kube::runtime::events::EventType;
 
@@ -82,6 +82,8 @@ pub struct Shared {
     pub sync_frequency: Duration,
     /// The binary started as `BINARY pause ...` for pods with a shared PID namespace.
     pub pause_binary: PathBuf,
+    /// Where Localhost seccomp profiles are read from (`<data dir>/seccomp`).
+    pub seccomp_root: PathBuf,
 }
 
 /// One container's history on this node.
@@ -845,6 +847,19 @@ impl PodWorker {
             .map_err(|e| config_error(e.to_string()))?;
             spec.annotations = image_annotations(&ensured);
             let id = container_id(&uid, &container.name, attempt);
+            spec.seccomp = match seccomp_choice(&pod, &container, &shared.seccomp_root)
+                .map_err(|e| config_error(e.to_string()))?
+            {
+                SeccompChoice::Unconfined => Seccomp::Unconfined,
+                SeccompChoice::RuntimeDefault => Seccomp::RuntimeDefault,
+                SeccompChoice::Localhost(path) => {
+                    let profile = load_seccomp_profile(&path).map_err(|message| {
+                        let _ = crate::images::unmount_overlay(&rootfs.merged);
+                        internal(format!("failed to generate container {id:?} spec: {message}"))
+                    })?;
+                    Seccomp::Profile(profile)
+                }
+            };
             let log = shared.layout.container_log(
                 pod.metadata.namespace.as_deref().unwrap_or(""),
                 pod.metadata.name.as_deref().unwrap_or(""),
@@ -1184,6 +1199,29 @@ async fn pre_stop_hook(
             "PreStopHook failed".to_owned(),
         );
     }
+}
+
+/// A Localhost seccomp profile, or containerd's error for it.
+fn load_seccomp_profile(path: &std::path::Path) -> Result<serde_json::Value, String> {
+    let shown = path.display();
+    let text = std::fs::read(path).map_err(|err| {
+        // Go's error text: `open PATH: no such file or directory`.
+        let reason = err.raw_os_error().map_or_else(
+            || err.to_string(),
+            |code| nix::errno::Errno::from_raw(code).desc().to_owned(),
+        );
+        let mut chars = reason.chars();
+        let reason = chars
+            .next()
+            .map(|first| first.to_lowercase().chain(chars).collect::<String>())
+            .unwrap_or_default();
+        format!(
+            "cannot load seccomp profile {:?}: open {shown}: {reason}",
+            shown.to_string()
+        )
+    })?;
+    serde_json::from_slice(&text)
+        .map_err(|err| format!("decoding seccomp profile failed {:?}: {err}", shown.to_string()))
 }
 
 fn bind(source: &std::path::Path, destination: &str, readonly: bool) -> Mount {
