@@ -177,3 +177,68 @@ spec:
         "{message}"
     );
 }
+
+#[test]
+fn sysctls_safe_or_allowed_are_set_and_others_rejected_by_the_node() {
+    let Some((server, _dir)) = node_server(&["--allowed-unsafe-sysctls=net.core.*"]) else {
+        return;
+    };
+    let pod = |name: &str, sysctls: &str| {
+        format!(
+            "apiVersion: v1
+kind: Pod
+metadata:
+  name: {name}
+spec:
+  terminationGracePeriodSeconds: 1
+  securityContext:
+    sysctls: {sysctls}
+  containers:
+  - name: a
+    image: {IMAGE}
+    command: [sleep, '3600']
+"
+        )
+    };
+    apply(
+        &server,
+        &pod(
+            "tuned",
+            "[{name: kernel.shm_rmid_forced, value: '1'}, {name: net.ipv4.ip_unprivileged_port_start, value: '1000'}, {name: net/core/somaxconn, value: '1234'}]",
+        ),
+    );
+    apply(
+        &server,
+        &pod("forbidden", "[{name: kernel.msgmax, value: '9000'}]"),
+    );
+    running(&server, "tuned");
+    assert_eq!(
+        exec(
+            &server,
+            "tuned",
+            "a",
+            "cat /proc/sys/kernel/shm_rmid_forced /proc/sys/net/ipv4/ip_unprivileged_port_start /proc/sys/net/core/somaxconn"
+        ),
+        "1\n1000\n1234\n"
+    );
+    wait_for("forbidden Failed", 60, || {
+        (jsonpath(&server, "forbidden", "{.status.phase}") == "Failed").then_some(())
+    });
+    assert_eq!(
+        jsonpath(&server, "forbidden", "{.status.reason}|{.status.message}"),
+        "SysctlForbidden|Pod was rejected: forbidden sysctl: \"kernel.msgmax\" not allowlisted"
+    );
+    assert_eq!(jsonpath(&server, "forbidden", "{.status.containerStatuses}"), "");
+    let out = server.kubectl_ok(&["get", "pod", "forbidden", "--no-headers"]);
+    assert_eq!(out.split_whitespace().nth(2), Some("SysctlForbidden"), "{out}");
+    wait_for("the SysctlForbidden event", 30, || {
+        let events = server.kubectl_ok(&[
+            "get",
+            "events",
+            "--field-selector=involvedObject.name=forbidden,reason=SysctlForbidden",
+            "-o",
+            "jsonpath={.items[*].type} {.items[*].message}",
+        ]);
+        (events == "Warning forbidden sysctl: \"kernel.msgmax\" not allowlisted").then_some(())
+    });
+}

@@ -226,7 +226,7 @@ fn main() -> std::process::ExitCode {
     };
     let result = runtime.block_on(async {
         match command {
-            Command::Server(args) => server(args).await,
+            Command::Server(args) => Box::pin(server(args)).await,
             Command::Reconcilers(args) => reconcilers(args).await,
             Command::Noded(args) => node::noded(args).await,
             Command::Images(args) => images(args),

@@ -84,6 +84,8 @@ pub struct Shared {
     pub pause_binary: PathBuf,
     /// Where Localhost seccomp profiles are read from (`<data dir>/seccomp`).
     pub seccomp_root: PathBuf,
+    /// The sysctls pods may set.
+    pub sysctls: crate::pod::sysctl::Allowlist,
 }
 
 /// One container's history on this node.
@@ -121,6 +123,8 @@ pub struct PodWorker {
     volumes_synced: Option<Instant>,
     reported: Option<PodStatus>,
     terminal: bool,
+    /// The pod passed the node's admission (or had containers here already).
+    admitted: bool,
     probes: Probes,
 }
 
@@ -179,6 +183,7 @@ impl PodWorker {
             volumes_synced: None,
             reported: None,
             terminal: false,
+            admitted: false,
             probes: Probes::default(),
         }
     }
@@ -213,6 +218,23 @@ impl PodWorker {
     async fn sync(&mut self) -> Option<Duration> {
         if self.terminal {
             return None;
+        }
+        if !self.admitted {
+            // A pod that ended before (rejected, or finished while noded was away) with
+            // nothing left on the node is not run again, as the kubelet filters out
+            // terminated pods.
+            let phase = self.pod.status.as_ref().and_then(|s| s.phase.as_deref());
+            if self.runs.is_empty() && matches!(phase, Some("Failed" | "Succeeded")) {
+                self.terminal = true;
+                return None;
+            }
+            if self.runs.is_empty()
+                && let Err(message) = self.shared.sysctls.admit(&self.pod)
+            {
+                self.reject(crate::pod::sysctl::FORBIDDEN_REASON, &message).await;
+                return None;
+            }
+            self.admitted = true;
         }
         let mut wake = None;
         if let Err(err) = self.ensure_sandbox().await {
@@ -846,6 +868,7 @@ impl PodWorker {
             )
             .map_err(|e| config_error(e.to_string()))?;
             spec.annotations = image_annotations(&ensured);
+            spec.sysctls = crate::pod::sysctl::pod_sysctls(&pod);
             let id = container_id(&uid, &container.name, attempt);
             spec.seccomp = match seccomp_choice(&pod, &container, &shared.seccomp_root)
                 .map_err(|e| config_error(e.to_string()))?
@@ -1122,6 +1145,39 @@ impl PodWorker {
             Err(err) => tracing::warn!(error = %err, "reporting the pod status failed"),
         }
         phase
+    }
+
+    /// The kubelet's `rejectPod`: a Warning event and the pod Failed with the reason and
+    /// `Pod was rejected: MESSAGE`; nothing of it runs on the node.
+    async fn reject(&mut self, reason: &str, message: &str) {
+        self.terminal = true;
+        self.shared
+            .events
+            .pod(&self.pod, EventType::Warning, reason, message.to_owned());
+        let pods: Api<Pod> = Api::namespaced(
+            self.shared.client.clone(),
+            &self.pod.namespace().unwrap_or_default(),
+        );
+        let patch = serde_json::json!({
+            "metadata": {"uid": self.uid},
+            "status": {
+                "phase": "Failed",
+                "reason": reason,
+                "message": format!("Pod was rejected: {message}"),
+                "qosClass": rudder_machinery::kinds::pod::pod_qos_class(&self.pod),
+            },
+        });
+        match pods
+            .patch_status(
+                &self.pod.name_any(),
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
+            .await
+        {
+            Ok(updated) => self.pod.status = updated.status,
+            Err(err) => tracing::warn!(error = %err, "reporting the pod's rejection failed"),
+        }
     }
 
     /// Stops every container (SIGTERM, then SIGKILL after the grace period), tears the pod
