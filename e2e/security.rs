@@ -242,3 +242,70 @@ spec:
         (events == "Warning forbidden sysctl: \"kernel.msgmax\" not allowlisted").then_some(())
     });
 }
+
+#[test]
+fn fs_group_owns_volumes_and_joins_the_processes_groups() {
+    let Some((server, _dir)) = node_server(&[]) else {
+        return;
+    };
+    apply(
+        &server,
+        "apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: settings
+data:
+  key: value
+",
+    );
+    apply(
+        &server,
+        &format!(
+            "apiVersion: v1
+kind: Pod
+metadata:
+  name: grouped
+spec:
+  terminationGracePeriodSeconds: 1
+  securityContext:
+    runAsUser: 1000
+    runAsGroup: 3000
+    fsGroup: 2345
+  volumes:
+  - name: scratch
+    emptyDir: {{}}
+  - name: config
+    configMap: {{name: settings}}
+  containers:
+  - name: a
+    image: {IMAGE}
+    command: [sleep, '3600']
+    volumeMounts:
+    - {{name: scratch, mountPath: /scratch}}
+    - {{name: config, mountPath: /config}}
+"
+        ),
+    );
+    running(&server, "grouped");
+    assert_eq!(
+        exec(&server, "grouped", "a", "id -u; id -g; id -G"),
+        "1000\n3000\n3000 2345\n"
+    );
+    // The emptyDir is the group's, setgid and group-writable; what the process writes there
+    // inherits the group.
+    assert_eq!(
+        exec(
+            &server,
+            "grouped",
+            "a",
+            "stat -c '%g %a' /scratch; touch /scratch/new && stat -c %g /scratch/new"
+        ),
+        "2345 2777\n2345\n"
+    );
+    // A configMap volume's files are the group's and readable by it; its directory, an
+    // emptyDir upstream, is the group's too.
+    assert_eq!(
+        exec(&server, "grouped", "a", "stat -L -c '%g %a' /config/key /config"),
+        "2345 644\n2345 2777\n"
+    );
+}
