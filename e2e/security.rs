@@ -6,6 +6,17 @@
 use crate::harness::{Server, wait_for};
 use crate::node::{IMAGE, apply, jsonpath, node_server};
 
+/// A node server and its data dir, dropped in that order: the server's drop removes the
+/// containers while their runtime state is still in the data dir.
+struct Node {
+    server: Server,
+    dir: tempfile::TempDir,
+}
+
+fn start_node(flags: &[&str]) -> Option<Node> {
+    node_server(flags).map(|(server, dir)| Node { server, dir })
+}
+
 fn running(server: &Server, pod: &str) {
     wait_for(&format!("{pod} Running"), 90, || {
         (jsonpath(server, pod, "{.status.phase}") == "Running").then_some(())
@@ -18,9 +29,10 @@ fn exec(server: &Server, pod: &str, container: &str, script: &str) -> String {
 
 #[test]
 fn pods_share_ipc_and_optionally_process_namespaces() {
-    let Some((server, dir)) = node_server(&[]) else {
+    let Some(node) = start_node(&[]) else {
         return;
     };
+    let (server, dir) = (&node.server, &node.dir);
     let pod = |name: &str, extra: &str| {
         format!(
             "apiVersion: v1
@@ -39,50 +51,50 @@ spec:
 "
         )
     };
-    apply(&server, &pod("shared", "  shareProcessNamespace: true\n"));
-    apply(&server, &pod("separate", ""));
-    apply(&server, &pod("host", "  hostPID: true\n  hostIPC: true\n"));
+    apply(server, &pod("shared", "  shareProcessNamespace: true\n"));
+    apply(server, &pod("separate", ""));
+    apply(server, &pod("host", "  hostPID: true\n  hostIPC: true\n"));
     for name in ["shared", "separate", "host"] {
-        running(&server, name);
+        running(server, name);
     }
 
     // With a shared PID namespace each container sees the other's process, and PID 1 is the
     // sandbox's pause process, as upstream's infra container.
-    let ps = exec(&server, "shared", "b", "ps -o pid,args");
+    let ps = exec(server, "shared", "b", "ps -o pid,args");
     assert!(ps.contains("sleep 3601") && ps.contains("sleep 3602"), "{ps}");
-    let init = exec(&server, "shared", "a", "cat /proc/1/cmdline | tr '\\0' ' '");
+    let init = exec(server, "shared", "a", "cat /proc/1/cmdline | tr '\\0' ' '");
     assert_eq!(init.trim(), "/pause pause --init", "{init}");
-    let ps = exec(&server, "separate", "b", "ps -o pid,args");
+    let ps = exec(server, "separate", "b", "ps -o pid,args");
     assert!(ps.contains("sleep 3602") && !ps.contains("sleep 3601"), "{ps}");
-    let init = exec(&server, "separate", "a", "cat /proc/1/cmdline | tr '\\0' ' '");
+    let init = exec(server, "separate", "a", "cat /proc/1/cmdline | tr '\\0' ' '");
     assert_eq!(init.trim(), "sleep 3601");
 
     // Every pod's containers share one IPC namespace and one /dev/shm, the pod's own.
     for name in ["shared", "separate"] {
-        let ns_a = exec(&server, name, "a", "readlink /proc/self/ns/ipc");
-        let ns_b = exec(&server, name, "b", "readlink /proc/self/ns/ipc");
+        let ns_a = exec(server, name, "a", "readlink /proc/self/ns/ipc");
+        let ns_b = exec(server, name, "b", "readlink /proc/self/ns/ipc");
         assert_eq!(ns_a, ns_b);
-        exec(&server, name, "a", &format!("echo {name} > /dev/shm/marker"));
-        assert_eq!(exec(&server, name, "b", "cat /dev/shm/marker").trim(), name);
+        exec(server, name, "a", &format!("echo {name} > /dev/shm/marker"));
+        assert_eq!(exec(server, name, "b", "cat /dev/shm/marker").trim(), name);
     }
     let host_ipc = std::fs::read_link("/proc/self/ns/ipc").unwrap();
     let host_pid = std::fs::read_link("/proc/self/ns/pid").unwrap();
     assert_ne!(
-        exec(&server, "separate", "a", "readlink /proc/self/ns/ipc").trim(),
+        exec(server, "separate", "a", "readlink /proc/self/ns/ipc").trim(),
         host_ipc.to_str().unwrap()
     );
     // hostPID and hostIPC pods are in the host's namespaces.
     assert_eq!(
-        exec(&server, "host", "a", "readlink /proc/self/ns/ipc").trim(),
+        exec(server, "host", "a", "readlink /proc/self/ns/ipc").trim(),
         host_ipc.to_str().unwrap()
     );
     assert_eq!(
-        exec(&server, "host", "a", "readlink /proc/self/ns/pid").trim(),
+        exec(server, "host", "a", "readlink /proc/self/ns/pid").trim(),
         host_pid.to_str().unwrap()
     );
 
     // Deleting the pod stops its pause process and removes the namespaces' files.
-    let uid = jsonpath(&server, "shared", "{.metadata.uid}");
+    let uid = jsonpath(server, "shared", "{.metadata.uid}");
     let pod_dir = dir.path().join("pods").join(&uid);
     let pid: i32 = std::fs::read_to_string(pod_dir.join("pause.pid"))
         .unwrap()
@@ -109,9 +121,10 @@ spec:
 
 #[test]
 fn seccomp_profiles_are_chosen_and_localhost_ones_read_from_the_seccomp_root() {
-    let Some((server, dir)) = node_server(&[]) else {
+    let Some(node) = start_node(&[]) else {
         return;
     };
+    let (server, dir) = (&node.server, &node.dir);
     let root = dir.path().join("seccomp/profiles");
     std::fs::create_dir_all(&root).unwrap();
     std::fs::write(
@@ -136,37 +149,37 @@ spec:
 "
         )
     };
-    apply(&server, &pod("default", "{type: RuntimeDefault}"));
-    apply(&server, &pod("unconfined", "{type: Unconfined}"));
+    apply(server, &pod("default", "{type: RuntimeDefault}"));
+    apply(server, &pod("unconfined", "{type: Unconfined}"));
     apply(
-        &server,
+        server,
         &pod(
             "local",
             "{type: Localhost, localhostProfile: profiles/allow.json}",
         ),
     );
     apply(
-        &server,
+        server,
         &pod(
             "missing",
             "{type: Localhost, localhostProfile: profiles/missing.json}",
         ),
     );
     for name in ["default", "unconfined", "local"] {
-        running(&server, name);
+        running(server, name);
     }
     let path = root.join("missing.json");
     let path = path.display();
     wait_for("missing in CreateContainerError", 60, || {
         (jsonpath(
-            &server,
+            server,
             "missing",
             "{.status.containerStatuses[0].state.waiting.reason}",
         ) == "CreateContainerError")
             .then_some(())
     });
     let message = jsonpath(
-        &server,
+        server,
         "missing",
         "{.status.containerStatuses[0].state.waiting.message}",
     );
@@ -180,9 +193,10 @@ spec:
 
 #[test]
 fn sysctls_safe_or_allowed_are_set_and_others_rejected_by_the_node() {
-    let Some((server, _dir)) = node_server(&["--allowed-unsafe-sysctls=net.core.*"]) else {
+    let Some(node) = start_node(&["--allowed-unsafe-sysctls=net.core.*"]) else {
         return;
     };
+    let server = &node.server;
     let pod = |name: &str, sysctls: &str| {
         format!(
             "apiVersion: v1
@@ -201,20 +215,20 @@ spec:
         )
     };
     apply(
-        &server,
+        server,
         &pod(
             "tuned",
             "[{name: kernel.shm_rmid_forced, value: '1'}, {name: net.ipv4.ip_unprivileged_port_start, value: '1000'}, {name: net/core/somaxconn, value: '1234'}]",
         ),
     );
     apply(
-        &server,
+        server,
         &pod("forbidden", "[{name: kernel.msgmax, value: '9000'}]"),
     );
-    running(&server, "tuned");
+    running(server, "tuned");
     assert_eq!(
         exec(
-            &server,
+            server,
             "tuned",
             "a",
             "cat /proc/sys/kernel/shm_rmid_forced /proc/sys/net/ipv4/ip_unprivileged_port_start /proc/sys/net/core/somaxconn"
@@ -222,13 +236,13 @@ spec:
         "1\n1000\n1234\n"
     );
     wait_for("forbidden Failed", 60, || {
-        (jsonpath(&server, "forbidden", "{.status.phase}") == "Failed").then_some(())
+        (jsonpath(server, "forbidden", "{.status.phase}") == "Failed").then_some(())
     });
     assert_eq!(
-        jsonpath(&server, "forbidden", "{.status.reason}|{.status.message}"),
+        jsonpath(server, "forbidden", "{.status.reason}|{.status.message}"),
         "SysctlForbidden|Pod was rejected: forbidden sysctl: \"kernel.msgmax\" not allowlisted"
     );
-    assert_eq!(jsonpath(&server, "forbidden", "{.status.containerStatuses}"), "");
+    assert_eq!(jsonpath(server, "forbidden", "{.status.containerStatuses}"), "");
     let out = server.kubectl_ok(&["get", "pod", "forbidden", "--no-headers"]);
     assert_eq!(out.split_whitespace().nth(2), Some("SysctlForbidden"), "{out}");
     wait_for("the SysctlForbidden event", 30, || {
@@ -245,11 +259,12 @@ spec:
 
 #[test]
 fn fs_group_owns_volumes_and_joins_the_processes_groups() {
-    let Some((server, _dir)) = node_server(&[]) else {
+    let Some(node) = start_node(&[]) else {
         return;
     };
+    let server = &node.server;
     apply(
-        &server,
+        server,
         "apiVersion: v1
 kind: ConfigMap
 metadata:
@@ -259,7 +274,7 @@ data:
 ",
     );
     apply(
-        &server,
+        server,
         &format!(
             "apiVersion: v1
 kind: Pod
@@ -286,16 +301,16 @@ spec:
 "
         ),
     );
-    running(&server, "grouped");
+    running(server, "grouped");
     assert_eq!(
-        exec(&server, "grouped", "a", "id -u; id -g; id -G"),
+        exec(server, "grouped", "a", "id -u; id -g; id -G"),
         "1000\n3000\n3000 2345\n"
     );
     // The emptyDir is the group's, setgid and group-writable; what the process writes there
     // inherits the group.
     assert_eq!(
         exec(
-            &server,
+            server,
             "grouped",
             "a",
             "stat -c '%g %a' /scratch; touch /scratch/new && stat -c %g /scratch/new"
@@ -305,7 +320,63 @@ spec:
     // A configMap volume's files are the group's and readable by it; its directory, an
     // emptyDir upstream, is the group's too.
     assert_eq!(
-        exec(&server, "grouped", "a", "stat -L -c '%g %a' /config/key /config"),
+        exec(server, "grouped", "a", "stat -L -c '%g %a' /config/key /config"),
         "2345 644\n2345 2777\n"
     );
+}
+
+#[test]
+fn a_shared_process_namespace_outlives_a_noded_restart() {
+    let Some(mut node) = start_node(&[]) else {
+        return;
+    };
+    let (server, dir) = (&mut node.server, &node.dir);
+    apply(
+        server,
+        &format!(
+            "apiVersion: v1
+kind: Pod
+metadata:
+  name: shared
+spec:
+  terminationGracePeriodSeconds: 1
+  shareProcessNamespace: true
+  containers:
+  - name: a
+    image: {IMAGE}
+    command: [sleep, '3601']
+  - name: b
+    image: {IMAGE}
+    command: [sleep, '3602']
+"
+        ),
+    );
+    running(server, "shared");
+    let uid = jsonpath(server, "shared", "{.metadata.uid}");
+    let pid_file = dir.path().join("pods").join(&uid).join("pause.pid");
+    let pid = std::fs::read_to_string(&pid_file).unwrap();
+    let (status, _, stderr) = server.stop();
+    assert!(status.success(), "{status}: {stderr}");
+    assert!(
+        std::path::Path::new(&format!("/proc/{}", pid.trim())).exists(),
+        "the pause process died with noded"
+    );
+    server.start_again();
+    crate::node::wait_node_ready(server);
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    // The same pause process holds the namespace; neither container restarted and a new
+    // exec still sees both.
+    assert_eq!(std::fs::read_to_string(&pid_file).unwrap(), pid);
+    assert_eq!(
+        jsonpath(server, "shared", "{.status.containerStatuses[*].restartCount}"),
+        "0 0"
+    );
+    let ps = exec(server, "shared", "a", "ps -o args");
+    assert!(ps.contains("sleep 3601") && ps.contains("sleep 3602"), "{ps}");
+    // The pause process is no container: deleting the pod stops it.
+    server.kubectl_ok(&["delete", "pod", "shared", "--wait=true", "--timeout=60s"]);
+    wait_for("the pause process gone", 10, || {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", pid.trim())).unwrap_or_default();
+        (status.is_empty() || status.contains("State:\tZ")).then_some(())
+    });
 }
