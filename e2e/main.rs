@@ -26,6 +26,7 @@ mod registry;
 mod restart;
 mod runtime;
 mod scheduling;
+mod security;
 mod standalone;
 mod statefulset;
 mod validation;

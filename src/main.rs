@@ -52,6 +52,19 @@ enum Command {
     /// Run a command in a running container (started by noded; not for people).
     #[command(hide = true)]
     ContainerExec(ContainerExecArgs),
+    /// Hold a pod's shared PID namespace as its PID 1 (started by noded; not for people).
+    #[command(hide = true)]
+    Pause(PauseArgs),
+}
+
+#[derive(Args)]
+struct PauseArgs {
+    /// The empty directory the namespace's init process is confined to.
+    #[arg(long, default_value = ".")]
+    root: PathBuf,
+    /// Set on the namespace's init process itself.
+    #[arg(long)]
+    init: bool,
 }
 
 #[derive(Args)]
@@ -198,6 +211,13 @@ fn main() -> std::process::ExitCode {
                 command: args.command,
             });
         }
+        // Forks into a new PID namespace; its only output is the PID line noded reads.
+        Command::Pause(args) => {
+            return rudder_noded::kubelet::pause::main(&rudder_noded::kubelet::pause::PauseArgs {
+                root: args.root,
+                init: args.init,
+            });
+        }
         command => command,
     };
     init_logging(cli.log_format, cli.verbosity);
@@ -210,11 +230,11 @@ fn main() -> std::process::ExitCode {
     };
     let result = runtime.block_on(async {
         match command {
-            Command::Server(args) => server(args).await,
+            Command::Server(args) => Box::pin(server(args)).await,
             Command::Reconcilers(args) => reconcilers(args).await,
             Command::Noded(args) => node::noded(args).await,
             Command::Images(args) => images(args),
-            Command::Shim(_) | Command::ContainerExec(_) => Ok(()),
+            Command::Shim(_) | Command::ContainerExec(_) | Command::Pause(_) => Ok(()),
         }
     });
     match result {

@@ -46,6 +46,10 @@ pub struct NodeArgs {
     /// (the kubelet configuration's imageMaximumGCAge).
     #[arg(long, default_value = "0s", value_name = "DURATION", value_parser = parse_duration)]
     pub image_maximum_gc_age: std::time::Duration,
+    /// Comma-separated whitelist of unsafe sysctls or unsafe sysctl patterns (ending in *).
+    /// Use these at your own risk.
+    #[arg(long, value_delimiter = ',', value_name = "SYSCTLS")]
+    pub allowed_unsafe_sysctls: Vec<String>,
 }
 
 impl NodeArgs {
@@ -134,6 +138,7 @@ pub async fn start(
             min_age: args.minimum_image_ttl_duration,
             max_age: args.image_maximum_gc_age,
         },
+        allowed_unsafe_sysctls: args.allowed_unsafe_sysctls.clone(),
     };
     Ok(rudder_noded::kubelet::Kubelet::start(client, config, stop).await?)
 }

@@ -31,6 +31,45 @@ pub enum ConfigError {
     NamedUser(String),
     #[error("container has runAsNonRoot and image will run as root (pod: {pod}, container: {container})")]
     RunsAsRoot { pod: String, container: String },
+    #[error("localhostProfile must be set if seccompProfile type is Localhost.")]
+    NoLocalhostProfile,
+}
+
+/// The seccomp profile the kubelet asks the runtime for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SeccompChoice {
+    Unconfined,
+    RuntimeDefault,
+    /// The profile file under the kubelet's seccomp root.
+    Localhost(PathBuf),
+}
+
+/// The kubelet's `getSeccompProfile`: the container's `seccompProfile`, else the pod's, else
+/// Unconfined (the `SeccompDefault` kubelet option is off by default); Localhost profiles are
+/// files under `root` (`<data dir>/seccomp`, the kubelet's `<root dir>/seccomp`).
+pub fn seccomp_choice(
+    pod: &Pod,
+    container: &Container,
+    root: &std::path::Path,
+) -> Result<SeccompChoice, ConfigError> {
+    let profile = container
+        .security_context
+        .as_ref()
+        .and_then(|s| s.seccomp_profile.as_ref())
+        .or_else(|| {
+            pod.spec
+                .as_ref()
+                .and_then(|s| s.security_context.as_ref())
+                .and_then(|s| s.seccomp_profile.as_ref())
+        });
+    Ok(
+        match profile.map(|p| (p.type_.as_str(), p.localhost_profile.as_deref())) {
+            Some(("RuntimeDefault", _)) => SeccompChoice::RuntimeDefault,
+            Some(("Localhost", Some(name))) if !name.is_empty() => SeccompChoice::Localhost(root.join(name)),
+            Some(("Localhost", _)) => return Err(ConfigError::NoLocalhostProfile),
+            _ => SeccompChoice::Unconfined,
+        },
+    )
 }
 
 /// Everything beside the pod and container that shapes the container.
@@ -42,6 +81,10 @@ pub struct ContainerInputs<'a> {
     pub mounts: Vec<Mount>,
     /// The sandbox's network namespace; `None` for hostNetwork pods.
     pub netns: Option<PathBuf>,
+    /// The sandbox's IPC namespace, joined unless the pod has hostIPC.
+    pub ipcns: PathBuf,
+    /// The sandbox's PID namespace, joined by the containers of `shareProcessNamespace` pods.
+    pub pidns: PathBuf,
     pub hostname: String,
     pub cgroup_parent: String,
     /// The node's memory capacity in bytes (for Burstable pods' oom_score_adj).
@@ -121,13 +164,22 @@ pub fn container_spec(
             Some(path) => NamespaceMode::Join(path.clone()),
             None => NamespaceMode::Host,
         },
-        ipc: host(spec.and_then(|s| s.host_ipc)),
+        // Every container of a pod shares its IPC namespace, as with the infra container.
+        ipc: if spec.and_then(|s| s.host_ipc) == Some(true) {
+            NamespaceMode::Host
+        } else {
+            NamespaceMode::Join(inputs.ipcns.clone())
+        },
         uts: if inputs.netns.is_none() {
             NamespaceMode::Host
         } else {
             NamespaceMode::New
         },
-        pid: host(spec.and_then(|s| s.host_pid)),
+        pid: if spec.and_then(|s| s.share_process_namespace) == Some(true) {
+            NamespaceMode::Join(inputs.pidns.clone())
+        } else {
+            host(spec.and_then(|s| s.host_pid))
+        },
     };
     let capabilities = security.and_then(|s| s.capabilities.as_ref());
     let qos = rudder_machinery::kinds::pod::pod_qos_class(pod).to_owned();
@@ -150,6 +202,8 @@ pub fn container_spec(
         privileged: security.and_then(|s| s.privileged) == Some(true),
         readonly_rootfs: security.and_then(|s| s.read_only_root_filesystem) == Some(true),
         no_new_privileges: security.and_then(|s| s.allow_privilege_escalation) == Some(false),
+        seccomp: crate::runtime::spec::Seccomp::Unconfined,
+        sysctls: BTreeMap::new(),
         cgroup_parent: inputs.cgroup_parent,
         resources: resources(container),
         oom_score_adj: Some(
@@ -301,6 +355,8 @@ mod tests {
             rootfs: PathBuf::from("/rootfs"),
             mounts: Vec::new(),
             netns: Some(PathBuf::from("/pods/u/netns")),
+            ipcns: PathBuf::from("/pods/u/ipcns"),
+            pidns: PathBuf::from("/pods/u/pidns"),
             hostname: "p".into(),
             cgroup_parent: "/kubepods/besteffort/podu".into(),
             node_memory: 8 << 30,
@@ -339,6 +395,75 @@ mod tests {
             NamespaceMode::Join(PathBuf::from("/pods/u/netns"))
         );
         assert_eq!(spec.oom_score_adj, Some(1000));
+        assert_eq!(
+            spec.namespaces.ipc,
+            NamespaceMode::Join(PathBuf::from("/pods/u/ipcns"))
+        );
+        assert_eq!(spec.namespaces.pid, NamespaceMode::New);
+    }
+
+    #[test]
+    fn pod_namespaces_shared_or_the_hosts() {
+        let image = image();
+        let container = json!({"name": "c", "image": "i"});
+        let with = |extra: serde_json::Value| {
+            let mut spec = json!({"containers": [container]});
+            for (k, v) in extra.as_object().unwrap() {
+                spec[k] = v.clone();
+            }
+            let pod: Pod =
+                serde_json::from_value(json!({"metadata": {"name": "p", "uid": "u"}, "spec": spec})).unwrap();
+            let c = pod.spec.as_ref().unwrap().containers[0].clone();
+            container_spec(&pod, &c, inputs(&image, &[])).unwrap().namespaces
+        };
+        let shared = with(json!({"shareProcessNamespace": true}));
+        assert_eq!(shared.pid, NamespaceMode::Join(PathBuf::from("/pods/u/pidns")));
+        assert_eq!(shared.ipc, NamespaceMode::Join(PathBuf::from("/pods/u/ipcns")));
+        let host = with(json!({"hostPID": true, "hostIPC": true}));
+        assert_eq!(host.pid, NamespaceMode::Host);
+        assert_eq!(host.ipc, NamespaceMode::Host);
+    }
+
+    #[test]
+    fn seccomp_from_the_container_then_the_pod() {
+        let root = std::path::Path::new("/data/seccomp");
+        let choose = |pod_profile: serde_json::Value, container_profile: serde_json::Value| {
+            let mut container = json!({"name": "c", "image": "i"});
+            if !container_profile.is_null() {
+                container["securityContext"] = json!({"seccompProfile": container_profile});
+            }
+            let mut spec = json!({"containers": [container]});
+            if !pod_profile.is_null() {
+                spec["securityContext"] = json!({"seccompProfile": pod_profile});
+            }
+            let pod: Pod = serde_json::from_value(json!({"metadata": {"name": "p"}, "spec": spec})).unwrap();
+            let c = pod.spec.as_ref().unwrap().containers[0].clone();
+            seccomp_choice(&pod, &c, root)
+        };
+        let null = serde_json::Value::Null;
+        assert_eq!(choose(null.clone(), null.clone()), Ok(SeccompChoice::Unconfined));
+        assert_eq!(
+            choose(json!({"type": "RuntimeDefault"}), null.clone()),
+            Ok(SeccompChoice::RuntimeDefault)
+        );
+        assert_eq!(
+            choose(json!({"type": "RuntimeDefault"}), json!({"type": "Unconfined"})),
+            Ok(SeccompChoice::Unconfined)
+        );
+        assert_eq!(
+            choose(
+                null.clone(),
+                json!({"type": "Localhost", "localhostProfile": "profiles/audit.json"})
+            ),
+            Ok(SeccompChoice::Localhost(PathBuf::from(
+                "/data/seccomp/profiles/audit.json"
+            )))
+        );
+        let err = choose(json!({"type": "Localhost"}), null).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "localhostProfile must be set if seccompProfile type is Localhost."
+        );
     }
 
     #[test]

@@ -65,6 +65,20 @@ impl Events {
         self.publish(reference, type_, reason, note);
     }
 
+    /// An event about `pod` itself.
+    pub fn pod(&self, pod: &Pod, type_: EventType, reason: &str, note: String) {
+        let reference = ObjectReference {
+            api_version: Some("v1".to_owned()),
+            kind: Some("Pod".to_owned()),
+            name: pod.metadata.name.clone(),
+            namespace: pod.metadata.namespace.clone(),
+            uid: pod.metadata.uid.clone(),
+            resource_version: pod.metadata.resource_version.clone(),
+            field_path: None,
+        };
+        self.publish(reference, type_, reason, note);
+    }
+
     /// An event about one container of `pod` (upstream's `GenerateContainerRef`: the field
     /// path names the container).
     pub fn container(&self, pod: &Pod, container: &str, type_: EventType, reason: &str, note: String) {

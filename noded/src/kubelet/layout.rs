@@ -1,5 +1,5 @@
 //! Where a pod's files live on the node: its directory under `DATA_DIR/pods/UID` (hosts and
-//! resolv.conf files, network namespace, volumes, per-container rootfs and termination
+//! resolv.conf files, network, IPC and PID namespaces, shm, volumes, per-container rootfs and termination
 //! message), its logs under the log root, and the runtime ids of its containers.
 //!
 //! Pure path arithmetic; nothing here creates or reads a file.
@@ -45,6 +45,27 @@ impl Layout {
     /// The bind-mounted network namespace of the pod sandbox.
     pub fn netns(&self, uid: &str) -> PathBuf {
         self.pod_dir(uid).join("netns")
+    }
+
+    /// The bind-mounted IPC namespace the pod's containers share (unless hostIPC).
+    pub fn ipcns(&self, uid: &str) -> PathBuf {
+        self.pod_dir(uid).join("ipcns")
+    }
+
+    /// The pod's shared `/dev/shm` (a tmpfs mounted there, unless hostIPC).
+    pub fn shm(&self, uid: &str) -> PathBuf {
+        self.pod_dir(uid).join("shm")
+    }
+
+    /// The PID namespace of a `shareProcessNamespace` pod, its pause process's PID file and
+    /// the empty directory that process is confined to.
+    pub fn pause(&self, uid: &str) -> crate::kubelet::pause::PausePaths {
+        let dir = self.pod_dir(uid);
+        crate::kubelet::pause::PausePaths {
+            pidns: dir.join("pidns"),
+            pid_file: dir.join("pause.pid"),
+            root: dir.join("pause-root"),
+        }
     }
 
     /// A volume's directory, as the kubelet names plugins (`kubernetes.io~empty-dir`).

@@ -10,6 +10,7 @@ pub mod events;
 pub mod image_gc;
 pub mod images;
 pub mod layout;
+pub mod pause;
 pub mod probes;
 pub mod sandbox;
 pub mod status;
@@ -49,6 +50,8 @@ pub enum KubeletError {
     Server(#[from] crate::server::ServerError),
     #[error("{0}")]
     ImageGcPolicy(String),
+    #[error(transparent)]
+    Sysctls(#[from] crate::pod::sysctl::AllowlistError),
 }
 
 /// The kubelet's configuration.
@@ -69,6 +72,9 @@ pub struct KubeletConfig {
     pub sync_frequency: std::time::Duration,
     /// When unused images are removed (`--image-gc-high-threshold` and friends).
     pub image_gc: image_gc::ImageGcPolicy,
+    /// Unsafe sysctls (or patterns ending in `*`) pods may set besides the safe ones
+    /// (`--allowed-unsafe-sysctls`).
+    pub allowed_unsafe_sysctls: Vec<String>,
 }
 
 /// A running kubelet.
@@ -153,6 +159,10 @@ impl Kubelet {
             return Err(KubeletError::NeedsRoot);
         }
         config.image_gc.validate().map_err(KubeletError::ImageGcPolicy)?;
+        let release = nix::sys::utsname::uname()
+            .map(|u| u.release().to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let sysctls = crate::pod::sysctl::Allowlist::new(&release, &config.allowed_unsafe_sysctls)?;
         let data_dir = config.node.data_dir.clone();
         let images = Arc::new(Store::open(crate::images::store_dir(&data_dir))?);
         match crate::images::auto_import(&images, &crate::images::drop_in_dir(&data_dir)) {
@@ -196,6 +206,9 @@ impl Kubelet {
             min_oom_score_adj: container::oom_score_adj_floor(),
             events: events::Events::new(client.clone(), &config.node.name),
             sync_frequency: config.sync_frequency,
+            pause_binary: config.shim_binary.clone(),
+            seccomp_root: data_dir.join("seccomp"),
+            sysctls,
         });
         let known = Arc::new(KnownPods {
             pods: std::sync::Mutex::default(),

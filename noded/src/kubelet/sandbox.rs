@@ -1,6 +1,9 @@
-//! The pod sandbox: a network namespace kept alive by a bind mount on a file in the pod's
-//! directory, with only loopback up (pod networking, addresses and routes belong to netd).
-//! Containers join it by path, so it outlives any one of them.
+//! The pod sandbox: network and IPC namespaces kept alive by bind mounts on files in the pod's
+//! directory (the network one with only loopback up: pod networking, addresses and routes
+//! belong to netd), and the pod's `/dev/shm` tmpfs that every container shares, as
+//! containerd's sandbox shm. Containers join the namespaces by path, so they outlive any one
+//! of them. The PID namespace of `shareProcessNamespace` pods needs a live process and is
+//! [`super::pause`]'s.
 //!
 //! Blocking: call from `spawn_blocking` (except [`run_in_netns`], which is async and owns its
 //! thread). It does not decide when a sandbox is made or removed.
@@ -19,6 +22,8 @@ pub enum SandboxError {
     Sys { what: String, source: nix::Error },
     #[error("bringing loopback up: {0}")]
     Loopback(String),
+    #[error("starting the pause process: {0}")]
+    Pause(String),
 }
 
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> SandboxError {
@@ -67,6 +72,27 @@ pub fn is_mounted(path: &Path) -> bool {
 
 /// Makes the network namespace at `path` unless one is already mounted there.
 pub fn ensure_netns(path: &Path) -> Result<(), SandboxError> {
+    ensure_namespace(
+        path,
+        nix::sched::CloneFlags::CLONE_NEWNET,
+        "net",
+        bring_loopback_up,
+    )
+}
+
+/// Makes the pod's IPC namespace at `path` unless one is already mounted there.
+pub fn ensure_ipcns(path: &Path) -> Result<(), SandboxError> {
+    ensure_namespace(path, nix::sched::CloneFlags::CLONE_NEWIPC, "ipc", || Ok(()))
+}
+
+/// Makes a namespace of `kind` (`net`, `ipc`: its name under `/proc/PID/ns`), runs `set_up`
+/// inside it, and keeps it by bind-mounting it on `path`.
+fn ensure_namespace(
+    path: &Path,
+    flag: nix::sched::CloneFlags,
+    kind: &'static str,
+    set_up: fn() -> Result<(), SandboxError>,
+) -> Result<(), SandboxError> {
     if is_mounted(path) {
         return Ok(());
     }
@@ -78,11 +104,10 @@ pub fn ensure_netns(path: &Path) -> Result<(), SandboxError> {
     // held only by the bind mount.
     let target = path.to_owned();
     let made = std::thread::spawn(move || -> Result<(), SandboxError> {
-        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
-            .map_err(sys("unsharing the network namespace"))?;
-        bring_loopback_up()?;
+        nix::sched::unshare(flag).map_err(sys(format!("unsharing the {kind} namespace")))?;
+        set_up()?;
         nix::mount::mount(
-            Some("/proc/thread-self/ns/net"),
+            Some(format!("/proc/thread-self/ns/{kind}").as_str()),
             &target,
             None::<&str>,
             MsFlags::MS_BIND,
@@ -101,6 +126,36 @@ pub fn ensure_netns(path: &Path) -> Result<(), SandboxError> {
     made
 }
 
+/// Mounts the pod's shared `/dev/shm` at `dir` (containerd's sandbox shm: a 64 MiB tmpfs,
+/// mode 1777, nosuid, nodev, noexec) unless it is mounted already.
+pub fn ensure_shm(dir: &Path) -> Result<(), SandboxError> {
+    std::fs::create_dir_all(dir).map_err(io(format!("creating {}", dir.display())))?;
+    if is_mounted(dir) {
+        return Ok(());
+    }
+    nix::mount::mount(
+        Some("shm"),
+        dir,
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        Some("mode=1777,size=65536k"),
+    )
+    .map_err(sys(format!("mounting the pod's shm on {}", dir.display())))
+}
+
+/// Unmounts and removes the pod's shm directory; a missing one is fine.
+pub fn remove_shm(dir: &Path) -> Result<(), SandboxError> {
+    if is_mounted(dir) {
+        nix::mount::umount2(dir, MntFlags::MNT_DETACH)
+            .map_err(sys(format!("unmounting {}", dir.display())))?;
+    }
+    match std::fs::remove_dir(dir) {
+        Ok(()) => Ok(()),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(err) => Err(io(format!("removing {}", dir.display()))(err)),
+    }
+}
+
 /// Sets `lo` (index 1 in a new namespace) up, in the calling thread's network namespace.
 fn bring_loopback_up() -> Result<(), SandboxError> {
     use libcontainer::network::link::LinkClient;
@@ -113,8 +168,8 @@ fn bring_loopback_up() -> Result<(), SandboxError> {
         .map_err(|err| SandboxError::Loopback(err.to_string()))
 }
 
-/// Unmounts and removes the namespace file; a missing one is fine.
-pub fn remove_netns(path: &Path) -> Result<(), SandboxError> {
+/// Unmounts and removes a namespace file; a missing one is fine.
+pub fn remove_namespace(path: &Path) -> Result<(), SandboxError> {
     if is_mounted(path) {
         nix::mount::umount2(path, MntFlags::MNT_DETACH)
             .map_err(sys(format!("unmounting {}", path.display())))?;

@@ -6,6 +6,7 @@
 //! decide when to set up or tear down.
 
 use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use k8s_openapi::api::authentication::v1::{BoundObjectReference, TokenRequest, TokenRequestSpec};
@@ -17,8 +18,9 @@ use kube::api::{Api, PostParams};
 use kube::{Client, ResourceExt};
 
 use super::layout::Layout;
+use crate::pod::volumes::atomic_writer::WriterError;
 use crate::pod::volumes::payload::{self, Payload, ProjectedInputs};
-use crate::pod::volumes::{AtomicWriter, emptydir, hostpath};
+use crate::pod::volumes::{AtomicWriter, emptydir, hostpath, ownership};
 
 /// Why a volume could not be set up; the message goes into a FailedMount event.
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +41,9 @@ const PROJECTED: &str = "kubernetes.io~projected";
 enum Source {
     EmptyDir(k8s_openapi::api::core::v1::EmptyDirVolumeSource),
     HostPath(PathBuf, Option<String>),
+    /// A claim bound to a `local` volume (which manages ownership, unlike hostPath), and
+    /// whether the pod mounts it read-only.
+    Local(PathBuf, bool),
     Files(&'static str, Payload),
 }
 
@@ -114,12 +119,13 @@ pub async fn set_up(
             let files = payload::projected_volume(source, pod, &inputs).map_err(|e| fail(e.to_string()))?;
             Source::Files(PROJECTED, files)
         } else if let Some(source) = &volume.persistent_volume_claim {
-            Source::HostPath(
-                claim_path(client, &namespace, &source.claim_name)
-                    .await
-                    .map_err(fail)?,
-                None,
-            )
+            match claim_path(client, &namespace, &source.claim_name)
+                .await
+                .map_err(fail)?
+            {
+                (path, true) => Source::Local(path, source.read_only == Some(true)),
+                (path, false) => Source::HostPath(path, None),
+            }
         } else {
             return Err(fail("this volume type is not supported by this node".to_owned()));
         };
@@ -132,6 +138,9 @@ pub async fn set_up(
         .and_then(|q| rudder_machinery::validation::quantity::parse_quantity(&q.0).ok())
         .map_or(0, |q| q.value());
     let context = format!("pod {namespace}/{} volume", pod.name_any());
+    let security = pod.spec.as_ref().and_then(|s| s.security_context.as_ref());
+    let fs_group = security.and_then(|s| s.fs_group).map(|g| g as u32);
+    let change_policy = security.and_then(|s| s.fs_group_change_policy.clone());
     tokio::task::spawn_blocking(move || {
         let mut paths = BTreeMap::new();
         for (name, source) in sources {
@@ -144,18 +153,62 @@ pub async fn set_up(
                     let dir = layout.volume_dir(&uid, EMPTY_DIR, &name);
                     emptydir::setup_empty_dir(&dir, &source, &pod, memory)
                         .map_err(|e| fail(e.to_string()))?;
+                    // Upstream sets an emptyDir's ownership every time, ignoring failures
+                    // and the change policy.
+                    if let Some(group) = fs_group
+                        && let Err(err) = ownership::set_volume_ownership(&dir, group, false)
+                    {
+                        tracing::warn!(volume = name, error = %err, "setting volume ownership failed");
+                    }
                     dir
                 }
                 Source::HostPath(path, kind) => {
                     hostpath::check_type(&path, kind.as_deref()).map_err(|e| fail(e.to_string()))?;
                     path
                 }
+                Source::Local(path, read_only) => {
+                    // A local volume takes the pod's fsGroup unless mounted read-only, with
+                    // its change policy.
+                    if let Some(group) = fs_group
+                        && !read_only
+                        && (change_policy.as_deref() != Some("OnRootMismatch")
+                            || ownership::requires_permission_change(&path, group, false))
+                    {
+                        ownership::set_volume_ownership(&path, group, false)
+                            .map_err(|e| fail(e.to_string()))?;
+                    }
+                    path
+                }
                 Source::Files(plugin, files) => {
                     let dir = layout.volume_dir(&uid, plugin, &name);
-                    std::fs::create_dir_all(&dir)
-                        .map_err(|e| fail(format!("mkdir {}: {e}", dir.display())))?;
+                    if !dir.exists() {
+                        // Upstream backs these volumes with an emptyDir: a 0777 directory
+                        // that, still empty, takes the fsGroup read-write.
+                        std::fs::create_dir_all(&dir)
+                            .and_then(|()| {
+                                std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777))
+                            })
+                            .map_err(|e| fail(format!("mkdir {}: {e}", dir.display())))?;
+                        if let Some(group) = fs_group
+                            && let Err(err) = ownership::set_volume_ownership(&dir, group, false)
+                        {
+                            tracing::warn!(volume = name, error = %err, "setting volume ownership failed");
+                        }
+                    }
+                    // Written volumes are read-only to the pod: the group may read; the
+                    // whole volume changes, new files beside the timestamped directory too.
+                    let set_perms = |_: &str| match fs_group {
+                        Some(group) => ownership::set_volume_ownership(&dir, group, true).map_err(
+                            |ownership::OwnershipError::Io(path, source)| WriterError::Io {
+                                context: "setting volume ownership",
+                                path,
+                                source,
+                            },
+                        ),
+                        None => Ok(()),
+                    };
                     AtomicWriter::new(&dir, format!("{context} {name}"))
-                        .and_then(|writer| writer.write(&files, None))
+                        .and_then(|writer| writer.write(&files, Some(&set_perms)))
                         .map_err(|e| fail(e.to_string()))?;
                     dir
                 }
@@ -224,8 +277,9 @@ async fn request_token(
         })
 }
 
-/// The host directory behind a bound claim whose volume is a hostPath or local volume.
-async fn claim_path(client: &Client, namespace: &str, claim: &str) -> Result<PathBuf, String> {
+/// The host directory behind a bound claim whose volume is a hostPath or local volume, and
+/// whether it is a local one.
+async fn claim_path(client: &Client, namespace: &str, claim: &str) -> Result<(PathBuf, bool), String> {
     let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), namespace);
     let found = claims.get_opt(claim).await.map_err(|e| e.to_string())?;
     let volume_name = found
@@ -237,10 +291,10 @@ async fn claim_path(client: &Client, namespace: &str, claim: &str) -> Result<Pat
     let volume = volumes.get(&volume_name).await.map_err(|e| e.to_string())?;
     let spec = volume.spec.unwrap_or_default();
     if let Some(host) = spec.host_path {
-        return Ok(PathBuf::from(host.path));
+        return Ok((PathBuf::from(host.path), false));
     }
     if let Some(local) = spec.local {
-        return Ok(PathBuf::from(local.path));
+        return Ok((PathBuf::from(local.path), true));
     }
     Err(format!(
         "persistentvolume {volume_name:?} is neither a hostPath nor a local volume, which this node cannot mount"

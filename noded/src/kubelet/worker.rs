@@ -27,7 +27,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::container::{ContainerInputs, container_spec};
+use super::container::{ContainerInputs, SeccompChoice, container_spec, seccomp_choice};
 use super::events::Events;
 use super::images::{EnsuredImage, ImageError, ImageManager, Precheck};
 use super::layout::{Layout, container_id, parse_container_id};
@@ -38,7 +38,7 @@ use crate::images::registry::{AuthConfig, Keyring};
 use crate::images::{Reference, Store};
 use crate::pod::env::{EnvContext, make_environment};
 use crate::runtime::cgroup::{self, CgroupVersion, PodLimits, QosClass};
-use crate::runtime::spec::{Mount, Propagation};
+use crate::runtime::spec::{Mount, Propagation, Seccomp};
 use crate::runtime::{ContainerState, Runtime, RuntimeError};
 use kube::runtime::events::EventType;
 
@@ -80,6 +80,12 @@ pub struct Shared {
     pub events: Events,
     /// See [`super::KubeletConfig::sync_frequency`].
     pub sync_frequency: Duration,
+    /// The binary started as `BINARY pause ...` for pods with a shared PID namespace.
+    pub pause_binary: PathBuf,
+    /// Where Localhost seccomp profiles are read from (`<data dir>/seccomp`).
+    pub seccomp_root: PathBuf,
+    /// The sysctls pods may set.
+    pub sysctls: crate::pod::sysctl::Allowlist,
 }
 
 /// One container's history on this node.
@@ -117,6 +123,8 @@ pub struct PodWorker {
     volumes_synced: Option<Instant>,
     reported: Option<PodStatus>,
     terminal: bool,
+    /// The pod passed the node's admission (or had containers here already).
+    admitted: bool,
     probes: Probes,
 }
 
@@ -175,6 +183,7 @@ impl PodWorker {
             volumes_synced: None,
             reported: None,
             terminal: false,
+            admitted: false,
             probes: Probes::default(),
         }
     }
@@ -209,6 +218,23 @@ impl PodWorker {
     async fn sync(&mut self) -> Option<Duration> {
         if self.terminal {
             return None;
+        }
+        if !self.admitted {
+            // A pod that ended before (rejected, or finished while noded was away) with
+            // nothing left on the node is not run again, as the kubelet filters out
+            // terminated pods.
+            let phase = self.pod.status.as_ref().and_then(|s| s.phase.as_deref());
+            if self.runs.is_empty() && matches!(phase, Some("Failed" | "Succeeded")) {
+                self.terminal = true;
+                return None;
+            }
+            if self.runs.is_empty()
+                && let Err(message) = self.shared.sysctls.admit(&self.pod)
+            {
+                self.reject(crate::pod::sysctl::FORBIDDEN_REASON, &message).await;
+                return None;
+            }
+            self.admitted = true;
         }
         let mut wake = None;
         if let Err(err) = self.ensure_sandbox().await {
@@ -338,6 +364,14 @@ impl PodWorker {
             let host_network = spec.and_then(|s| s.host_network) == Some(true);
             if !host_network {
                 sandbox::ensure_netns(&shared.layout.netns(&uid)).map_err(|e| e.to_string())?;
+            }
+            if spec.and_then(|s| s.host_ipc) != Some(true) {
+                sandbox::ensure_ipcns(&shared.layout.ipcns(&uid)).map_err(|e| e.to_string())?;
+                sandbox::ensure_shm(&shared.layout.shm(&uid)).map_err(|e| e.to_string())?;
+            }
+            if spec.and_then(|s| s.share_process_namespace) == Some(true) {
+                super::pause::ensure(&shared.pause_binary, &shared.layout.pause(&uid))
+                    .map_err(|e| e.to_string())?;
             }
             crate::pod::hosts::ensure_hosts_file(
                 &shared.layout.hosts_file(&uid),
@@ -793,6 +827,16 @@ impl PodWorker {
             if !mounted(&mounts, "/etc/resolv.conf") {
                 mounts.push(bind(&shared.layout.resolv_file(&uid), "/etc/resolv.conf", false));
             }
+            // The sandbox's shm, or the host's for hostIPC pods, as containerd mounts it.
+            let host_ipc = pod.spec.as_ref().and_then(|s| s.host_ipc) == Some(true);
+            if !mounted(&mounts, "/dev/shm") {
+                let shm = if host_ipc {
+                    PathBuf::from("/dev/shm")
+                } else {
+                    shared.layout.shm(&uid)
+                };
+                mounts.push(bind(&shm, "/dev/shm", false));
+            }
             let message_path = container
                 .termination_message_path
                 .clone()
@@ -814,6 +858,8 @@ impl PodWorker {
                     rootfs: rootfs.merged.clone(),
                     mounts,
                     netns: (!host_network).then(|| shared.layout.netns(&uid)),
+                    ipcns: shared.layout.ipcns(&uid),
+                    pidns: shared.layout.pause(&uid).pidns,
                     hostname,
                     cgroup_parent,
                     node_memory: shared.node_memory,
@@ -822,7 +868,21 @@ impl PodWorker {
             )
             .map_err(|e| config_error(e.to_string()))?;
             spec.annotations = image_annotations(&ensured);
+            spec.sysctls = crate::pod::sysctl::pod_sysctls(&pod);
             let id = container_id(&uid, &container.name, attempt);
+            spec.seccomp = match seccomp_choice(&pod, &container, &shared.seccomp_root)
+                .map_err(|e| config_error(e.to_string()))?
+            {
+                SeccompChoice::Unconfined => Seccomp::Unconfined,
+                SeccompChoice::RuntimeDefault => Seccomp::RuntimeDefault,
+                SeccompChoice::Localhost(path) => {
+                    let profile = load_seccomp_profile(&path).map_err(|message| {
+                        let _ = crate::images::unmount_overlay(&rootfs.merged);
+                        internal(format!("failed to generate container {id:?} spec: {message}"))
+                    })?;
+                    Seccomp::Profile(profile)
+                }
+            };
             let log = shared.layout.container_log(
                 pod.metadata.namespace.as_deref().unwrap_or(""),
                 pod.metadata.name.as_deref().unwrap_or(""),
@@ -1087,6 +1147,39 @@ impl PodWorker {
         phase
     }
 
+    /// The kubelet's `rejectPod`: a Warning event and the pod Failed with the reason and
+    /// `Pod was rejected: MESSAGE`; nothing of it runs on the node.
+    async fn reject(&mut self, reason: &str, message: &str) {
+        self.terminal = true;
+        self.shared
+            .events
+            .pod(&self.pod, EventType::Warning, reason, message.to_owned());
+        let pods: Api<Pod> = Api::namespaced(
+            self.shared.client.clone(),
+            &self.pod.namespace().unwrap_or_default(),
+        );
+        let patch = serde_json::json!({
+            "metadata": {"uid": self.uid},
+            "status": {
+                "phase": "Failed",
+                "reason": reason,
+                "message": format!("Pod was rejected: {message}"),
+                "qosClass": rudder_machinery::kinds::pod::pod_qos_class(&self.pod),
+            },
+        });
+        match pods
+            .patch_status(
+                &self.pod.name_any(),
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
+            .await
+        {
+            Ok(updated) => self.pod.status = updated.status,
+            Err(err) => tracing::warn!(error = %err, "reporting the pod's rejection failed"),
+        }
+    }
+
     /// Stops every container (SIGTERM, then SIGKILL after the grace period), tears the pod
     /// down on the node and, if it still exists, removes it from the API.
     async fn terminate(&mut self, gone: bool, updates: &watch::Receiver<Option<Pod>>) {
@@ -1162,6 +1255,29 @@ async fn pre_stop_hook(
             "PreStopHook failed".to_owned(),
         );
     }
+}
+
+/// A Localhost seccomp profile, or containerd's error for it.
+fn load_seccomp_profile(path: &std::path::Path) -> Result<serde_json::Value, String> {
+    let shown = path.display();
+    let text = std::fs::read(path).map_err(|err| {
+        // Go's error text: `open PATH: no such file or directory`.
+        let reason = err.raw_os_error().map_or_else(
+            || err.to_string(),
+            |code| nix::errno::Errno::from_raw(code).desc().to_owned(),
+        );
+        let mut chars = reason.chars();
+        let reason = chars
+            .next()
+            .map(|first| first.to_lowercase().chain(chars).collect::<String>())
+            .unwrap_or_default();
+        format!(
+            "cannot load seccomp profile {:?}: open {shown}: {reason}",
+            shown.to_string()
+        )
+    })?;
+    serde_json::from_slice(&text)
+        .map_err(|err| format!("decoding seccomp profile failed {:?}: {err}", shown.to_string()))
 }
 
 fn bind(source: &std::path::Path, destination: &str, readonly: bool) -> Mount {
@@ -1380,7 +1496,10 @@ pub(crate) fn clean_up(shared: &Shared, uid: &str) -> Result<(), String> {
         }
     }
     volumes::tear_down(&shared.layout, uid).map_err(|e| e.to_string())?;
-    sandbox::remove_netns(&shared.layout.netns(uid)).map_err(|e| e.to_string())?;
+    super::pause::stop(&shared.layout.pause(uid)).map_err(|e| e.to_string())?;
+    sandbox::remove_namespace(&shared.layout.netns(uid)).map_err(|e| e.to_string())?;
+    sandbox::remove_namespace(&shared.layout.ipcns(uid)).map_err(|e| e.to_string())?;
+    sandbox::remove_shm(&shared.layout.shm(uid)).map_err(|e| e.to_string())?;
     for qos in [QosClass::Guaranteed, QosClass::Burstable, QosClass::BestEffort] {
         let _ = cgroup::remove_pod_cgroup(shared.cgroups, &cgroup::pod_cgroup_path(qos, uid));
     }

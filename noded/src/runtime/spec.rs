@@ -21,6 +21,8 @@ pub enum SpecError {
     UnknownCapability(String),
     #[error("invalid OCI spec: {0}")]
     Invalid(#[from] serde_json::Error),
+    #[error("the default seccomp profile: {0}")]
+    DefaultSeccomp(String),
 }
 
 /// Everything the runtime needs to create one container.
@@ -49,6 +51,10 @@ pub struct ContainerSpec {
     pub privileged: bool,
     pub readonly_rootfs: bool,
     pub no_new_privileges: bool,
+    /// The seccomp filter (none for privileged containers, as containerd does).
+    pub seccomp: Seccomp,
+    /// Kernel parameters set in the container's namespaces (`linux.sysctl`).
+    pub sysctls: std::collections::BTreeMap<String, String>,
     /// The parent cgroup, e.g. `/kubepods/burstable/pod<UID>`; the container's cgroup is
     /// `<parent>/<container id>`.
     pub cgroup_parent: String,
@@ -64,6 +70,53 @@ pub struct ContainerSpec {
     /// Recorded in the OCI configuration's `annotations`, for whoever adopts the container
     /// later ([`super::Runtime::annotations`]).
     pub annotations: std::collections::BTreeMap<String, String>,
+}
+
+/// A container's seccomp filter, as the CRI's security profile types.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Seccomp {
+    /// No filter.
+    #[default]
+    Unconfined,
+    /// The runtime's default profile ([`DEFAULT_SECCOMP_PROFILE`]) for the container's
+    /// capabilities.
+    RuntimeDefault,
+    /// An OCI `linux.seccomp` document (a Localhost profile as read from its file).
+    Profile(Value),
+}
+
+/// The default seccomp profile as data: an OCI `linux.seccomp` document whose architectures
+/// are listed per machine (`std::env::consts::ARCH`) and whose rules may name an
+/// `unlessCapability` that lifts them.
+pub const DEFAULT_SECCOMP_PROFILE: &str = include_str!("seccomp_default.json");
+
+/// The default profile for a container with `capabilities` on this machine's architecture.
+pub fn default_seccomp(capabilities: &[String]) -> Result<Value, SpecError> {
+    let data: Value = serde_json::from_str(DEFAULT_SECCOMP_PROFILE)?;
+    let invalid = |what: &str| SpecError::DefaultSeccomp(what.to_owned());
+    let mut profile = serde_json::Map::new();
+    profile.insert("defaultAction".into(), data["defaultAction"].clone());
+    if let Some(arches) = data["architectures"].get(std::env::consts::ARCH) {
+        profile.insert("architectures".into(), arches.clone());
+    }
+    let rules = data["syscalls"]
+        .as_array()
+        .ok_or_else(|| invalid("no syscalls"))?;
+    let mut syscalls = Vec::new();
+    for rule in rules {
+        let mut rule = rule
+            .as_object()
+            .cloned()
+            .ok_or_else(|| invalid("a rule is not an object"))?;
+        if let Some(cap) = rule.remove("unlessCapability")
+            && capabilities.iter().any(|c| cap == c.as_str())
+        {
+            continue;
+        }
+        syscalls.push(Value::Object(rule));
+    }
+    profile.insert("syscalls".into(), Value::Array(syscalls));
+    Ok(Value::Object(profile))
 }
 
 /// The identity the process runs as.
@@ -282,6 +335,14 @@ impl ContainerSpec {
         if !self.privileged {
             linux["maskedPaths"] = json!(MASKED_PATHS);
             linux["readonlyPaths"] = json!(READONLY_PATHS);
+            match &self.seccomp {
+                Seccomp::Unconfined => {}
+                Seccomp::RuntimeDefault => linux["seccomp"] = default_seccomp(&capabilities)?,
+                Seccomp::Profile(profile) => linux["seccomp"] = profile.clone(),
+            }
+        }
+        if !self.sysctls.is_empty() {
+            linux["sysctl"] = json!(self.sysctls);
         }
 
         let mut spec = json!({
@@ -689,6 +750,54 @@ mod tests {
         );
         assert_eq!(resources["memory"], json!({"limit": 64 << 20, "swap": 64 << 20}));
         assert_eq!(resources["pids"], json!({"limit": 100}));
+    }
+
+    #[test]
+    fn seccomp_default_unconfined_or_given() {
+        let mut spec = base();
+        assert!(json(&spec)["linux"].get("seccomp").is_none());
+        spec.seccomp = Seccomp::RuntimeDefault;
+        let doc = json(&spec);
+        let seccomp = &doc["linux"]["seccomp"];
+        assert_eq!(seccomp["defaultAction"], "SCMP_ACT_ALLOW");
+        let denied = |doc: &Value, name: &str| {
+            doc["linux"]["seccomp"]["syscalls"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| {
+                    r["names"].as_array().unwrap().iter().any(|n| n == name)
+                        && r["action"] == "SCMP_ACT_ERRNO"
+                })
+        };
+        assert!(denied(&doc, "mount") && denied(&doc, "keyctl") && denied(&doc, "ptrace"));
+        assert!(!denied(&doc, "read"));
+        assert!(!seccomp.to_string().contains("unlessCapability"));
+        if std::env::consts::ARCH == "x86_64" {
+            assert_eq!(seccomp["architectures"][0], "SCMP_ARCH_X86_64");
+        }
+        // A capability lifts the rules it governs.
+        spec.capabilities_add = vec!["SYS_ADMIN".into()];
+        let doc = json(&spec);
+        assert!(!denied(&doc, "mount") && denied(&doc, "keyctl"));
+        // Privileged containers run without a filter.
+        spec.privileged = true;
+        assert!(json(&spec)["linux"].get("seccomp").is_none());
+
+        let mut spec = base();
+        let profile = serde_json::json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW"}]});
+        spec.seccomp = Seccomp::Profile(profile.clone());
+        assert_eq!(json(&spec)["linux"]["seccomp"], profile);
+    }
+
+    #[test]
+    fn sysctls_are_set() {
+        let mut spec = base();
+        spec.sysctls.insert("net.ipv4.tcp_syncookies".into(), "0".into());
+        assert_eq!(
+            json(&spec)["linux"]["sysctl"],
+            json!({"net.ipv4.tcp_syncookies": "0"})
+        );
     }
 
     #[test]

@@ -25,6 +25,19 @@ pub fn set_volume_ownership(dir: &Path, fs_group: u32, read_only: bool) -> Resul
     walk(dir, &mut |path| change(path, fs_group, read_only))
 }
 
+/// Upstream's `requiresPermissionChange` (for `fsGroupChangePolicy: OnRootMismatch`): whether
+/// the volume's root lacks the group, the setgid bit or the group permissions.
+pub fn requires_permission_change(dir: &Path, fs_group: u32, read_only: bool) -> bool {
+    let Ok(meta) = std::fs::metadata(dir) else {
+        return true;
+    };
+    if meta.gid() != fs_group || !meta.is_dir() {
+        return true;
+    }
+    let wanted = if read_only { RO_MASK } else { RW_MASK } | EXEC_MASK;
+    meta.mode() & wanted != wanted || meta.mode() & SETGID == 0
+}
+
 fn walk(path: &Path, f: &mut dyn FnMut(&Path) -> Result<(), OwnershipError>) -> Result<(), OwnershipError> {
     let meta =
         std::fs::symlink_metadata(path).map_err(|e| OwnershipError::Io(path.display().to_string(), e))?;
@@ -84,6 +97,20 @@ mod tests {
         set_volume_ownership(root, gid, false).unwrap();
         assert_eq!(mode("d/f"), 0o660);
         assert_eq!(mode("d"), 0o2770);
+    }
+
+    #[test]
+    fn the_root_decides_whether_a_change_is_needed() {
+        let dir = tempfile::tempdir().unwrap();
+        let gid = nix::unistd::getegid().as_raw();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert!(requires_permission_change(dir.path(), gid, false));
+        set_volume_ownership(dir.path(), gid, false).unwrap();
+        assert!(!requires_permission_change(dir.path(), gid, false));
+        assert!(requires_permission_change(dir.path(), gid + 1, false));
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o2750)).unwrap();
+        assert!(requires_permission_change(dir.path(), gid, false));
+        assert!(!requires_permission_change(dir.path(), gid, true));
     }
 
     #[test]
