@@ -13,7 +13,9 @@
 //!   the shim reports the process running), timed by noded (its `created and started container`
 //!   debug line).
 //! - noded's resident memory (`VmRSS` of the `rudder noded` process, not its shims) with the
-//!   30 burst pods running.
+//!   30 burst pods running, split into anonymous and file-backed pages, and its PSS. The
+//!   file-backed pages are mostly the `rudder` binary's code, shared with the shims (and here
+//!   the server); PSS counts each shared page by its share.
 //!
 //! Run as root with `cargo bench -p rudder --bench pod_startup` (or `hack/bench.sh`); without
 //! root it says it was skipped. `RUDDER_BENCH_NODED_LOG=FILE` keeps noded's log (JSON).
@@ -190,9 +192,11 @@ async fn delete_all(api: &Api<Pod>) {
     }
 }
 
-/// A memory field (`VmRSS`, `RssAnon`, `RssFile`) of a process's status in KiB.
+/// A memory field of a process in KiB: `VmRSS`, `RssAnon`, `RssFile` from its `status`, `Pss`
+/// from its `smaps_rollup`.
 fn status_kib(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let file = if field == "Pss" { "smaps_rollup" } else { "status" };
+    let status = std::fs::read_to_string(format!("/proc/{pid}/{file}")).unwrap();
     status
         .lines()
         .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
@@ -266,10 +270,11 @@ fn main() {
         tokio::time::sleep(Duration::from_secs(10)).await;
         let rss = status_kib(noded_pid, "VmRSS");
         println!(
-            "noded RSS with {BURST_PODS} pods running: {:.1} MiB (anonymous {:.1} MiB, file-backed {:.1} MiB); target < {} MiB: {}",
+            "noded RSS with {BURST_PODS} pods running: {:.1} MiB (anonymous {:.1} MiB, file-backed {:.1} MiB; PSS {:.1} MiB); target < {} MiB: {}",
             rss as f64 / 1024.0,
             status_kib(noded_pid, "RssAnon") as f64 / 1024.0,
             status_kib(noded_pid, "RssFile") as f64 / 1024.0,
+            status_kib(noded_pid, "Pss") as f64 / 1024.0,
             RSS_TARGET_KIB / 1024,
             if rss < RSS_TARGET_KIB { "met" } else { "MISSED" },
         );

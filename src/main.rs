@@ -220,8 +220,16 @@ fn main() -> std::process::ExitCode {
         }
         command => command,
     };
+    let noded = matches!(command, Command::Noded(_));
+    if noded {
+        rudder_noded::process::limit_malloc_arenas();
+    }
     init_logging(cli.log_format, cli.verbosity);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if noded {
+        builder.max_blocking_threads(rudder_noded::process::MAX_BLOCKING_THREADS);
+    }
+    let runtime = match builder.enable_all().build() {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("error: cannot start the async runtime: {err}");

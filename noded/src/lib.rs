@@ -17,6 +17,9 @@
 //! [`logs`] is the container log layout and the kubelet's CRI log reading; [`server`] the
 //! kubelet-style HTTPS server (port 10250) that serves them, exec and attach to the API server.
 //!
+//! [`process`] holds the settings of the `rudder noded` process itself (malloc arenas, blocking
+//! threads).
+//!
 //! Like every component, noded reaches the API server only through `kube::Client`.
 
 pub mod images;
@@ -25,6 +28,7 @@ pub mod lease;
 pub mod logs;
 pub mod node;
 pub mod pod;
+pub mod process;
 pub mod runtime;
 pub mod server;
 pub mod simulated;

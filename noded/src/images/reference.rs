@@ -3,9 +3,6 @@
 //! `busybox` -> `docker.io/library/busybox:latest`. It owns no state.
 
 use std::fmt;
-use std::sync::LazyLock;
-
-use regex::Regex;
 
 use super::Error;
 
@@ -14,38 +11,140 @@ const LEGACY_DEFAULT_DOMAIN: &str = "index.docker.io";
 const OFFICIAL_REPO_PREFIX: &str = "library/";
 const DEFAULT_TAG: &str = "latest";
 const NAME_TOTAL_LENGTH_MAX: usize = 255;
+const TAG_LENGTH_MAX: usize = 128;
+const DIGEST_HEX_MIN: usize = 32;
 
-const ALPHANUMERIC: &str = "[a-z0-9]+";
-const SEPARATOR: &str = "(?:[._]|__|[-]+)";
-const DOMAIN_NAME_COMPONENT: &str = "(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])";
-const TAG: &str = r"[\w][\w.-]{0,127}";
-const DIGEST: &str = "[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*[:][[:xdigit:]]{32,}";
+// The grammar of distribution/reference, matched by hand (a compiled regex and its per-thread
+// caches cost the node megabytes):
+//
+//   reference      := name [ ":" tag ] [ "@" digest ]
+//   name           := [ domain "/" ] remote-name
+//   domain         := host [ ":" port ]   host := domain-name | "[" ipv6 "]"
+//   domain-name    := component ( "." component )*   component := [a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?
+//   remote-name    := path-component ( "/" path-component )*
+//   path-component := [a-z0-9]+ ( ( "." | "_" | "__" | "-"+ ) [a-z0-9]+ )*
+//   tag            := [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}
+//   digest         := algorithm ":" [0-9a-fA-F]{32,}
+//   algorithm      := [A-Za-z][A-Za-z0-9]* ( [-_+.] [A-Za-z][A-Za-z0-9]* )*
 
-fn domain_and_port() -> String {
-    let domain_name = format!(r"{DOMAIN_NAME_COMPONENT}(?:\.{DOMAIN_NAME_COMPONENT})*");
-    let host = format!(r"(?:{domain_name}|\[(?:[a-fA-F0-9:]+)\])");
-    format!("{host}(?::[0-9]+)?")
+/// `name [":" tag] ["@" digest]`, each part checked against the grammar.
+fn split_reference(s: &str) -> Option<(&str, Option<&str>, Option<&str>)> {
+    let (rest, digest) = match s.split_once('@') {
+        Some((rest, digest)) => (rest, Some(digest)),
+        None => (s, None),
+    };
+    if digest.is_some_and(|digest| !is_digest(digest)) {
+        return None;
+    }
+    // A colon after the last slash starts the tag; one before it is the domain's port.
+    let (name, tag) = match rest.rfind(':') {
+        Some(colon) if rest.rfind('/').is_none_or(|slash| slash < colon) => {
+            (&rest[..colon], Some(&rest[colon + 1..]))
+        }
+        _ => (rest, None),
+    };
+    if tag.is_some_and(|tag| !is_tag(tag)) || split_name(name).is_none() {
+        return None;
+    }
+    Some((name, tag, digest))
 }
 
-fn remote_name() -> String {
-    let path_component = format!("{ALPHANUMERIC}(?:{SEPARATOR}{ALPHANUMERIC})*");
-    format!("{path_component}(?:/{path_component})*")
+/// A name's domain (empty when the first component is not one) and remote path.
+fn split_name(name: &str) -> Option<(&str, &str)> {
+    if let Some((domain, path)) = name.split_once('/')
+        && is_domain_and_port(domain)
+        && is_remote_name(path)
+    {
+        return Some((domain, path));
+    }
+    is_remote_name(name).then_some(("", name))
 }
 
-#[allow(clippy::expect_used)] // the patterns are constants
-static REFERENCE: LazyLock<Regex> = LazyLock::new(|| {
-    let name = format!("(?:{}/)?{}", domain_and_port(), remote_name());
-    Regex::new(&format!("^({name})(?::({TAG}))?(?:@({DIGEST}))?$")).expect("reference pattern")
-});
+fn is_domain_and_port(s: &str) -> bool {
+    let (host, port) = match s.strip_prefix('[') {
+        Some(bracketed) => {
+            let Some((ipv6, port)) = bracketed.split_once(']') else {
+                return false;
+            };
+            if ipv6.is_empty() || !ipv6.bytes().all(|b| b.is_ascii_hexdigit() || b == b':') {
+                return false;
+            }
+            (None, port)
+        }
+        None => match s.split_once(':') {
+            Some((host, _)) => (Some(host), &s[host.len()..]),
+            None => (Some(s), ""),
+        },
+    };
+    let port_ok = port.is_empty()
+        || port
+            .strip_prefix(':')
+            .is_some_and(|digits| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()));
+    port_ok && host.is_none_or(|host| host.split('.').all(is_domain_component))
+}
 
-#[allow(clippy::expect_used)] // the patterns are constants
-static ANCHORED_NAME: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(&format!("^(?:({})/)?({})$", domain_and_port(), remote_name())).expect("name pattern")
-});
+fn is_domain_component(s: &str) -> bool {
+    let bytes = s.as_bytes();
+    match (bytes.first(), bytes.last()) {
+        (Some(first), Some(last)) => {
+            first.is_ascii_alphanumeric()
+                && last.is_ascii_alphanumeric()
+                && bytes.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-')
+        }
+        _ => false,
+    }
+}
 
-#[allow(clippy::expect_used)] // the patterns are constants
-static IDENTIFIER: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new("^[a-f0-9]{64}$").expect("identifier pattern"));
+fn is_remote_name(s: &str) -> bool {
+    s.split('/').all(is_path_component)
+}
+
+fn is_path_component(s: &str) -> bool {
+    let alphanumeric = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    let mut runs = s.as_bytes().chunk_by(|a, b| alphanumeric(a) == alphanumeric(b));
+    let mut expect_alphanumeric = true;
+    let mut last_alphanumeric = false;
+    for run in runs.by_ref() {
+        let ok = if expect_alphanumeric {
+            run.iter().all(alphanumeric)
+        } else {
+            matches!(run, b"." | b"_" | b"__") || run.iter().all(|b| *b == b'-')
+        };
+        if !ok {
+            return false;
+        }
+        last_alphanumeric = expect_alphanumeric;
+        expect_alphanumeric = !expect_alphanumeric;
+    }
+    last_alphanumeric
+}
+
+fn is_tag(s: &str) -> bool {
+    let word = |b: &u8| b.is_ascii_alphanumeric() || *b == b'_';
+    s.len() <= TAG_LENGTH_MAX
+        && s.as_bytes().first().is_some_and(word)
+        && s.bytes().all(|b| word(&b) || b == b'.' || b == b'-')
+}
+
+fn is_digest(s: &str) -> bool {
+    let Some((algorithm, hex)) = s.split_once(':') else {
+        return false;
+    };
+    let component = |c: &str| {
+        c.as_bytes().first().is_some_and(u8::is_ascii_alphabetic)
+            && c.bytes().all(|b| b.is_ascii_alphanumeric())
+    };
+    hex.len() >= DIGEST_HEX_MIN
+        && hex.bytes().all(|b| b.is_ascii_hexdigit())
+        && algorithm.split(['-', '_', '+', '.']).all(component)
+}
+
+/// A 64-character lower-case hex string: an image ID, never a repository name.
+fn is_identifier(s: &str) -> bool {
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
 
 /// A parsed, normalised image reference: `domain/path[:tag][@digest]`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -66,7 +165,7 @@ fn invalid(reference: &str, reason: impl Into<String>) -> Error {
 impl Reference {
     /// `ParseNormalizedNamed`: adds `docker.io` and `library/` but no default tag.
     pub fn parse_normalized(s: &str) -> Result<Reference, Error> {
-        if IDENTIFIER.is_match(s) {
+        if is_identifier(s) {
             return Err(invalid(
                 s,
                 format!("invalid repository name ({s}), cannot specify 64-byte hexadecimal strings"),
@@ -99,34 +198,32 @@ impl Reference {
 
     /// `reference.Parse` of an already fully qualified string.
     fn parse(s: &str) -> Result<Reference, Error> {
-        let Some(captures) = REFERENCE.captures(s) else {
+        let Some((name, tag, digest)) = split_reference(s) else {
             if s.is_empty() {
                 return Err(invalid(s, "repository name must have at least one component"));
             }
-            if REFERENCE.is_match(&s.to_lowercase()) {
+            if split_reference(&s.to_lowercase()).is_some() {
                 return Err(invalid(s, "repository name must be lowercase"));
             }
             return Err(invalid(s, "invalid reference format"));
         };
-        let name = captures.get(1).map_or("", |m| m.as_str());
         if name.len() > NAME_TOTAL_LENGTH_MAX {
             return Err(invalid(
                 s,
                 format!("repository name must not be more than {NAME_TOTAL_LENGTH_MAX} characters"),
             ));
         }
-        let Some(parts) = ANCHORED_NAME.captures(name) else {
+        let Some((domain, path)) = split_name(name) else {
             return Err(invalid(s, "invalid reference format"));
         };
-        let digest = captures.get(3).map(|m| m.as_str().to_owned());
-        if let Some(digest) = &digest {
+        if let Some(digest) = digest {
             validate_digest(s, digest)?;
         }
         Ok(Reference {
-            domain: parts.get(1).map_or("", |m| m.as_str()).to_owned(),
-            path: parts.get(2).map_or("", |m| m.as_str()).to_owned(),
-            tag: captures.get(2).map(|m| m.as_str().to_owned()),
-            digest,
+            domain: domain.to_owned(),
+            path: path.to_owned(),
+            tag: tag.map(str::to_owned),
+            digest: digest.map(str::to_owned),
         })
     }
 
@@ -274,6 +371,33 @@ mod tests {
             let got = Reference::parse_docker_ref(input).unwrap_or_else(|err| panic!("{input}: {err}"));
             assert_eq!(got.to_string(), want, "{input}");
         }
+    }
+
+    #[test]
+    fn grammar_edges() {
+        for valid in [
+            "a/b",
+            "a-b/c--d",
+            "a/b__c",
+            "a.b/c.d",
+            "x:5000/y",
+            "[::1]/y",
+            "a0/9z:Tag_.-1",
+        ] {
+            assert!(split_reference(valid).is_some(), "{valid}");
+        }
+        for invalid in [
+            "a/b..c", "a/-b", "a/b-", "a/b___c", "a/b/", "/a", "a//b", "-x.io/a", "x.io:/a", "[]/a", "a:b:c",
+            "a/b:.t", "a/B",
+        ] {
+            assert!(split_reference(invalid).is_none(), "{invalid}");
+        }
+        // A first component that is no domain is part of the remote name.
+        assert_eq!(split_name("a_b/c"), Some(("", "a_b/c")));
+        assert_eq!(split_name("A.io/c"), Some(("A.io", "c")));
+        assert!(is_tag(&"t".repeat(128)) && !is_tag(&"t".repeat(129)));
+        assert!(is_digest(D) && is_digest("sha256+b64:0123456789abcdef0123456789abcdef"));
+        assert!(!is_digest("sha256:0123") && !is_digest("1sha:0123456789abcdef0123456789abcdef"));
     }
 
     #[test]

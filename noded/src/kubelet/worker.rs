@@ -558,8 +558,7 @@ impl PodWorker {
             let grace = grace
                 .saturating_sub(began.elapsed())
                 .max(MIN_GRACE_AFTER_PRE_STOP);
-            let id = target.container_id.clone();
-            let _ = tokio::task::spawn_blocking(move || stop_instances(&shared, &[id], grace)).await;
+            stop_instances(&shared, vec![target.container_id.clone()], grace).await;
         });
     }
 
@@ -1190,12 +1189,7 @@ impl PodWorker {
         let grace = grace
             .saturating_sub(began.elapsed())
             .max(MIN_GRACE_AFTER_PRE_STOP);
-        let shared = self.shared.clone();
-        let uid = self.uid.clone();
-        let stopped = tokio::task::spawn_blocking(move || stop_all(&shared, &uid, grace)).await;
-        if let Err(err) = stopped {
-            tracing::warn!(error = %err, "stopping containers failed");
-        }
+        stop_all(&self.shared, &self.uid, grace).await;
         self.refresh().await;
         if !gone && updates.borrow().is_some() {
             self.report().await;
@@ -1422,42 +1416,64 @@ fn termination_message(layout: &Layout, uid: &str, name: &str, attempt: u32) -> 
 
 /// Signals every running container of the pod with SIGTERM and SIGKILLs what still runs
 /// after `grace`.
-fn stop_all(shared: &Shared, uid: &str, grace: Duration) {
-    let ids: Vec<String> = shared
-        .runtime
-        .list()
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|(id, state)| {
-            matches!(state, ContainerState::Running { .. })
-                && parse_container_id(id).is_some_and(|(owner, _, _)| owner == uid)
-        })
-        .map(|(id, _)| id)
-        .collect();
-    stop_instances(shared, &ids, grace);
+async fn stop_all(shared: &Arc<Shared>, uid: &str, grace: Duration) {
+    let (runtime_shared, uid) = (shared.clone(), uid.to_owned());
+    let ids = tokio::task::spawn_blocking(move || -> Vec<String> {
+        runtime_shared
+            .runtime
+            .list()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(id, state)| {
+                matches!(state, ContainerState::Running { .. })
+                    && parse_container_id(id).is_some_and(|(owner, _, _)| owner == uid)
+            })
+            .map(|(id, _)| id)
+            .collect()
+    })
+    .await
+    .unwrap_or_default();
+    stop_instances(shared, ids, grace).await;
 }
 
-/// Signals the instances with SIGTERM and SIGKILLs those still running after `grace`.
-fn stop_instances(shared: &Shared, ids: &[String], grace: Duration) {
-    let running = |shared: &Shared| -> Vec<&String> {
-        ids.iter()
+/// Signals the instances with SIGTERM and SIGKILLs those still running after `grace`. The
+/// waiting is on the async clock: a long grace period holds no blocking thread.
+async fn stop_instances(shared: &Arc<Shared>, ids: Vec<String>, grace: Duration) {
+    let mut running = signal_running(shared, ids, Some(nix::sys::signal::Signal::SIGTERM)).await;
+    let deadline = Instant::now() + grace;
+    while !running.is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        running = signal_running(shared, running, None).await;
+    }
+    running = signal_running(shared, running, Some(nix::sys::signal::Signal::SIGKILL)).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !running.is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        running = signal_running(shared, running, None).await;
+    }
+}
+
+/// The instances of `ids` still running, each sent `signal` first if one is given.
+async fn signal_running(
+    shared: &Arc<Shared>,
+    ids: Vec<String>,
+    signal: Option<nix::sys::signal::Signal>,
+) -> Vec<String> {
+    let shared = shared.clone();
+    tokio::task::spawn_blocking(move || {
+        let running: Vec<String> = ids
+            .into_iter()
             .filter(|id| matches!(shared.runtime.state(id), Ok(ContainerState::Running { .. })))
-            .collect()
-    };
-    for id in running(shared) {
-        let _ = shared.runtime.signal(id, nix::sys::signal::Signal::SIGTERM);
-    }
-    let deadline = std::time::Instant::now() + grace;
-    while !running(shared).is_empty() && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    for id in running(shared) {
-        let _ = shared.runtime.signal(id, nix::sys::signal::Signal::SIGKILL);
-    }
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !running(shared).is_empty() && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+            .collect();
+        if let Some(signal) = signal {
+            for id in &running {
+                let _ = shared.runtime.signal(id, signal);
+            }
+        }
+        running
+    })
+    .await
+    .unwrap_or_default()
 }
 
 /// Deletes one container instance and unmounts its root filesystem.
