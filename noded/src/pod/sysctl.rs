@@ -30,7 +30,6 @@ const SAFE_SYSCTLS: &[(&str, Option<(u32, u32)>)] = &[
 
 /// The most characters a sysctl (or pattern) may have.
 const SYSCTL_MAX_LENGTH: usize = 253;
-const PATTERN: &str = r"^([a-z0-9]([-_a-z0-9]*[a-z0-9])?[\./])*([a-z0-9][-_a-z0-9]*)?[a-z0-9*]$";
 
 /// Why the allowlist could not be built (the kubelet refuses to start).
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -41,7 +40,7 @@ pub enum AllowlistError {
     NotNamespaced(String),
 }
 
-/// The pattern as upstream prints it.
+/// The pattern sysctls and patterns must match, as upstream prints it ([`matches_pattern`]).
 const PATTERN_FMT: &str = r"([a-z0-9]([-_a-z0-9]*[a-z0-9])?[\./])*([a-z0-9][-_a-z0-9]*)?[a-z0-9*]";
 
 /// The namespace a sysctl belongs to.
@@ -98,6 +97,24 @@ fn namespace_of(name: &str) -> Option<Namespace> {
     name.starts_with("fs.mqueue.").then_some(Namespace::Ipc)
 }
 
+/// Whether `entry` matches [`PATTERN_FMT`], anchored: segments split by `.` or `/`, each of lower-case
+/// letters, digits, `-` and `_`, beginning and ending with a letter or digit; the last may end
+/// in `*` instead.
+fn matches_pattern(entry: &str) -> bool {
+    let inner = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_';
+    let edge = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    let segments: Vec<&[u8]> = entry.as_bytes().split(|b| *b == b'.' || *b == b'/').collect();
+    let Some((last, rest)) = segments.split_last() else {
+        return false;
+    };
+    let segment = |s: &[u8], last_ok: &dyn Fn(u8) -> bool| match s {
+        [] => false,
+        [only] => last_ok(*only),
+        [first, middle @ .., end] => edge(*first) && middle.iter().all(|b| inner(*b)) && last_ok(*end),
+    };
+    rest.iter().all(|s| segment(s, &edge)) && segment(last, &|b| edge(b) || b == b'*')
+}
+
 /// The sysctls a node allows: exact names and prefixes (patterns ending in `*`).
 #[derive(Clone, Debug, Default)]
 pub struct Allowlist {
@@ -113,10 +130,9 @@ impl Allowlist {
             .iter()
             .filter(|(_, needs)| needs.is_none_or(|min| kernel.is_some_and(|k| k >= min)))
             .map(|(name, _)| (*name).to_owned());
-        let pattern = regex::Regex::new(PATTERN).map_err(|_| AllowlistError::Invalid(PATTERN.to_owned()))?;
         let mut list = Allowlist::default();
         for entry in safe.chain(unsafe_patterns.iter().cloned()) {
-            if entry.len() > SYSCTL_MAX_LENGTH || !pattern.is_match(&entry) {
+            if entry.len() > SYSCTL_MAX_LENGTH || !matches_pattern(&entry) {
                 return Err(AllowlistError::Invalid(entry));
             }
             let mut name = normalize_name(&entry);
@@ -260,6 +276,37 @@ mod tests {
             list.admit(&pod(&[("net.ipv4.ip_local_reserved_ports", "80")], &json!({})))
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn the_pattern_is_matched_by_segments() {
+        for ok in [
+            "a",
+            "*",
+            "net.*",
+            "kernel.shm_rmid_forced",
+            "net/ipv4/ping_group_range",
+            "a-b.c_d*",
+            "a1.2b",
+        ] {
+            assert!(matches_pattern(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            ".",
+            "a.",
+            ".a",
+            "a..b",
+            "-a",
+            "a-.b",
+            "A.b",
+            "a*.b",
+            "*a",
+            "a b",
+            "net.ipv4.*x",
+        ] {
+            assert!(!matches_pattern(bad), "{bad}");
+        }
     }
 
     #[test]
