@@ -86,9 +86,7 @@ pub fn go_view(object: &Value) -> Option<Value> {
     let api_version = object.get("apiVersion")?.as_str()?;
     let kind = object.get("kind")?.as_str()?;
     let (group, version) = split_api_version(api_version);
-    let bytes = protobuf::encode(object, group, version, kind).ok()?;
-    let (_, _, decoded) = protobuf::decode(&bytes).ok()?;
-    Some(decoded)
+    protobuf::round_trip(object, group, version, kind)
 }
 
 impl TypeSource for BuiltinTypes {

@@ -18,12 +18,12 @@ use crate::validation::quantity::canonical_quantity_string;
 
 /// Why a value could not be converted, and where (innermost segment first: the path is
 /// built while unwinding, so conversion pays nothing for it).
-struct Failure {
+pub(super) struct Failure {
     reversed_path: Vec<String>,
     reason: String,
 }
 
-type Result<T> = std::result::Result<T, Failure>;
+pub(super) type Result<T> = std::result::Result<T, Failure>;
 
 fn fail(reason: impl Into<String>) -> Failure {
     Failure {
@@ -66,7 +66,7 @@ pub(super) fn object(
 }
 
 /// `null` is absent (Go leaves the field at its zero value or nil).
-fn present(value: Option<&Value>) -> Option<&Value> {
+pub(super) fn present(value: Option<&Value>) -> Option<&Value> {
     value.filter(|v| !v.is_null())
 }
 
@@ -220,7 +220,7 @@ fn list_wrapper(registry: &Registry, info: &MessageInfo, value: &Value) -> Resul
     Ok(message)
 }
 
-fn bytes(value: &Value) -> Result<PbValue> {
+pub(super) fn bytes(value: &Value) -> Result<PbValue> {
     let Value::String(text) = value else {
         return Err(fail(format!(
             "expected a base64 string, got {}",
@@ -233,7 +233,7 @@ fn bytes(value: &Value) -> Result<PbValue> {
         .map_err(|err| fail(format!("illegal base64 data: {err}")))
 }
 
-fn map_key(kind: &Kind, key: &str) -> Result<MapKey> {
+pub(super) fn map_key(kind: &Kind, key: &str) -> Result<MapKey> {
     let bad = || fail(format!("bad map key {key:?}"));
     Ok(match kind {
         Kind::String => MapKey::String(key.to_string()),
@@ -247,7 +247,7 @@ fn map_key(kind: &Kind, key: &str) -> Result<MapKey> {
 }
 
 /// An integer from a JSON number (integral floats too).
-fn integer(value: &Value) -> Option<i128> {
+pub(super) fn integer(value: &Value) -> Option<i128> {
     let Value::Number(number) = value else { return None };
     if let Some(n) = number.as_i64() {
         return Some(i128::from(n));
@@ -260,7 +260,7 @@ fn integer(value: &Value) -> Option<i128> {
     (f.fract() == 0.0 && f.abs() < 1e19).then_some(f as i128)
 }
 
-fn scalar(kind: &Kind, value: &Value) -> Result<PbValue> {
+pub(super) fn scalar(kind: &Kind, value: &Value) -> Result<PbValue> {
     let mismatch = |expected: &str| fail(format!("expected {expected}, got {}", type_name(value)));
     let int = || integer(value).ok_or_else(|| mismatch("an integer"));
     let out_of_range = |_| fail(format!("number {value} out of range"));

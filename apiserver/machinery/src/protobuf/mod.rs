@@ -50,6 +50,7 @@ mod from_json;
 mod registry;
 mod special;
 mod to_json;
+mod view;
 mod wire;
 
 #[cfg(test)]
@@ -58,6 +59,7 @@ mod tests;
 use serde_json::Value;
 
 pub use registry::message_name;
+pub use view::round_trip;
 
 /// The media type of the protobuf encoding.
 pub const MEDIA_TYPE: &str = "application/vnd.kubernetes.protobuf";

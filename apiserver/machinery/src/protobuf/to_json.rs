@@ -52,7 +52,7 @@ fn fields_into(
 }
 
 /// What Go writes for an unset slice, map or pointer: nothing with `omitempty`, else `null`.
-fn nil(facts: &FieldFacts) -> Option<Value> {
+pub(super) fn nil(facts: &FieldFacts) -> Option<Value> {
     if facts.omits_empty() {
         None
     } else {
@@ -227,7 +227,7 @@ fn list_wrapper(
     ))
 }
 
-fn map_key(key: &MapKey) -> String {
+pub(super) fn map_key(key: &MapKey) -> String {
     match key {
         MapKey::Bool(b) => b.to_string(),
         MapKey::I32(n) => n.to_string(),
@@ -239,7 +239,7 @@ fn map_key(key: &MapKey) -> String {
 }
 
 /// The JSON of a scalar as Go writes it (integral floats without a fraction).
-fn scalar_value(value: &PbValue) -> Option<Value> {
+pub(super) fn scalar_value(value: &PbValue) -> Option<Value> {
     Some(match value {
         PbValue::Bool(b) => Value::Bool(*b),
         PbValue::I32(n) => Value::from(*n),
