@@ -8,8 +8,9 @@
 //! comes only from the kind's strategy ([`crate::registry::Ops`]) and the
 //! admission chain. It knows nothing of HTTP: callers get values or [`ApiError`]s.
 
+use std::collections::VecDeque;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine;
@@ -221,6 +222,60 @@ pub struct GenericStore {
     storage: Store,
     admission: Admission,
     hooks: Vec<(String, String, Arc<dyn StoreHooks>)>,
+    decoded: Arc<DecodedEvents>,
+}
+
+/// How many decoded event objects [`DecodedEvents`] keeps.
+const DECODED_EVENTS: usize = 256;
+
+/// The objects of recent watch events as watchers decode them, shared: every watcher of a
+/// resource reads the same events, and decoding each one anew was most of a watcher's work.
+/// An object is decoded for a revision, as the current or the previous state, and a resource
+/// (the same `Arc`: what the registry serves, with its conversion).
+#[derive(Default)]
+struct DecodedEvents {
+    recent: Mutex<VecDeque<DecodedEvent>>,
+}
+
+struct DecodedEvent {
+    revision: u64,
+    previous: bool,
+    resource: Arc<Resource>,
+    object: Arc<Value>,
+}
+
+impl DecodedEvents {
+    /// The object of `bytes` at `revision` (see [`decode_stored`]), decoded once for all
+    /// watchers.
+    fn decode(
+        &self,
+        resource: &Arc<Resource>,
+        bytes: &[u8],
+        revision: u64,
+        previous: bool,
+    ) -> Result<Arc<Value>, ApiError> {
+        let same = |e: &DecodedEvent| {
+            e.revision == revision && e.previous == previous && Arc::ptr_eq(&e.resource, resource)
+        };
+        if let Ok(recent) = self.recent.lock()
+            && let Some(hit) = recent.iter().rev().find(|e| same(e))
+        {
+            return Ok(hit.object.clone());
+        }
+        let object = Arc::new(decode_stored(resource, bytes, revision)?);
+        if let Ok(mut recent) = self.recent.lock() {
+            if recent.len() >= DECODED_EVENTS {
+                recent.pop_front();
+            }
+            recent.push_back(DecodedEvent {
+                revision,
+                previous,
+                resource: resource.clone(),
+                object: object.clone(),
+            });
+        }
+        Ok(object)
+    }
 }
 
 impl std::fmt::Debug for GenericStore {
@@ -358,6 +413,7 @@ impl GenericStore {
             storage,
             admission,
             hooks: Vec::new(),
+            decoded: Arc::default(),
         }
     }
 
@@ -1139,8 +1195,9 @@ impl GenericStore {
             Err(err) => return Err(storage_error(&resource, "", err)),
         };
         let filter = query.filter.clone();
+        let decoded = self.decoded.clone();
         let live = events.filter_map(move |item| {
-            let event = translate(&resource, filter.as_ref(), item);
+            let event = translate(&decoded, &resource, filter.as_ref(), item);
             async move { event }
         });
         // An error ends the stream after it is sent.
@@ -1174,7 +1231,8 @@ enum Retry {
 
 /// One storage watch item as an API watch event, applying selectors to the old and new state.
 fn translate(
-    resource: &Resource,
+    decoded: &DecodedEvents,
+    resource: &Arc<Resource>,
     filter: Option<&Filter>,
     item: rudder_storage::Result<WatchItem>,
 ) -> Option<WatchEvent> {
@@ -1198,16 +1256,18 @@ fn translate(
         }
         Err(err) => return Some(WatchEvent::Error(ApiError::internal(err))),
     };
-    let decode = |bytes: &Option<Vec<u8>>| -> Option<Result<Value, ApiError>> {
-        bytes.as_ref().map(|b| decode_stored(resource, b, event.revision))
+    let decode = |bytes: &Option<Vec<u8>>, previous: bool| -> Option<Result<Arc<Value>, ApiError>> {
+        bytes
+            .as_ref()
+            .map(|b| decoded.decode(resource, b, event.revision, previous))
     };
-    let new = match decode(&event.value).transpose() {
+    let new = match decode(&event.value, false).transpose() {
         Ok(v) => v,
         Err(err) => return Some(WatchEvent::Error(err)),
     };
     // Without a filter the previous state matters only to a delete: not decoded otherwise.
     let needs_old = filter.is_some() || event.kind == EventKind::Deleted;
-    let old = match needs_old.then(|| decode(&event.prev)).flatten().transpose() {
+    let old = match needs_old.then(|| decode(&event.prev, true)).flatten().transpose() {
         Ok(v) => v,
         Err(err) => return Some(WatchEvent::Error(err)),
     };
@@ -1216,13 +1276,16 @@ fn translate(
         Some(old) => matches(filter, old),
         None => !needs_old && event.prev.is_some(),
     };
+    let owned = Arc::unwrap_or_clone;
     match (event.kind, new, old) {
-        (EventKind::Deleted, _, Some(old)) if old_passes => Some(WatchEvent::Deleted(old)),
-        (EventKind::Created, Some(new), _) if new_passes => Some(WatchEvent::Added(new)),
-        (EventKind::Updated, Some(new), _) if new_passes && old_passes => Some(WatchEvent::Modified(new)),
-        (EventKind::Updated, Some(new), _) if new_passes => Some(WatchEvent::Added(new)),
+        (EventKind::Deleted, _, Some(old)) if old_passes => Some(WatchEvent::Deleted(owned(old))),
+        (EventKind::Created, Some(new), _) if new_passes => Some(WatchEvent::Added(owned(new))),
+        (EventKind::Updated, Some(new), _) if new_passes && old_passes => {
+            Some(WatchEvent::Modified(owned(new)))
+        }
+        (EventKind::Updated, Some(new), _) if new_passes => Some(WatchEvent::Added(owned(new))),
         // Left the selection: a delete with the previous content at the event's revision.
-        (EventKind::Updated, _, Some(old)) if old_passes => Some(WatchEvent::Deleted(old)),
+        (EventKind::Updated, _, Some(old)) if old_passes => Some(WatchEvent::Deleted(owned(old))),
         _ => None,
     }
 }
