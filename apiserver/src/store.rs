@@ -230,8 +230,9 @@ const DECODED_EVENTS: usize = 256;
 
 /// The objects of recent watch events as watchers decode them, shared: every watcher of a
 /// resource reads the same events, and decoding each one anew was most of a watcher's work.
-/// An object is decoded for a revision, as the current or the previous state, and a resource
-/// (the same `Arc`: what the registry serves, with its conversion).
+/// An object is decoded for a key at a revision, as the current or the previous state, and a
+/// resource (the same `Arc`: what the registry serves, with its conversion); the key keeps
+/// apart objects one transaction wrote at the same revision.
 #[derive(Default)]
 struct DecodedEvents {
     recent: Mutex<VecDeque<DecodedEvent>>,
@@ -239,6 +240,7 @@ struct DecodedEvents {
 
 struct DecodedEvent {
     revision: u64,
+    key: String,
     previous: bool,
     resource: Arc<Resource>,
     object: Arc<Value>,
@@ -250,12 +252,16 @@ impl DecodedEvents {
     fn decode(
         &self,
         resource: &Arc<Resource>,
+        key: &str,
         bytes: &[u8],
         revision: u64,
         previous: bool,
     ) -> Result<Arc<Value>, ApiError> {
         let same = |e: &DecodedEvent| {
-            e.revision == revision && e.previous == previous && Arc::ptr_eq(&e.resource, resource)
+            e.revision == revision
+                && e.previous == previous
+                && e.key == key
+                && Arc::ptr_eq(&e.resource, resource)
         };
         if let Ok(recent) = self.recent.lock()
             && let Some(hit) = recent.iter().rev().find(|e| same(e))
@@ -269,6 +275,7 @@ impl DecodedEvents {
             }
             recent.push_back(DecodedEvent {
                 revision,
+                key: key.to_owned(),
                 previous,
                 resource: resource.clone(),
                 object: object.clone(),
@@ -1259,7 +1266,7 @@ fn translate(
     let decode = |bytes: &Option<Vec<u8>>, previous: bool| -> Option<Result<Arc<Value>, ApiError>> {
         bytes
             .as_ref()
-            .map(|b| decoded.decode(resource, b, event.revision, previous))
+            .map(|b| decoded.decode(resource, &event.key, b, event.revision, previous))
     };
     let new = match decode(&event.value, false).transpose() {
         Ok(v) => v,
