@@ -59,42 +59,14 @@ impl Namespace {
     }
 }
 
-/// `net/ipv4/conf/eno2.100/rp_filter` -> `net.ipv4.conf.eno2/100.rp_filter`: names whose first
-/// separator is a slash swap slashes and dots.
-pub fn normalize_name(name: &str) -> String {
-    match name.find(['.', '/']) {
-        Some(i) if name.as_bytes()[i] == b'/' => name
-            .chars()
-            .map(|c| match c {
-                '.' => '/',
-                '/' => '.',
-                c => c,
-            })
-            .collect(),
-        _ => name.to_owned(),
-    }
-}
+pub use rudder_machinery::kinds::pod_spec::normalize_sysctl_name as normalize_name;
 
+/// The namespace of a (normalised) sysctl, as upstream's `GetNamespace`.
 fn namespace_of(name: &str) -> Option<Namespace> {
-    const IPC: &[&str] = &[
-        "kernel.sem",
-        "kernel.shmall",
-        "kernel.shmmax",
-        "kernel.shmmni",
-        "kernel.shm_rmid_forced",
-        "kernel.shm",
-        "kernel.msgmax",
-        "kernel.msgmnb",
-        "kernel.msgmni",
-        "kernel.msg",
-    ];
-    if IPC.contains(&name) {
-        return Some(Namespace::Ipc);
+    match rudder_machinery::kinds::pod_spec::sysctl_namespace(name)? {
+        "Net" => Some(Namespace::Net),
+        _ => Some(Namespace::Ipc),
     }
-    if name.starts_with("net.") {
-        return Some(Namespace::Net);
-    }
-    name.starts_with("fs.mqueue.").then_some(Namespace::Ipc)
 }
 
 /// Whether `entry` matches [`PATTERN_FMT`], anchored: segments split by `.` or `/`, each of lower-case

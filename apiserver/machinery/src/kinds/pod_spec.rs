@@ -1357,7 +1357,10 @@ pub fn is_valid_sysctl_name(name: &str) -> bool {
     name.split(['.', '/']).all(segment_ok)
 }
 
-fn normalize_sysctl_name(name: &str) -> String {
+/// `NormalizeName` of a sysctl: `net/ipv4/conf/eno2.100/rp_filter` ->
+/// `net.ipv4.conf.eno2/100.rp_filter` (names whose first separator is a slash swap slashes and
+/// dots).
+pub fn normalize_sysctl_name(name: &str) -> String {
     match name.find(['.', '/']) {
         Some(i) if name.as_bytes()[i] == b'/' => name
             .chars()
@@ -1372,7 +1375,7 @@ fn normalize_sysctl_name(name: &str) -> String {
 }
 
 /// `GetNamespace` of a sysctl: `Some("Net")`, `Some("IPC")`, or `None`.
-fn sysctl_namespace(name: &str) -> Option<&'static str> {
+pub fn sysctl_namespace(name: &str) -> Option<&'static str> {
     let mut normalized = normalize_sysctl_name(name);
     if let Some(i) = normalized.find('*') {
         normalized.truncate(i);
