@@ -120,7 +120,7 @@ spec:
 }
 
 #[test]
-fn seccomp_profiles_are_chosen_and_localhost_ones_read_from_the_seccomp_root() {
+fn seccomp_profiles_are_chosen_and_filter_the_containers_syscalls() {
     let Some(node) = start_node(&[]) else {
         return;
     };
@@ -129,7 +129,7 @@ fn seccomp_profiles_are_chosen_and_localhost_ones_read_from_the_seccomp_root() {
     std::fs::create_dir_all(&root).unwrap();
     std::fs::write(
         root.join("allow.json"),
-        r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["keyctl"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]}"#,
+        r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]}"#,
     )
     .unwrap();
     let pod = |name: &str, profile: &str| {
@@ -145,7 +145,15 @@ spec:
   containers:
   - name: a
     image: {IMAGE}
-    command: [sleep, '3600']
+    command:
+    - sh
+    - -c
+    - |
+      grep Seccomp: /proc/self/status
+      unshare -U true 2>/dev/null && echo unshare allowed || echo unshare denied
+      mkdir /tmp/made && echo mkdir allowed || echo mkdir denied
+      touch /tmp/file && echo touch allowed
+      sleep 3600
 "
         )
     };
@@ -168,6 +176,39 @@ spec:
     for name in ["default", "unconfined", "local"] {
         running(server, name);
     }
+    // The filters are loaded into the containers' processes (the kernel reports filter mode
+    // 2) and do what the profiles say: RuntimeDefault denies unshare without CAP_SYS_ADMIN (a
+    // user namespace needs no capability, so unconfined it works); the Localhost profile
+    // fails mkdir with EPERM and allows the rest.
+    let report = |pod: &str| {
+        wait_for(&format!("{pod}'s report"), 30, || {
+            let logs = server.kubectl_ok(&["logs", pod]);
+            logs.contains("touch allowed").then_some(logs)
+        })
+    };
+    let lines = |text: &str| {
+        text.lines()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        lines(&report("default")),
+        ["Seccomp: 2", "unshare denied", "mkdir allowed", "touch allowed"]
+    );
+    assert_eq!(
+        lines(&report("unconfined")),
+        ["Seccomp: 0", "unshare allowed", "mkdir allowed", "touch allowed"]
+    );
+    let local = report("local");
+    assert!(local.contains("Operation not permitted"), "{local}");
+    let local: Vec<String> = lines(&local)
+        .into_iter()
+        .filter(|l| !l.contains("Operation not permitted"))
+        .collect();
+    assert_eq!(
+        local,
+        ["Seccomp: 2", "unshare allowed", "mkdir denied", "touch allowed"]
+    );
     let path = root.join("missing.json");
     let path = path.display();
     wait_for("missing in CreateContainerError", 60, || {

@@ -10,6 +10,16 @@ for tool in cargo kubectl curl; do
   command -v "$tool" >/dev/null || { echo "hack/test.sh: $tool is required" >&2; exit 1; }
 done
 
+# Building noded links the system's libseccomp (for containers' seccomp filters).
+if ! pkg-config --exists libseccomp 2>/dev/null; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get install -y libseccomp-dev pkg-config
+  else
+    echo "hack/test.sh: libseccomp-dev (and pkg-config) must be installed to build" >&2
+    exit 1
+  fi
+fi
+
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 # Container tests (as root) use Debian's busybox-static as their rootfs; the registry

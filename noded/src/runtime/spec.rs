@@ -321,8 +321,13 @@ impl ContainerSpec {
                 "effective": capabilities,
                 "permitted": capabilities,
             },
-            "noNewPrivileges": self.no_new_privileges,
         });
+        // Omitted when false, as runtime-spec's Go type (`omitempty`) writes it: libcontainer
+        // takes a present field, even `false`, to mean it may load seccomp filters after
+        // dropping CAP_SYS_ADMIN, which the kernel refuses without no_new_privs.
+        if self.no_new_privileges {
+            process["noNewPrivileges"] = json!(true);
+        }
         if let Some(adj) = self.oom_score_adj {
             process["oomScoreAdj"] = json!(adj);
         }
@@ -624,6 +629,8 @@ mod tests {
         assert_eq!(doc["root"]["readonly"], true);
         assert_eq!(doc["process"]["noNewPrivileges"], true);
         assert_eq!(doc["process"]["oomScoreAdj"], -997);
+        spec.no_new_privileges = false;
+        assert!(json(&spec)["process"].get("noNewPrivileges").is_none());
     }
 
     #[test]
