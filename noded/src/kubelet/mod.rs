@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use futures_util::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -253,7 +253,11 @@ impl Kubelet {
 async fn watch_pods(shared: Arc<Shared>, known: Arc<KnownPods>, shutdown: CancellationToken) {
     let api: Api<Pod> = Api::all(shared.client.clone());
     let config = watcher::Config::default().fields(&format!("spec.nodeName={}", shared.node_name));
-    let mut events = watcher(api, config).boxed();
+    // managedFields are the API's bookkeeping; without them each kept copy of a pod is a
+    // fraction of the size.
+    let mut events = watcher(api, config)
+        .modify(|pod| pod.metadata.managed_fields = None)
+        .boxed();
     let mut workers: HashMap<String, watch::Sender<Option<Pod>>> = HashMap::new();
     let mut listed: Option<HashSet<String>> = None;
     loop {
@@ -310,7 +314,12 @@ async fn dispatch(
     let (sender, receiver) = watch::channel(Some(pod.clone()));
     workers.insert(uid, sender);
     let worker = PodWorker::adopt(shared.clone(), pod).await;
-    tokio::spawn(worker.run(receiver, shutdown.child_token()));
+    let shutdown = shutdown.child_token();
+    tokio::spawn(async move {
+        Box::pin(worker.run(receiver, shutdown)).await;
+        // The pod's worker, runs and volumes are freed now.
+        crate::process::release_freed_memory_soon();
+    });
 }
 
 /// Stops and removes containers and pod directories of pods the API no longer has.
