@@ -6,12 +6,15 @@
 //! plugin charges with, so both count alike. Every quota is recounted when it changes (and at
 //! start); the resources it counts trigger a recount of their namespace's quotas only when
 //! they may give usage back (deletions, pods finishing), as upstream's replenishment does:
-//! creations were charged by admission. A quota's status is written only when it changed. Generic `count/<resource>.<group>` limits of resources other than the
+//! creations were charged by admission. Every quota is also recounted every five minutes, and
+//! once more a second after it starts restricting a resource (creates admitted before that
+//! were not charged). A quota's status is written only when it changed. Generic `count/<resource>.<group>` limits of resources other than the
 //! core ones are charged by admission but not recounted here.
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures_util::TryStreamExt;
 use k8s_openapi::api::core::v1::{
@@ -33,6 +36,16 @@ use crate::harness::{self, Context, ReconcileError, is_conflict, is_not_found};
 
 /// The controller's name in `--controllers`.
 pub const NAME: &str = "resourcequota-controller";
+
+/// How often every quota is recounted in full, as upstream's `--resource-quota-sync-period`:
+/// what no event woke (a create stored after a recount listed but before the quota restricted
+/// its resource) is corrected within it. A recount writes only when usage differs.
+const FULL_RECOUNT: Duration = Duration::from_secs(5 * 60);
+
+/// How soon a quota that just started restricting a resource is counted again. Admission
+/// charges only what `status.hard` names, so a create admitted before this controller's write
+/// but stored after its list is caught by the second count; admission charges every later one.
+const RECOUNT_AFTER_RESTRICTING: Duration = Duration::from_secs(1);
 
 /// The resources whose usage the controller recounts: (group, resource).
 const COUNTED: [(&str, &str); 7] = [
@@ -194,11 +207,11 @@ async fn reconcile(rq: Arc<ResourceQuota>, context: Arc<Context>) -> Result<Acti
     let mut used = old_used.clone();
     used.extend(observed);
     let used = quota::mask(&used, hard.keys());
-    let dirty = status.and_then(|s| s.hard.as_ref()).is_none()
-        || !quota::equals(&hard, &old_hard)
-        || !quota::equals(&used, &old_used);
+    let newly_restricted = status.and_then(|s| s.hard.as_ref()).is_none()
+        || hard.keys().any(|name| !old_hard.contains_key(name));
+    let dirty = newly_restricted || !quota::equals(&hard, &old_hard) || !quota::equals(&used, &old_used);
     if !dirty {
-        return Ok(Action::await_change());
+        return Ok(Action::requeue(FULL_RECOUNT));
     }
     let mut updated = (*rq).clone();
     updated.status = Some(ResourceQuotaStatus {
@@ -207,10 +220,11 @@ async fn reconcile(rq: Arc<ResourceQuota>, context: Arc<Context>) -> Result<Acti
     });
     let api: Api<ResourceQuota> = Api::namespaced(context.client.clone(), &namespace);
     match api.replace_status(&name, &PostParams::default(), &updated).await {
-        Ok(_) => Ok(Action::await_change()),
+        Ok(_) if newly_restricted => Ok(Action::requeue(RECOUNT_AFTER_RESTRICTING)),
+        Ok(_) => Ok(Action::requeue(FULL_RECOUNT)),
         Err(err) if is_not_found(&err) => Ok(Action::await_change()),
         // Status-only changes do not wake the quota: look again at the newer one.
-        Err(err) if is_conflict(&err) => Ok(Action::requeue(std::time::Duration::from_secs(1))),
+        Err(err) if is_conflict(&err) => Ok(Action::requeue(Duration::from_secs(1))),
         Err(err) => Err(err.into()),
     }
 }

@@ -105,3 +105,35 @@ async fn usage_follows_creates_deletes_and_finished_pods() {
     .await;
     cluster.stop().await;
 }
+
+/// A ConfigMap created while its namespace's new quota is first counted (admission does not
+/// charge a quota before its `status.hard` exists) is counted all the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creates_racing_a_new_quotas_first_count_are_counted() {
+    let cluster = Cluster::start(&["resourcequota-controller"]).await;
+    let client = cluster.client.clone();
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    let names: Vec<String> = (0..20).map(|i| format!("race-{i}")).collect();
+    for name in &names {
+        create(&namespaces, json!({"metadata": {"name": name}})).await;
+    }
+    futures_util::future::join_all(names.iter().map(|name| {
+        let cms: Api<ConfigMap> = Api::namespaced(client.clone(), name);
+        let quotas: Api<ResourceQuota> = Api::namespaced(client.clone(), name);
+        async move {
+            let quota = json!({"metadata": {"name": "q"}, "spec": {"hard": {"count/configmaps": "5"}}});
+            let quota = create(&quotas, quota);
+            let cm = async {
+                // Lands while the controller lists, or just after.
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                create(&cms, json!({"metadata": {"name": "c"}})).await
+            };
+            tokio::join!(quota, cm);
+        }
+    }))
+    .await;
+    for name in &names {
+        let quotas: Api<ResourceQuota> = Api::namespaced(client.clone(), name);
+        wait_used(&quotas, name, &json!({"count/configmaps": "1"})).await;
+    }
+}
