@@ -6,7 +6,7 @@
 //! change queues the pod, and a bounded set of concurrent writes (which the API server commits
 //! together) moves it along: Pending → Running with a pod IP from the node's `podCIDR`
 //! (followed by a watch on nodes once the node IPAM controller sets it; without one, the
-//! node's own /24 from 10.244.0.0 onwards), then for run-to-completion pods
+//! node's own /24 in 100.64.0.0/10, outside the cluster CIDR), then for run-to-completion pods
 //! (`restartPolicy` Never or OnFailure) Succeeded or Failed after a delay, and pods being
 //! deleted are finalized (containers terminated, then deleted with a grace period of 0) as a
 //! kubelet does. Nothing polls: timers exist only for pods due to finish.
@@ -262,10 +262,14 @@ fn internal_ip(index: u32) -> Ipv4Addr {
     Ipv4Addr::from(u32::from(Ipv4Addr::new(198, 18, 0, 0)) + index)
 }
 
-/// The pod network of a node without `spec.podCIDR`: its own /24, counting from 10.244.0.0.
+/// The pod network of a node without `spec.podCIDR` (no node IPAM controller, or not yet):
+/// its own /24 in 100.64.0.0/10 (RFC 6598), outside the cluster CIDR, so that pods started
+/// before IPAM assigns the node a range never share an address with pods of the node that
+/// IPAM later hands the same range to.
 fn default_pod_cidr(index: u32) -> (u32, u8) {
+    let ranges = 1u32 << (24 - 10);
     (
-        u32::from(Ipv4Addr::new(10, 244, 0, 0)) + (index.saturating_sub(1) << 8),
+        u32::from(Ipv4Addr::new(100, 64, 0, 0)) + ((index.saturating_sub(1) % ranges) << 8),
         24,
     )
 }
@@ -1349,10 +1353,14 @@ mod tests {
         assert_eq!(all.len(), 5);
         pool.release(Ipv4Addr::new(10, 1, 2, 4));
         assert_eq!(pool.allocate(), Some(Ipv4Addr::new(10, 1, 2, 4)));
-        assert_eq!(default_pod_cidr(1), (u32::from(Ipv4Addr::new(10, 244, 0, 0)), 24));
+        assert_eq!(default_pod_cidr(1), (u32::from(Ipv4Addr::new(100, 64, 0, 0)), 24));
         assert_eq!(
             default_pod_cidr(257),
-            (u32::from(Ipv4Addr::new(10, 245, 0, 0)), 24)
+            (u32::from(Ipv4Addr::new(100, 65, 0, 0)), 24)
+        );
+        assert_eq!(
+            default_pod_cidr(16_385),
+            (u32::from(Ipv4Addr::new(100, 64, 0, 0)), 24)
         );
         assert_eq!(internal_ip(1), Ipv4Addr::new(198, 18, 0, 1));
     }
