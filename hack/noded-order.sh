@@ -1,17 +1,30 @@
 #!/usr/bin/env bash
 # Regenerates link/noded.ld, the link layout that puts the functions `rudder noded` runs
-# first in the binary's code (see build.rs): runs the pod startup benchmark (as root) with
-# noded under valgrind's callgrind, takes every function it entered, and writes one section
-# pattern per function, with crate hashes and LLVM's local-symbol suffixes left open so the
-# list survives rebuilds. Rerun it when noded's code changed a lot; a stale list only costs
-# memory.
+# first in the binary's code (see build.rs), by running the pod startup benchmark (as root)
+# with noded under a tracer:
+#
+#   hack/noded-order.sh            callgrind: every function noded entered (slow, thorough)
+#   hack/noded-order.sh faults     perf: the functions whose code noded faulted in, for what
+#                                  one callgrind run missed (timing-dependent paths)
+#
+# New functions are added after the ones the list already names, so runs accumulate. One
+# pattern per function, with what changes from build to build left open: crate hashes, v0
+# back-references (byte offsets that move when a hash's length does) and LLVM's local-symbol
+# suffixes. Rerun when noded's code changed a lot; a stale list only costs memory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-command -v valgrind >/dev/null || { echo "hack/noded-order.sh: needs valgrind" >&2; exit 1; }
+mode=${1:-callgrind}
+case "$mode" in
+  callgrind) tool=valgrind ;;
+  faults) tool=perf ;;
+  *) echo "usage: hack/noded-order.sh [faults]" >&2; exit 2 ;;
+esac
+command -v "$tool" >/dev/null || { echo "hack/noded-order.sh: needs $tool" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || { echo "hack/noded-order.sh: needs root (the benchmark runs containers)" >&2; exit 1; }
 
 out=$(mktemp -d)
 binary=target/release/rudder
+layout=${NODED_LD:-link/noded.ld}
 trap 'rm -rf "$out"; [ -f "$binary.real" ] && mv -f "$binary.real" "$binary"' EXIT
 bench=$(cargo bench --locked --no-run -p rudder --bench pod_startup --message-format=json 2>/dev/null |
   python3 -c 'import json,sys
@@ -20,13 +33,18 @@ for line in sys.stdin:
     if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "pod_startup" and m.get("executable"):
         print(m["executable"])')
 
-# The benchmark starts target/release/rudder; a wrapper runs its `noded` under callgrind.
+# The benchmark starts target/release/rudder; a wrapper runs its `noded` under the tracer.
+if [ "$mode" = callgrind ]; then
+  trace="valgrind --tool=callgrind --callgrind-out-file=$out/callgrind.%p --compress-strings=no \
+    --compress-pos=no --demangle=no --trace-children=no"
+else
+  trace="perf record -q -e minor-faults,major-faults -c 1 -d -o $out/faults.perf --"
+fi
 mv "$binary" "$binary.real"
 cat >"$binary" <<EOF
 #!/bin/sh
 if [ "\$1" = noded ]; then
-  exec valgrind --tool=callgrind --callgrind-out-file=$out/callgrind.%p --compress-strings=no \
-    --compress-pos=no --demangle=no --trace-children=no "$PWD/$binary.real" "\$@"
+  exec $trace "$PWD/$binary.real" "\$@"
 fi
 exec "$PWD/$binary.real" "\$@"
 EOF
@@ -35,9 +53,38 @@ chmod +x "$binary"
 mv -f "$binary.real" "$binary"
 
 nm "$binary" | awk 'NF == 3 && $2 ~ /[tTwW]/' >"$out/defined"
-sed -n 's/^fn=//p' "$out"/callgrind.* | sort -u >"$out/entered"
-python3 - "$out/defined" "$out/entered" >"${NODED_LD:-link/noded.ld}" <<'EOF'
+if [ "$mode" = callgrind ]; then
+  sed -n 's/^fn=//p' "$out"/callgrind.* | sort -u >"$out/entered"
+else
+  # Samples of noded itself (the first process; its shims are children): an instruction
+  # fetch faults at the address it executes, in the function perf names for both.
+  perf script -i "$out/faults.perf" -F pid,addr,ip,sym,dso --no-demangle 2>/dev/null |
+    awk 'NR == 1 { pid = $1 } $1 == pid && $2 == $5 && $4 ~ /rudder\.real\)$/ { print $3 }' |
+    sort -u >"$out/entered"
+fi
+[ -f "$layout" ] || : >"$layout"
+python3 - "$out/defined" "$out/entered" "$layout" >"$out/noded.ld" <<'EOF'
 import collections, re, sys
+
+def pattern_of(name):
+    name = re.sub(r"\.llvm\.\d+$", "", name)
+    # A crate's hash (`Cs<base-62>_`) changes with its features and flags, and v0's
+    # back-references (`B<base-62>_`, byte offsets into the name) move when a hash before
+    # them changes length.
+    name = re.sub(r"Cs[0-9A-Za-z]+_", "Cs*_", name)
+    name = re.sub(r"B[0-9A-Za-z]{0,3}_", "B*_", name)
+    return name + "*"
+
+# What the list names already, in its order, written the current way.
+patterns, seen = [], set()
+def add(pattern):
+    if pattern not in seen:
+        seen.add(pattern)
+        patterns.append(pattern)
+for line in open(sys.argv[3]):
+    found = re.match(r"\s*\*\(\.text\.(\S+) ", line)
+    if found:
+        add(pattern_of(found.group(1).rstrip("*")))
 
 # Identical functions are merged into one under several names (aliases); the section carries
 # only one of them, so every name at an entered function's address is listed.
@@ -47,19 +94,10 @@ for line in open(sys.argv[1]):
     address, _, name = line.split()
     names_at[address].append(name)
     address_of[name] = address
-entered = []
 for name in open(sys.argv[2]).read().split():
-    if name in address_of:
-        entered.extend(names_at[address_of[name]])
+    for alias in names_at.get(address_of.get(name), []):
+        add(pattern_of(alias))
 
-patterns, seen = [], set()
-for name in entered:
-    name = re.sub(r"\.llvm\.\d+$", "", name)
-    # A crate's hash (`Cs<base-62>_`) changes with its features and flags.
-    pattern = re.sub(r"Cs[0-9A-Za-z]+_", "Cs*_", name) + "*"
-    if pattern not in seen:
-        seen.add(pattern)
-        patterns.append(pattern)
 print("/* Generated by hack/noded-order.sh: the functions `rudder noded` runs, placed first. */")
 print("SECTIONS {\n  .text.noded : {")
 for pattern in patterns:
@@ -67,4 +105,6 @@ for pattern in patterns:
     print(f"    *(.text.{pattern} .text.unlikely.{pattern})")
 print("  }\n}\nINSERT BEFORE .text;")
 EOF
-echo "${NODED_LD:-link/noded.ld}: $(grep -c "^    \*" "${NODED_LD:-link/noded.ld}") functions"
+before=$(grep -c '^    \*' "$layout" || true)
+mv "$out/noded.ld" "$layout"
+echo "$layout: $(grep -c '^    \*' "$layout") functions (was $before)"
