@@ -165,7 +165,7 @@ pub async fn noded(args: NodedArgs) -> anyhow::Result<()> {
         key_pem: read(&args.tls_private_key_file)?,
         allowed_user: rudder_apiserver::KUBELET_CLIENT_USER.to_owned(),
     };
-    let client = kube::Client::try_from(client_config)?;
+    let client = rudder_noded::api_client::client(client_config)?;
     let stop = CancellationToken::new();
     let kubelet = start(client, &args.node, data_dir, tls, stop.clone())
         .await

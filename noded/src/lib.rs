@@ -22,6 +22,7 @@
 //!
 //! Like every component, noded reaches the API server only through `kube::Client`.
 
+pub mod api_client;
 pub mod images;
 pub mod kubelet;
 pub mod lease;
