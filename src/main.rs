@@ -292,7 +292,8 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
     let kubelet = if args.disable_agent {
         None
     } else {
-        let client = kube_client(&running.component_kubeconfig("node")).await?;
+        let config = kube_config(&running.component_kubeconfig("node")).await?;
+        let client = rudder_noded::api_client::client(config)?;
         let tls = running.node_server_tls();
         let tls = node::ServingTls {
             client_ca_pem: tls.ca_pem.clone(),

@@ -42,6 +42,9 @@ pub enum ApiClientError {
 pub fn client(config: kube::Config) -> Result<kube::Client, ApiClientError> {
     let mut http = HttpConnector::new();
     http.enforce_http(false);
+    // HTTP/2 writes a request as several frames; Nagle's algorithm would hold the later ones
+    // back until the server acknowledges the first (Go's net package also disables it).
+    http.set_nodelay(true);
     http.set_connect_timeout(config.connect_timeout);
     let builder = hyper_rustls::HttpsConnectorBuilder::new()
         .with_tls_config(config.rustls_client_config()?)
