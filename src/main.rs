@@ -283,6 +283,8 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
         let client = kube_client(running.kubeconfig()).await?;
         let config = rudder_noded::simulated::Config {
             count: args.simulated_nodes,
+            // The server runs the node IPAM controller.
+            wait_for_pod_cidr: true,
             ..Default::default()
         };
         Some(rudder_noded::simulated::SimulatedNodes::start(client, config, stop.clone()).await?)

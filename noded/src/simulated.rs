@@ -6,7 +6,8 @@
 //! change queues the pod, and a bounded set of concurrent writes (which the API server commits
 //! together) moves it along: Pending → Running with a pod IP from the node's `podCIDR`
 //! (followed by a watch on nodes once the node IPAM controller sets it; without one, the
-//! node's own /24 in 100.64.0.0/10, outside the cluster CIDR), then for run-to-completion pods
+//! node's own /24 in 100.64.0.0/10, outside the cluster CIDR, unless [`Config`] says to wait
+//! for the podCIDR as `rudder server` does), then for run-to-completion pods
 //! (`restartPolicy` Never or OnFailure) Succeeded or Failed after a delay, and pods being
 //! deleted are finalized (containers terminated, then deleted with a grace period of 0) as a
 //! kubelet does. Nothing polls: timers exist only for pods due to finish.
@@ -78,6 +79,10 @@ pub struct Config {
     pub run_pods: bool,
     /// How many writes may be in flight at once.
     pub write_concurrency: usize,
+    /// Whether pods wait for their node's `spec.podCIDR` (set by the node IPAM controller)
+    /// before they run, as with a network plugin that takes pod addresses from it. Without
+    /// waiting, a node that has none uses its own /24 outside the cluster CIDR.
+    pub wait_for_pod_cidr: bool,
 }
 
 impl Default for Config {
@@ -87,6 +92,7 @@ impl Default for Config {
             name_prefix: "sim-node".to_owned(),
             run_pods: true,
             write_concurrency: 32,
+            wait_for_pod_cidr: false,
         }
     }
 }
@@ -126,6 +132,8 @@ struct SimNode {
     internal_ip: Ipv4Addr,
     /// The pod network as (first address, prefix length).
     pod_cidr: (u32, u8),
+    /// Whether `pod_cidr` is the node's `spec.podCIDR` (else the fallback range).
+    pod_cidr_assigned: bool,
     /// Stopped in-process ([`SimulatedNodes::stop_node`]).
     stopped: AtomicBool,
     /// Stopped by [`STOPPED_ANNOTATION`].
@@ -189,7 +197,8 @@ impl SimulatedNodes {
             shutdown.clone(),
         )));
         if config.run_pods {
-            let pods = PodRunner::new(client, nodes.clone(), concurrency, changes_rx);
+            let mut pods = PodRunner::new(client, nodes.clone(), concurrency, changes_rx);
+            pods.wait_for_pod_cidr = config.wait_for_pod_cidr;
             tasks.push(tokio::spawn(pods.run(shutdown)));
         }
         Ok(SimulatedNodes { names, nodes, tasks })
@@ -397,12 +406,12 @@ async fn register(client: Client, name: String, index: u32) -> Result<Arc<SimNod
         }
         Err(err) => return Err(error(&name)(err)),
     };
-    let pod_cidr = node
+    let assigned = node
         .spec
         .as_ref()
         .and_then(|spec| spec.pod_cidr.as_deref())
-        .and_then(parse_cidr)
-        .unwrap_or_else(|| default_pod_cidr(index));
+        .and_then(parse_cidr);
+    let pod_cidr = assigned.unwrap_or_else(|| default_pod_cidr(index));
     let uid = node.metadata.uid.clone().unwrap_or_default();
     let lease = NodeLease::acquire(client, &name, &uid)
         .await
@@ -414,6 +423,7 @@ async fn register(client: Client, name: String, index: u32) -> Result<Arc<SimNod
         name,
         internal_ip: ip,
         pod_cidr,
+        pod_cidr_assigned: assigned.is_some(),
         stopped: AtomicBool::new(false),
         annotated_stopped: AtomicBool::new(false),
         lease,
@@ -634,6 +644,9 @@ struct PodRunner {
     concurrency: usize,
     pods: HashMap<String, Arc<Pod>>,
     pools: HashMap<String, IpPool>,
+    /// Nodes whose pool is their `spec.podCIDR`.
+    assigned: HashSet<String>,
+    wait_for_pod_cidr: bool,
     stages: HashMap<String, (String, Stage)>,
     timers: HashSet<String>,
     queue: VecDeque<String>,
@@ -937,12 +950,19 @@ impl PodRunner {
             .values()
             .map(|node| (node.name.clone(), IpPool::new(node.pod_cidr)))
             .collect();
+        let assigned = nodes
+            .values()
+            .filter(|node| node.pod_cidr_assigned)
+            .map(|node| node.name.clone())
+            .collect();
         PodRunner {
             client,
             nodes,
             concurrency,
             pods: HashMap::new(),
             pools,
+            assigned,
+            wait_for_pod_cidr: false,
             stages: HashMap::new(),
             timers: HashSet::new(),
             queue: VecDeque::new(),
@@ -1002,20 +1022,26 @@ impl PodRunner {
 
     fn node_changed(&mut self, change: NodeChange) {
         match change {
-            NodeChange::PodCidr(node, cidr) => self.set_pod_cidr(&node, cidr),
-            NodeChange::Resumed(node) => {
-                let keys: Vec<String> = self
-                    .pods
-                    .iter()
-                    .filter(|(_, pod)| {
-                        pod.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(node.as_str())
-                    })
-                    .map(|(key, _)| key.clone())
-                    .collect();
-                for key in keys {
-                    self.enqueue(key);
+            NodeChange::PodCidr(node, cidr) => {
+                self.set_pod_cidr(&node, cidr);
+                if self.assigned.insert(node.clone()) && self.wait_for_pod_cidr {
+                    self.enqueue_pods_of(&node);
                 }
             }
+            NodeChange::Resumed(node) => self.enqueue_pods_of(&node),
+        }
+    }
+
+    /// Queues every pod bound to `node`.
+    fn enqueue_pods_of(&mut self, node: &str) {
+        let keys: Vec<String> = self
+            .pods
+            .iter()
+            .filter(|(_, pod)| pod.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(node))
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in keys {
+            self.enqueue(key);
         }
     }
 
@@ -1218,6 +1244,16 @@ impl PodRunner {
         };
         match running {
             None => {
+                let host_network = pod.spec.as_ref().and_then(|s| s.host_network).unwrap_or(false);
+                if self.wait_for_pod_cidr
+                    && !host_network
+                    && !self.assigned.contains(&node_name)
+                    && Self::pod_ip(&pod).is_none()
+                {
+                    // Queued again when the node's podCIDR arrives.
+                    tracing::debug!(pod = %key, node = %node_name, "waiting for the node's podCIDR");
+                    return None;
+                }
                 let Some(ip) = pod_ip(self) else {
                     tracing::warn!(pod = %key, node = %node_name, "the node's pod network is full");
                     return None;
