@@ -240,3 +240,47 @@ async fn bound_pods_run_finish_and_are_finalized() {
     sim.join().await;
     server.stop().await;
 }
+
+/// With `wait_for_pod_cidr` (as in `rudder server`, which runs node IPAM), a pod bound to a node
+/// without `spec.podCIDR` waits, and runs with an address from the range once it is set.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pods_wait_for_the_nodes_pod_cidr_when_asked_to() {
+    let server = Server::start().await;
+    let stop = CancellationToken::new();
+    let config = Config {
+        count: 1,
+        wait_for_pod_cidr: true,
+        ..Config::default()
+    };
+    let sim = SimulatedNodes::start(server.client.clone(), config, stop.clone())
+        .await
+        .unwrap();
+    let pods: Api<Pod> = Api::namespaced(server.client.clone(), "default");
+    pods.create(
+        &PostParams::default(),
+        &pod("early", "sim-node-0001", "Always", &json!({})),
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let status = pods.get("early").await.unwrap().status.unwrap_or_default();
+    assert_eq!(status.phase.as_deref(), Some("Pending"), "{status:?}");
+    assert_eq!(status.pod_ip, None);
+
+    let nodes: Api<Node> = Api::all(server.client.clone());
+    let cidr = json!({"spec": {"podCIDR": "10.244.7.0/24", "podCIDRs": ["10.244.7.0/24"]}});
+    nodes
+        .patch(
+            "sim-node-0001",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&cidr),
+        )
+        .await
+        .unwrap();
+    let running = phase_of(&pods, "early", "Running").await;
+    let ip = running.status.unwrap().pod_ip.unwrap();
+    assert!(ip.starts_with("10.244.7."), "{ip}");
+    stop.cancel();
+    sim.join().await;
+    server.stop().await;
+}
