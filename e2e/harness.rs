@@ -50,11 +50,14 @@ impl Server {
     }
 
     /// Starts a server on `data_dir` and `port` and waits until it is ready. It is not a node
-    /// (`--disable-agent`) unless `extra` begins with the harness's own `--agent` marker.
+    /// (`--disable-agent`) unless `extra` begins with the harness's own `--agent` marker; a
+    /// node has no pod network (`--disable-netd`: the host's network is one for all concurrent
+    /// tests) unless the marker is `--agent-with-netd` (see `crate::network`).
     pub fn start_in(data_dir: &Path, port: u16, extra: &[&str]) -> Server {
-        let (agent, extra) = match extra.split_first() {
-            Some((&"--agent", rest)) => (true, rest),
-            _ => (false, extra),
+        let (agent, netd, extra) = match extra.split_first() {
+            Some((&"--agent", rest)) => (true, false, rest),
+            Some((&"--agent-with-netd", rest)) => (true, true, rest),
+            _ => (false, false, extra),
         };
         let mut args: Vec<String> = [
             "server",
@@ -72,6 +75,9 @@ impl Server {
         if agent {
             // Nodes in concurrent tests each need a port of their own.
             args.extend(["--kubelet-port".to_owned(), free_port().to_string()]);
+            if !netd {
+                args.push("--disable-netd".to_owned());
+            }
         } else {
             args.push("--disable-agent".to_owned());
         }
@@ -187,14 +193,21 @@ impl Server {
     }
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
+impl Server {
+    /// Stops the server (if running) and, for a node, removes the containers it left.
+    pub fn shut_down(&mut self) {
         if let Some(child) = self.child.take() {
             stop_child(child);
         }
         if self.agent {
             remove_containers(&self.data_dir);
         }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.shut_down();
     }
 }
 
@@ -228,6 +241,8 @@ impl Noded {
             .arg("--data-dir")
             .arg(dir.path())
             .args(["--kubelet-port", &kubelet_port.to_string()])
+            // The host's network is one for all concurrent tests.
+            .arg("--disable-netd")
             .args(extra)
             .envs(env.iter().copied())
             .stdout(Stdio::null())

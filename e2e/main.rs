@@ -15,6 +15,7 @@ mod foundation;
 mod harness;
 mod jobs;
 mod kubectl;
+mod network;
 mod node;
 mod nodes;
 mod operator;

@@ -11,7 +11,7 @@ use crate::harness::{Noded, Server, free_port, wait_for};
 pub const IMAGE: &str = "busybox:e2e";
 
 /// A fresh data dir with the busybox image in its drop-in directory; `None` without root.
-fn node_data_dir() -> Option<tempfile::TempDir> {
+pub fn node_data_dir() -> Option<tempfile::TempDir> {
     if !nix::unistd::geteuid().is_root() {
         println!("skipped: needs root");
         return None;

@@ -23,9 +23,10 @@ fi
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 # Container tests (as root) use Debian's busybox-static as their rootfs; the registry
-# test pulls from Debian's docker-registry with htpasswd (apache2-utils) auth.
+# test pulls from Debian's docker-registry with htpasswd (apache2-utils) auth; netd programs
+# nftables through the nft program (nftables) and its tests inspect links with iproute2.
 if [ "$(id -u)" = 0 ]; then
-  for package in busybox-static docker-registry apache2-utils; do
+  for package in busybox-static docker-registry apache2-utils nftables iproute2; do
     dpkg -s "$package" >/dev/null 2>&1 || apt-get install -y "$package"
   done
 fi

@@ -50,6 +50,10 @@ pub struct NodeArgs {
     /// Use these at your own risk.
     #[arg(long, value_delimiter = ',', value_name = "SYSCTLS")]
     pub allowed_unsafe_sysctls: Vec<String>,
+    /// Do not run netd, the node's pod network: pods then get a network namespace with
+    /// loopback alone and no address.
+    #[arg(long)]
+    pub disable_netd: bool,
 }
 
 impl NodeArgs {
@@ -102,14 +106,56 @@ fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     rudder_noded::simulated::parse_go_duration(text).ok_or_else(|| format!("time: invalid duration {text:?}"))
 }
 
-/// Builds the kubelet's configuration from the node flags and starts it with its server.
+/// netd's pod network as noded's network plugin.
+#[derive(Debug)]
+struct NetdPods(std::sync::Arc<rudder_netd::PodNetwork>);
+
+impl rudder_noded::kubelet::network::PodNetwork for NetdPods {
+    fn attach<'a>(
+        &'a self,
+        uid: &'a str,
+        netns: &'a Path,
+    ) -> futures_util::future::BoxFuture<'a, Result<Vec<std::net::IpAddr>, String>> {
+        Box::pin(async move { self.0.attach(uid, netns).await.map_err(|e| e.to_string()) })
+    }
+
+    fn detach(&self, uid: &str) -> Result<(), String> {
+        self.0.detach(uid).map_err(|e| e.to_string())
+    }
+}
+
+/// The node's daemons: the kubelet and, unless disabled, netd.
+pub struct RunningNode {
+    kubelet: rudder_noded::kubelet::Kubelet,
+    netd: Option<rudder_netd::Netd>,
+}
+
+impl RunningNode {
+    /// Waits for the node's daemons to stop (after the stop token fired).
+    pub async fn join(self) {
+        self.kubelet.join().await;
+        if let Some(netd) = self.netd {
+            netd.join().await;
+        }
+    }
+}
+
+/// Builds the kubelet's and netd's configurations from the node flags and starts them, the
+/// kubelet with its server.
 pub async fn start(
     client: kube::Client,
     args: &NodeArgs,
     data_dir: PathBuf,
     tls: ServingTls,
     stop: CancellationToken,
-) -> anyhow::Result<rudder_noded::kubelet::Kubelet> {
+) -> anyhow::Result<RunningNode> {
+    // Without root the kubelet refuses to start, and says so.
+    let netd = if args.disable_netd || !nix::unistd::geteuid().is_root() {
+        None
+    } else {
+        let config = rudder_netd::Config::new(&args.node_name(), data_dir.join("netd"));
+        Some(rudder_netd::start(config, client.clone(), stop.clone()).context("starting netd")?)
+    };
     let mut server = rudder_noded::server::Config::new(tls.client_ca_pem, tls.cert_pem, tls.key_pem);
     server.allowed_users = vec![tls.allowed_user];
     server.log_root.clone_from(&args.pod_log_dir);
@@ -139,8 +185,13 @@ pub async fn start(
             max_age: args.image_maximum_gc_age,
         },
         allowed_unsafe_sysctls: args.allowed_unsafe_sysctls.clone(),
+        network: netd.as_ref().map(|netd| {
+            std::sync::Arc::new(NetdPods(netd.pod_network()))
+                as std::sync::Arc<dyn rudder_noded::kubelet::network::PodNetwork>
+        }),
     };
-    Ok(rudder_noded::kubelet::Kubelet::start(client, config, stop).await?)
+    let kubelet = rudder_noded::kubelet::Kubelet::start(client, config, stop).await?;
+    Ok(RunningNode { kubelet, netd })
 }
 
 /// `rudder noded`: the node alone, reaching the API server with a kubeconfig.

@@ -36,6 +36,11 @@ fn only_the_binary_depends_on_the_api_server() {
                     "{name} must reach the API server over HTTPS, not link it"
                 );
             }
+            if normal && [(name, dep), (dep, name)].contains(&("rudder-noded", "rudder-netd")) {
+                panic!(
+                    "{name} depends on {dep}: noded and netd meet only in the binary (noded's PodNetwork trait)"
+                );
+            }
             if dep == "rudder-storage" && normal {
                 assert_eq!(
                     name, "rudder-apiserver",
@@ -51,7 +56,7 @@ fn only_the_binary_depends_on_the_api_server() {
 fn every_module_has_a_doc_comment() {
     let mut missing = Vec::new();
     let mut checked = 0;
-    for dir in ["src", "apiserver", "noded", "reconcilers", "e2e", "tests"] {
+    for dir in ["src", "apiserver", "netd", "noded", "reconcilers", "e2e", "tests"] {
         visit(&workspace_root().join(dir), &mut |path| {
             if path.extension().is_some_and(|e| e == "rs") && !path.ends_with("build.rs") {
                 checked += 1;

@@ -35,6 +35,7 @@ pub const BUSYBOX_APPLETS: &[&str] = &[
     "grep",
     "head",
     "hostname",
+    "httpd",
     "id",
     "ip",
     "kill",

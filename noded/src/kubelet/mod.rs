@@ -10,6 +10,7 @@ pub mod events;
 pub mod image_gc;
 pub mod images;
 pub mod layout;
+pub mod network;
 pub mod pause;
 pub mod probes;
 pub mod sandbox;
@@ -75,6 +76,8 @@ pub struct KubeletConfig {
     /// Unsafe sysctls (or patterns ending in `*`) pods may set besides the safe ones
     /// (`--allowed-unsafe-sysctls`).
     pub allowed_unsafe_sysctls: Vec<String>,
+    /// What connects pods to the node's pod network; without one, pods have loopback only.
+    pub network: Option<Arc<dyn network::PodNetwork>>,
 }
 
 /// A running kubelet.
@@ -209,6 +212,7 @@ impl Kubelet {
             pause_binary: config.shim_binary.clone(),
             seccomp_root: data_dir.join("seccomp"),
             sysctls,
+            network: config.network.clone(),
         });
         let known = Arc::new(KnownPods {
             pods: std::sync::Mutex::default(),

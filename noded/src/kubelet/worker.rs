@@ -86,6 +86,8 @@ pub struct Shared {
     pub seccomp_root: PathBuf,
     /// The sysctls pods may set.
     pub sysctls: crate::pod::sysctl::Allowlist,
+    /// See [`super::KubeletConfig::network`].
+    pub network: Option<Arc<dyn super::network::PodNetwork>>,
 }
 
 /// One container's history on this node.
@@ -117,6 +119,8 @@ pub struct PodWorker {
     uid: String,
     runs: HashMap<String, Run>,
     sandbox_ready: bool,
+    /// The addresses the pod network gave the pod (none for host-network pods).
+    network_ips: Vec<String>,
     cgroup_parent: Option<String>,
     volumes: Option<BTreeMap<String, PathBuf>>,
     /// When the volumes were last written.
@@ -178,6 +182,7 @@ impl PodWorker {
             uid,
             runs,
             sandbox_ready,
+            network_ips: Vec::new(),
             cgroup_parent: None,
             volumes: None,
             volumes_synced: None,
@@ -345,11 +350,13 @@ impl PodWorker {
         wake
     }
 
-    /// The pod cgroup, network namespace, hosts and resolv.conf files.
+    /// The pod cgroup, network namespace (connected to the pod network), hosts and
+    /// resolv.conf files.
     async fn ensure_sandbox(&mut self) -> Result<(), String> {
         let shared = self.shared.clone();
         let pod = self.pod.clone();
         let uid = self.uid.clone();
+        let host_network = pod.spec.as_ref().and_then(|s| s.host_network) == Some(true);
         let parent = tokio::task::spawn_blocking(move || -> Result<String, String> {
             let spec = pod.spec.as_ref();
             let qos = match rudder_machinery::kinds::pod::pod_qos_class(&pod) {
@@ -361,7 +368,6 @@ impl PodWorker {
                 .map_err(|e| e.to_string())?;
             let dir = shared.layout.pod_dir(&uid);
             std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
-            let host_network = spec.and_then(|s| s.host_network) == Some(true);
             if !host_network {
                 sandbox::ensure_netns(&shared.layout.netns(&uid)).map_err(|e| e.to_string())?;
             }
@@ -373,10 +379,27 @@ impl PodWorker {
                 super::pause::ensure(&shared.pause_binary, &shared.layout.pause(&uid))
                     .map_err(|e| e.to_string())?;
             }
+            Ok(parent)
+        })
+        .await
+        .map_err(|e| e.to_string())??;
+        if !host_network
+            && self.network_ips.is_empty()
+            && let Some(network) = &self.shared.network
+        {
+            let netns = self.shared.layout.netns(&self.uid);
+            let ips = network.attach(&self.uid, &netns).await?;
+            self.network_ips = ips.iter().map(ToString::to_string).collect();
+        }
+        let shared = self.shared.clone();
+        let pod = self.pod.clone();
+        let uid = self.uid.clone();
+        let ips = self.pod_ips();
+        tokio::task::spawn_blocking(move || -> Result<(), String> {
             crate::pod::hosts::ensure_hosts_file(
                 &shared.layout.hosts_file(&uid),
                 &pod,
-                &pod_ips(&shared, &pod),
+                &ips,
                 &shared.dns.cluster_domain,
                 &shared.host_hosts_file,
             )
@@ -385,14 +408,22 @@ impl PodWorker {
                 crate::pod::resolv::pod_dns_config(&pod, &shared.dns).map_err(|e| e.to_string())?;
             let resolv = shared.layout.resolv_file(&uid);
             std::fs::write(&resolv, crate::pod::resolv::render_resolv_conf(&dns))
-                .map_err(|e| format!("writing {}: {e}", resolv.display()))?;
-            Ok(parent)
+                .map_err(|e| format!("writing {}: {e}", resolv.display()))
         })
         .await
         .map_err(|e| e.to_string())??;
         self.cgroup_parent = Some(parent);
         self.sandbox_ready = true;
         Ok(())
+    }
+
+    /// The pod's addresses: the node's for host-network pods, else what the pod network gave.
+    fn pod_ips(&self) -> Vec<String> {
+        if self.pod.spec.as_ref().and_then(|s| s.host_network) == Some(true) {
+            self.shared.host_ips.clone()
+        } else {
+            self.network_ips.clone()
+        }
     }
 
     /// Reads the state of every created container.
@@ -451,15 +482,11 @@ impl PodWorker {
     /// Where probes and hooks reach an instance of `container`.
     fn target(&self, container: &Container, attempt: u32) -> Target {
         let host_network = self.pod.spec.as_ref().and_then(|s| s.host_network) == Some(true);
-        let pod_ip = if host_network {
-            self.shared
-                .host_ips
-                .first()
-                .and_then(|ip| ip.parse().ok())
-                .unwrap_or(probes::LOOPBACK)
-        } else {
-            probes::LOOPBACK
-        };
+        let pod_ip = self
+            .pod_ips()
+            .first()
+            .and_then(|ip| ip.parse().ok())
+            .unwrap_or(probes::LOOPBACK);
         Target {
             runtime: self.shared.runtime.clone(),
             container_id: container_id(&self.uid, &container.name, attempt),
@@ -975,7 +1002,7 @@ impl PodWorker {
         let mut context = EnvContext {
             node_allocatable: self.shared.node_allocatable.clone(),
             runtime: crate::pod::fieldref::RuntimeFields {
-                pod_ips: pod_ips(&self.shared, &self.pod),
+                pod_ips: self.pod_ips(),
                 host_ips: self.shared.host_ips.clone(),
             },
             ..EnvContext::default()
@@ -1106,14 +1133,9 @@ impl PodWorker {
         let spec = self.pod.spec.clone().unwrap_or_default();
         let init = self.records(spec.init_containers.as_deref().unwrap_or(&[]), true);
         let app = self.records(&spec.containers, false);
-        let host_network = spec.host_network == Some(true);
         let place = Placement {
             host_ips: self.shared.host_ips.clone(),
-            pod_ips: if host_network {
-                self.shared.host_ips.clone()
-            } else {
-                Vec::new()
-            },
+            pod_ips: self.pod_ips(),
             sandbox_ready: self.sandbox_ready,
         };
         let status = status::pod_status(&self.pod, &init, &app, &place, jiff::Timestamp::now());
@@ -1314,14 +1336,6 @@ fn go_duration(d: Duration) -> String {
     }
 }
 
-fn pod_ips(shared: &Shared, pod: &Pod) -> Vec<String> {
-    if pod.spec.as_ref().and_then(|s| s.host_network) == Some(true) {
-        shared.host_ips.clone()
-    } else {
-        Vec::new()
-    }
-}
-
 /// The pod cgroup's limits: the sums of its containers' limits when every container has one.
 fn pod_limits(pod: &Pod) -> PodLimits {
     let containers = pod
@@ -1513,6 +1527,9 @@ pub(crate) fn clean_up(shared: &Shared, uid: &str) -> Result<(), String> {
     }
     volumes::tear_down(&shared.layout, uid).map_err(|e| e.to_string())?;
     super::pause::stop(&shared.layout.pause(uid)).map_err(|e| e.to_string())?;
+    if let Some(network) = &shared.network {
+        network.detach(uid)?;
+    }
     sandbox::remove_namespace(&shared.layout.netns(uid)).map_err(|e| e.to_string())?;
     sandbox::remove_namespace(&shared.layout.ipcns(uid)).map_err(|e| e.to_string())?;
     sandbox::remove_shm(&shared.layout.shm(uid)).map_err(|e| e.to_string())?;

@@ -1,0 +1,176 @@
+//! netd: the node's network. The pod network over rtnetlink (a bridge per node, a veth pair
+//! per pod, addresses from the node's podCIDR), with routes and masquerading that keep cluster
+//! traffic on the machine.
+//!
+//! It reaches the API server only through `kube::Client` (its node's identity), like any
+//! third-party network plugin; it never touches containers: noded hands it network namespaces
+//! through [`PodNetwork`].
+
+pub mod cidr;
+pub mod host;
+pub mod ipam;
+pub mod netlink;
+pub mod nft;
+pub mod pod_network;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use k8s_openapi::api::core::v1::Node;
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+pub use cidr::Ipv4Cidr;
+pub use pod_network::PodNetwork;
+
+/// Why netd failed.
+#[derive(Debug, thiserror::Error)]
+pub enum NetdError {
+    #[error("{0}")]
+    Config(String),
+    #[error("network is not ready: the node has no podCIDR yet")]
+    NoPodCidr,
+    #[error(transparent)]
+    Netlink(#[from] netlink::NetlinkError),
+    #[error(transparent)]
+    Ipam(#[from] ipam::IpamError),
+    #[error(transparent)]
+    Nft(#[from] nft::NftError),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "the nft program is missing: netd programs nftables through it (Debian/Ubuntu: apt-get install nftables)"
+    )]
+    NftMissing,
+    #[error("netd needs root")]
+    NeedsRoot,
+}
+
+/// netd's configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The node this netd serves.
+    pub node_name: String,
+    pub cluster_cidr: Ipv4Cidr,
+    pub service_cidr: Ipv4Cidr,
+    /// The node's bridge.
+    pub bridge: String,
+    pub mtu: u32,
+    /// Where leases are kept (`DATA_DIR/netd`).
+    pub state_dir: PathBuf,
+}
+
+impl Config {
+    /// The defaults for `node_name` with state under `state_dir`.
+    pub fn new(node_name: &str, state_dir: PathBuf) -> Self {
+        Self {
+            node_name: node_name.to_owned(),
+            cluster_cidr: DEFAULT_CLUSTER_CIDR,
+            service_cidr: DEFAULT_SERVICE_CIDR,
+            bridge: "rudder0".to_owned(),
+            mtu: 1500,
+            state_dir,
+        }
+    }
+}
+
+/// The pod network of the whole cluster (`--cluster-cidr`).
+pub const DEFAULT_CLUSTER_CIDR: Ipv4Cidr = Ipv4Cidr::masked(std::net::Ipv4Addr::new(10, 244, 0, 0), 16);
+/// The ClusterIP range (`--service-cluster-ip-range`).
+pub const DEFAULT_SERVICE_CIDR: Ipv4Cidr = Ipv4Cidr::masked(std::net::Ipv4Addr::new(10, 96, 0, 0), 16);
+
+/// A running netd.
+#[derive(Debug)]
+pub struct Netd {
+    pod_network: Arc<PodNetwork>,
+    node_watch: tokio::task::JoinHandle<()>,
+}
+
+impl Netd {
+    /// What noded connects pods with.
+    pub fn pod_network(&self) -> Arc<PodNetwork> {
+        self.pod_network.clone()
+    }
+
+    /// Waits for netd's tasks to end (after the shutdown token fired).
+    pub async fn join(self) {
+        let _ = self.node_watch.await;
+    }
+}
+
+/// Whether `nft` can be run.
+pub fn nft_available() -> bool {
+    std::process::Command::new("nft")
+        .arg("--version")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+/// Starts netd for `config.node_name`: follows the node's podCIDR and sets up the host side
+/// of the pod network when it is known.
+pub fn start(config: Config, client: Client, shutdown: CancellationToken) -> Result<Netd, NetdError> {
+    if !nix::unistd::geteuid().is_root() {
+        return Err(NetdError::NeedsRoot);
+    }
+    if !nft_available() {
+        return Err(NetdError::NftMissing);
+    }
+    let (ranges, pod_range) = watch::channel(None);
+    let host = host::HostNetwork {
+        bridge: config.bridge.clone(),
+        mtu: config.mtu,
+        cluster_cidr: config.cluster_cidr,
+        service_cidr: config.service_cidr,
+    };
+    let pod_network = Arc::new(PodNetwork::new(host, config.state_dir.join("ipam"), pod_range));
+    let node_watch = tokio::spawn(follow_pod_cidr(client, config.node_name, ranges, shutdown));
+    Ok(Netd {
+        pod_network,
+        node_watch,
+    })
+}
+
+/// Publishes the node's podCIDR whenever it changes.
+async fn follow_pod_cidr(
+    client: Client,
+    node_name: String,
+    ranges: watch::Sender<Option<Ipv4Cidr>>,
+    shutdown: CancellationToken,
+) {
+    let nodes: Api<Node> = Api::all(client);
+    let config = watcher::Config::default().fields(&format!("metadata.name={node_name}"));
+    let mut stream = std::pin::pin!(watcher(nodes, config).default_backoff().applied_objects());
+    loop {
+        let next = tokio::select! {
+            () = shutdown.cancelled() => return,
+            next = stream.next() => next,
+        };
+        match next {
+            Some(Ok(node)) => {
+                let range = node
+                    .spec
+                    .as_ref()
+                    .and_then(|spec| spec.pod_cidr.as_deref())
+                    .and_then(|text| text.parse::<Ipv4Cidr>().ok());
+                if range.is_some() {
+                    ranges.send_if_modified(|current| {
+                        let changed = *current != range;
+                        *current = range;
+                        changed
+                    });
+                }
+            }
+            Some(Err(err)) => tracing::debug!(error = %err, "watching the node"),
+            None => return,
+        }
+    }
+}
