@@ -10,7 +10,7 @@ use crate::node::{IMAGE, apply, jsonpath, node_data_dir, wait_node_ready};
 
 /// The bridge and nftables table netd makes with its defaults.
 const BRIDGE: &str = "rudder0";
-const TABLE: &str = "rudder-net";
+const TABLES: [&str; 2] = ["rudder-net", "rudder-proxy"];
 
 /// A server that is a node with netd, holding the machine's network for the test.
 pub struct NetworkNode {
@@ -33,9 +33,11 @@ fn clean_host() {
     let _ = Command::new("ip")
         .args(["route", "flush", "proto", "0x52"])
         .output();
-    let _ = Command::new("nft")
-        .args(["delete", "table", "ip", TABLE])
-        .output();
+    for table in TABLES {
+        let _ = Command::new("nft")
+            .args(["delete", "table", "ip", table])
+            .output();
+    }
 }
 
 /// A node server with netd (more server `flags`); `None` without root.
@@ -172,5 +174,183 @@ fn pods_get_addresses_from_the_node_range_and_reach_each_other_and_the_host() {
     assert!(
         String::from_utf8_lossy(&link.stdout).contains(&format!("inet {prefix}1/24")),
         "the bridge has the gateway address"
+    );
+}
+
+/// A Deployment of `replicas` web servers labelled `app: NAME` and a Service `NAME` of
+/// `service_type` in front of them (with more `service_spec` lines).
+fn web_service(server: &Server, name: &str, replicas: u32, service_type: &str, service_spec: &str) {
+    apply(
+        server,
+        &format!(
+            "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {name}
+spec:
+  replicas: {replicas}
+  selector:
+    matchLabels: {{app: {name}}}
+  template:
+    metadata:
+      labels: {{app: {name}}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: web
+        image: {IMAGE}
+        command: [sh, -c, '{WEB}']
+        readinessProbe:
+          tcpSocket: {{port: 8080}}
+          periodSeconds: 1
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: {name}
+spec:
+  type: {service_type}
+  selector: {{app: {name}}}
+  ports:
+  - port: 80
+    targetPort: 8080
+{service_spec}"
+        ),
+    );
+}
+
+fn cluster_ip(server: &Server, service: &str) -> String {
+    server.kubectl_ok(&["get", "service", service, "-o", "jsonpath={.spec.clusterIP}"])
+}
+
+/// Waits until `service` has `count` ready endpoints.
+fn wait_endpoints(server: &Server, service: &str, count: usize) {
+    wait_for(&format!("{count} ready endpoints of {service}"), 90, || {
+        let out = server.kubectl(&[
+            "get",
+            "endpointslices",
+            "-l",
+            &format!("kubernetes.io/service-name={service}"),
+            "-o",
+            "jsonpath={.items[*].endpoints[?(@.conditions.ready==true)].addresses[0]}",
+        ]);
+        (String::from_utf8_lossy(&out.stdout).split_whitespace().count() == count).then_some(())
+    });
+}
+
+/// The host names that answer `requests` requests from `pod` to `address:port`.
+fn answers(server: &Server, pod: &str, address: &str, port: u16, requests: usize) -> Vec<String> {
+    let out = exec(
+        server,
+        pod,
+        &format!(
+            "for i in $(seq {requests}); do printf \"GET / HTTP/1.0\\r\\n\\r\\n\" | nc -w 3 {address} {port} | tail -n 1; done"
+        ),
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn services_spread_load_pin_clients_reach_node_ports_and_refuse_without_endpoints() {
+    let Some(node) = network_node(&[]) else {
+        return;
+    };
+    let server = &node.server;
+    web_service(server, "spread", 3, "NodePort", "");
+    web_service(
+        server,
+        "sticky",
+        2,
+        "ClusterIP",
+        "  sessionAffinity: ClientIP\n  sessionAffinityConfig: {clientIP: {timeoutSeconds: 300}}\n",
+    );
+    apply(
+        server,
+        "apiVersion: v1
+kind: Service
+metadata:
+  name: nobody
+spec:
+  selector: {app: nobody}
+  ports:
+  - port: 80
+    targetPort: 8080
+",
+    );
+    apply(server, &pod("client", "app: client", "exec sleep 3600"));
+    running_ip(server, "client");
+    wait_endpoints(server, "spread", 3);
+    wait_endpoints(server, "sticky", 2);
+
+    // ClusterIP: the requests spread over the three pods.
+    let spread_ip = cluster_ip(server, "spread");
+    let seen = wait_for("requests to spread reaching all three pods", 60, || {
+        let hosts: std::collections::BTreeSet<String> = answers(server, "client", &spread_ip, 80, 30)
+            .into_iter()
+            .collect();
+        (hosts.len() == 3 && hosts.iter().all(|h| h.starts_with("spread-"))).then_some(hosts)
+    });
+    assert_eq!(seen.len(), 3);
+
+    // ClientIP affinity: every request from the client lands on the same pod.
+    let sticky_ip = cluster_ip(server, "sticky");
+    let sticky = wait_for("the sticky service answering", 30, || {
+        let hosts = answers(server, "client", &sticky_ip, 80, 12);
+        (hosts.len() == 12).then_some(hosts)
+    });
+    assert!(sticky[0].starts_with("sticky-"), "{sticky:?}");
+    assert!(
+        sticky.iter().all(|h| *h == sticky[0]),
+        "one pod answers them all: {sticky:?}"
+    );
+
+    // NodePort, from the host on the node's address; the host reaches cluster IPs too.
+    let node_port = server.kubectl_ok(&[
+        "get",
+        "service",
+        "spread",
+        "-o",
+        "jsonpath={.spec.ports[0].nodePort}",
+    ]);
+    let node_ip = server.kubectl_ok(&[
+        "get",
+        "nodes",
+        "-o",
+        "jsonpath={.items[0].status.addresses[?(@.type=='InternalIP')].address}",
+    ]);
+    let (code, body) =
+        crate::harness::curl(&["-s", "--max-time", "5", &format!("http://{node_ip}:{node_port}/")]);
+    assert_eq!(code, 200);
+    assert!(body.trim().starts_with("spread-"), "{body}");
+    let (code, body) = crate::harness::curl(&["-s", "--max-time", "5", &format!("http://{spread_ip}/")]);
+    assert_eq!((code, body.trim().starts_with("spread-")), (200, true), "{body}");
+
+    // No endpoints: the connection is refused at once, from a pod and from the host.
+    let nobody_ip = cluster_ip(server, "nobody");
+    let began = std::time::Instant::now();
+    let out = exec(
+        server,
+        "client",
+        &format!("nc -w 5 {nobody_ip} 80 </dev/null; echo exit=$?"),
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(text.contains("exit=1"), "{text} {stderr}");
+    assert!(stderr.contains("Connection refused"), "{stderr}");
+    assert!(
+        began.elapsed() < std::time::Duration::from_secs(4),
+        "refused, not timed out"
+    );
+    let refused = Command::new("curl")
+        .args(["-s", "--max-time", "5", &format!("http://{nobody_ip}/")])
+        .output()
+        .unwrap();
+    assert_eq!(
+        refused.status.code(),
+        Some(7),
+        "curl: could not connect (refused)"
     );
 }

@@ -56,16 +56,26 @@ impl HostNetwork {
         };
         netlink.add_address(bridge, gateway, pod_range.prefix())?;
         netlink.set_up(bridge, None)?;
+        // Pods' packets to service addresses leave through the bridge they came in on: the
+        // node must not answer them with ICMP redirects, which would send pods' later packets
+        // for the address straight onto the bridge, past the service proxy (a device's
+        // setting counts only together with `all`'s).
+        write_sysctl("/proc/sys/net/ipv4/conf/all/send_redirects", "0")?;
+        write_sysctl(
+            &format!("/proc/sys/net/ipv4/conf/{}/send_redirects", self.bridge),
+            "0",
+        )?;
         self.ensure_routes(&mut netlink, bridge, gateway)?;
         self.masquerade_table().apply()?;
         Ok(())
     }
 
     /// A blackhole for the cluster CIDR: addresses of it that are not this node's pods nor
-    /// routed to another node never leave through the default route. The service CIDR gets a
-    /// route through the bridge rather than a blackhole: a blackhole fails host processes'
-    /// connections to ClusterIPs before the service proxy's translation runs; the proxy
-    /// rejects service addresses no service uses.
+    /// routed to another node never leave through the default route. The service CIDR is
+    /// routed to the bridge rather than to a blackhole, which would fail host processes'
+    /// connections to ClusterIPs before the service proxy's translation runs; the proxy drops
+    /// or rejects whatever still has a service address after translation, so none of it
+    /// leaves the node either.
     fn ensure_routes(&self, netlink: &mut Netlink, bridge: u32, gateway: Ipv4Addr) -> Result<(), NetdError> {
         let wanted = [
             Route {

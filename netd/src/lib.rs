@@ -1,6 +1,6 @@
 //! netd: the node's network. The pod network over rtnetlink (a bridge per node, a veth pair
 //! per pod, addresses from the node's podCIDR), with routes and masquerading that keep cluster
-//! traffic on the machine.
+//! traffic on the machine, and the service proxy in nftables.
 //!
 //! It reaches the API server only through `kube::Client` (its node's identity), like any
 //! third-party network plugin; it never touches containers: noded hands it network namespaces
@@ -12,6 +12,7 @@ pub mod ipam;
 pub mod netlink;
 pub mod nft;
 pub mod pod_network;
+pub mod proxy;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -86,11 +87,22 @@ pub const DEFAULT_CLUSTER_CIDR: Ipv4Cidr = Ipv4Cidr::masked(std::net::Ipv4Addr::
 /// The ClusterIP range (`--service-cluster-ip-range`).
 pub const DEFAULT_SERVICE_CIDR: Ipv4Cidr = Ipv4Cidr::masked(std::net::Ipv4Addr::new(10, 96, 0, 0), 16);
 
+/// What netd follows of its Node.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NodeFacts {
+    /// `spec.podCIDR`, once node IPAM assigned it.
+    pub pod_cidr: Option<Ipv4Cidr>,
+    /// The node's IPv4 addresses (`status.addresses`, internal and external): where node
+    /// ports answer.
+    pub addresses: Vec<std::net::Ipv4Addr>,
+}
+
 /// A running netd.
 #[derive(Debug)]
 pub struct Netd {
     pod_network: Arc<PodNetwork>,
-    node_watch: tokio::task::JoinHandle<()>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    proxy_synced: watch::Receiver<Option<proxy::SyncReport>>,
 }
 
 impl Netd {
@@ -99,9 +111,16 @@ impl Netd {
         self.pod_network.clone()
     }
 
+    /// The service proxy's last sync (`None` before the first).
+    pub fn proxy_synced(&self) -> watch::Receiver<Option<proxy::SyncReport>> {
+        self.proxy_synced.clone()
+    }
+
     /// Waits for netd's tasks to end (after the shutdown token fired).
     pub async fn join(self) {
-        let _ = self.node_watch.await;
+        for task in self.tasks {
+            let _ = task.await;
+        }
     }
 }
 
@@ -124,6 +143,7 @@ pub fn start(config: Config, client: Client, shutdown: CancellationToken) -> Res
     if !nft_available() {
         return Err(NetdError::NftMissing);
     }
+    let (facts, node) = watch::channel(NodeFacts::default());
     let (ranges, pod_range) = watch::channel(None);
     let host = host::HostNetwork {
         bridge: config.bridge.clone(),
@@ -132,17 +152,41 @@ pub fn start(config: Config, client: Client, shutdown: CancellationToken) -> Res
         service_cidr: config.service_cidr,
     };
     let pod_network = Arc::new(PodNetwork::new(host, config.state_dir.join("ipam"), pod_range));
-    let node_watch = tokio::spawn(follow_pod_cidr(client, config.node_name, ranges, shutdown));
+    let (synced, proxy_synced) = watch::channel(None);
+    let network = proxy::rules::Network {
+        cluster_cidr: config.cluster_cidr,
+        service_cidr: config.service_cidr,
+    };
+    let tasks = vec![
+        tokio::spawn(follow_node(
+            client.clone(),
+            config.node_name.clone(),
+            facts,
+            ranges,
+            shutdown.clone(),
+        )),
+        tokio::spawn(proxy::run(
+            client,
+            config.node_name,
+            network,
+            node,
+            synced,
+            shutdown,
+        )),
+    ];
     Ok(Netd {
         pod_network,
-        node_watch,
+        tasks,
+        proxy_synced,
     })
 }
 
-/// Publishes the node's podCIDR whenever it changes.
-async fn follow_pod_cidr(
+/// Publishes what netd uses of the node whenever it changes (and the podCIDR alone, for
+/// the pod network).
+async fn follow_node(
     client: Client,
     node_name: String,
+    facts: watch::Sender<NodeFacts>,
     ranges: watch::Sender<Option<Ipv4Cidr>>,
     shutdown: CancellationToken,
 ) {
@@ -168,6 +212,24 @@ async fn follow_pod_cidr(
                         changed
                     });
                 }
+                let addresses = node
+                    .status
+                    .as_ref()
+                    .and_then(|status| status.addresses.as_ref())
+                    .into_iter()
+                    .flatten()
+                    .filter(|a| matches!(a.type_.as_str(), "InternalIP" | "ExternalIP"))
+                    .filter_map(|a| a.address.parse().ok())
+                    .collect();
+                let next = NodeFacts {
+                    pod_cidr: range,
+                    addresses,
+                };
+                facts.send_if_modified(|current| {
+                    let changed = *current != next;
+                    *current = next;
+                    changed
+                });
             }
             Some(Err(err)) => tracing::debug!(error = %err, "watching the node"),
             None => return,

@@ -5,11 +5,11 @@
 
 use std::borrow::Cow;
 
-use nftables::batch::Batch;
 use nftables::expr::{Expression, Meta, MetaKey, NamedExpression, Payload, PayloadField, Prefix};
-use nftables::schema::{Chain, NfListObject, Rule, Table};
+use nftables::schema::{Chain, NfCmd, NfListObject, NfObject, Rule, Table};
 use nftables::stmt::{Match, Operator, Statement};
 use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook};
+use serde_json::Value;
 
 use crate::cidr::Ipv4Cidr;
 
@@ -20,6 +20,103 @@ pub struct NftError {
     pub table: String,
     #[source]
     pub source: nftables::helper::NftablesError,
+}
+
+/// One `nft -j -f -` document: its commands are applied atomically, all or none.
+#[derive(Debug, Default)]
+pub struct Transaction {
+    commands: Vec<Value>,
+}
+
+impl Transaction {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.commands.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.commands.len()
+    }
+
+    /// A command (`add`, `delete`, `flush`, ...).
+    pub fn command(&mut self, command: NfCmd<'_>) {
+        // The schema's types always serialize.
+        if let Ok(value) = serde_json::to_value(NfObject::CmdObject(command)) {
+            self.commands.push(value);
+        }
+    }
+
+    pub fn add(&mut self, object: NfListObject<'_>) {
+        self.command(NfCmd::Add(object));
+    }
+
+    /// A command the schema's types cannot express (verdict maps: the crate has no
+    /// `verdict` data type), as nft's JSON spells it.
+    pub fn raw(&mut self, command: Value) {
+        self.commands.push(command);
+    }
+
+    /// The document, as `nft -j` reads it.
+    pub fn to_json(&self) -> Value {
+        serde_json::json!({ "nftables": self.commands })
+    }
+
+    /// Applies the document (blocking: it runs `nft`).
+    pub fn apply(&self, table: &str) -> Result<(), NftError> {
+        if self.commands.is_empty() {
+            return Ok(());
+        }
+        let text = self.to_json().to_string();
+        nftables::helper::apply_ruleset_raw(&text, None::<&str>, std::iter::empty::<&str>())
+            .map(drop)
+            .map_err(|source| NftError {
+                table: table.to_owned(),
+                source,
+            })
+    }
+}
+
+/// The table object of netd's IPv4 table `name`.
+pub fn table(name: &str) -> Table<'static> {
+    Table {
+        family: NfFamily::IP,
+        name: Cow::Owned(name.to_owned()),
+        handle: None,
+    }
+}
+
+/// A regular chain (a jump or goto target) of `table`.
+pub fn chain(table: &str, name: &str) -> Chain<'static> {
+    Chain {
+        family: NfFamily::IP,
+        table: Cow::Owned(table.to_owned()),
+        name: Cow::Owned(name.to_owned()),
+        ..Chain::default()
+    }
+}
+
+/// A base chain of `table` hooked at `hook` with `priority`.
+pub fn base_chain(table: &str, name: &str, kind: NfChainType, hook: NfHook, priority: i32) -> Chain<'static> {
+    Chain {
+        _type: Some(kind),
+        hook: Some(hook),
+        prio: Some(priority),
+        policy: Some(NfChainPolicy::Accept),
+        ..chain(table, name)
+    }
+}
+
+pub fn rule(table: &str, chain: &str, statements: Vec<Statement<'static>>) -> Rule<'static> {
+    Rule {
+        family: NfFamily::IP,
+        table: Cow::Owned(table.to_owned()),
+        chain: Cow::Owned(chain.to_owned()),
+        expr: Cow::Owned(statements),
+        ..Rule::default()
+    }
 }
 
 /// One IPv4 table owned entirely by netd, rebuilt whole on every apply.
@@ -39,80 +136,49 @@ impl TableBuilder {
 
     /// A base chain hooked at `hook` with `priority`.
     pub fn base_chain(&mut self, name: &str, kind: NfChainType, hook: NfHook, priority: i32) {
-        self.objects.push(NfListObject::Chain(Chain {
-            family: NfFamily::IP,
-            table: Cow::Owned(self.name.clone()),
-            name: Cow::Owned(name.to_owned()),
-            _type: Some(kind),
-            hook: Some(hook),
-            prio: Some(priority),
-            policy: Some(NfChainPolicy::Accept),
-            ..Chain::default()
-        }));
-    }
-
-    /// A regular chain (a jump or goto target).
-    pub fn chain(&mut self, name: &str) {
-        self.objects.push(NfListObject::Chain(Chain {
-            family: NfFamily::IP,
-            table: Cow::Owned(self.name.clone()),
-            name: Cow::Owned(name.to_owned()),
-            ..Chain::default()
-        }));
+        self.objects.push(NfListObject::Chain(base_chain(
+            &self.name, name, kind, hook, priority,
+        )));
     }
 
     pub fn rule(&mut self, chain: &str, statements: Vec<Statement<'static>>) {
-        self.objects.push(NfListObject::Rule(Rule {
-            family: NfFamily::IP,
-            table: Cow::Owned(self.name.clone()),
-            chain: Cow::Owned(chain.to_owned()),
-            expr: Cow::Owned(statements),
-            ..Rule::default()
-        }));
+        self.objects
+            .push(NfListObject::Rule(rule(&self.name, chain, statements)));
     }
 
     /// The transaction that replaces the table: create it if missing (so that deleting it
     /// cannot fail), delete it with everything in it, then add it back with everything built.
     /// `nft -f` applies a document atomically: packets see the old table or the new one.
-    pub fn into_batch(self) -> Batch<'static> {
-        let table = Table {
-            family: NfFamily::IP,
-            name: Cow::Owned(self.name.clone()),
-            handle: None,
-        };
-        let mut batch = Batch::new();
-        batch.add(NfListObject::Table(table.clone()));
-        batch.delete(NfListObject::Table(table.clone()));
-        batch.add(NfListObject::Table(table));
+    pub fn into_transaction(self) -> Transaction {
+        let mut transaction = Transaction::new();
+        replace_table(&mut transaction, &self.name);
         for object in self.objects {
-            batch.add(object);
+            transaction.add(object);
         }
-        batch
+        transaction
     }
 
     /// Applies the table (blocking: it runs `nft`).
     pub fn apply(self) -> Result<(), NftError> {
-        let table = self.name.clone();
-        let ruleset = self.into_batch().to_nftables();
-        nftables::helper::apply_ruleset(&ruleset).map_err(|source| NftError { table, source })
+        let name = self.name.clone();
+        self.into_transaction().apply(&name)
     }
+}
+
+/// Starts `transaction` with an empty table `name`, whatever was there.
+pub fn replace_table(transaction: &mut Transaction, name: &str) {
+    transaction.add(NfListObject::Table(table(name)));
+    transaction.command(NfCmd::Delete(NfListObject::Table(table(name))));
+    transaction.add(NfListObject::Table(table(name)));
 }
 
 /// Deletes a table of netd's if it exists (blocking).
 pub fn delete_table(name: &str) -> Result<(), NftError> {
-    let table = Table {
-        family: NfFamily::IP,
-        name: Cow::Owned(name.to_owned()),
-        handle: None,
-    };
-    let mut batch = Batch::new();
+    let mut transaction = Transaction::new();
     // Adding first makes the delete succeed when the table is not there.
-    batch.add(NfListObject::Table(table.clone()));
-    batch.delete(NfListObject::Table(table));
-    nftables::helper::apply_ruleset(&batch.to_nftables()).map_err(|source| NftError {
-        table: name.to_owned(),
-        source,
-    })
+    transaction.add(NfListObject::Table(table(name)));
+    transaction.command(NfCmd::Delete(NfListObject::Table(table(name))));
+    transaction.apply(name)
 }
 
 /// `protocol field` (`ip saddr`, `tcp dport`).
@@ -173,7 +239,7 @@ mod tests {
                 masquerade(),
             ],
         );
-        let json = serde_json::to_value(table.into_batch().to_nftables()).unwrap();
+        let json = table.into_transaction().to_json();
         let commands = json["nftables"].as_array().unwrap();
         let kinds: Vec<String> = commands
             .iter()

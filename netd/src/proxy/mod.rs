@@ -1,0 +1,147 @@
+//! The service proxy: Services and EndpointSlices in, one nftables table out (see
+//! [`rules`]), kept in step with partial transactions and rebuilt whole at start, after a
+//! failure and every hour (kube-proxy's `--sync-period`).
+//!
+//! It reads the API through reflectors and writes nothing to it.
+
+pub mod model;
+pub mod rules;
+
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client};
+use tokio::sync::{Notify, watch};
+use tokio_util::sync::CancellationToken;
+
+use crate::NodeFacts;
+
+/// How long changes gather before a sync (kube-proxy's `--min-sync-period` is 1 s; a shorter
+/// wait keeps new services reachable sooner, and a sync of a few changes is cheap).
+const MIN_SYNC_PERIOD: Duration = Duration::from_millis(50);
+/// A full rebuild this often, whatever happened.
+const FULL_SYNC_PERIOD: Duration = Duration::from_secs(3600);
+/// The wait before trying again after a failed sync.
+const RETRY: Duration = Duration::from_secs(1);
+
+/// The proxy's view of the last sync, for benchmarks and logs.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SyncReport {
+    pub full: bool,
+    pub service_ports: usize,
+    pub commands: usize,
+    pub duration: Duration,
+}
+
+/// Runs the service proxy of `node` until `shutdown`.
+pub async fn run(
+    client: Client,
+    node_name: String,
+    network: rules::Network,
+    mut node: watch::Receiver<NodeFacts>,
+    synced: watch::Sender<Option<SyncReport>>,
+    shutdown: CancellationToken,
+) {
+    let changed = Arc::new(Notify::new());
+    let services = follow::<Service>(client.clone(), changed.clone(), shutdown.clone());
+    let slices = follow::<EndpointSlice>(client, changed.clone(), shutdown.clone());
+    tokio::select! {
+        () = shutdown.cancelled() => return,
+        _ = futures_util::future::join(services.wait_until_ready(), slices.wait_until_ready()) => {}
+    }
+    let mut last: Option<rules::Programmed> = None;
+    let mut last_full = Instant::now();
+    loop {
+        let node_ips: Vec<Ipv4Addr> = node.borrow_and_update().addresses.clone();
+        let ports = model::service_ports(
+            services.state().iter().map(AsRef::as_ref),
+            slices.state().iter().map(AsRef::as_ref),
+            &node_name,
+        );
+        let programmed = rules::program(&ports, &node_ips, &network);
+        let full = last.is_none() || last_full.elapsed() >= FULL_SYNC_PERIOD;
+        let transaction = match &last {
+            Some(previous) if !full => rules::partial_sync(previous, &programmed),
+            _ => rules::full_sync(&programmed, &network),
+        };
+        let commands = transaction.len();
+        let began = Instant::now();
+        let applied = if transaction.is_empty() {
+            Ok(())
+        } else {
+            match tokio::task::spawn_blocking(move || transaction.apply(rules::TABLE)).await {
+                Ok(result) => result.map_err(|e| e.to_string()),
+                Err(err) => Err(err.to_string()),
+            }
+        };
+        let wait = match applied {
+            Ok(()) => {
+                if commands > 0 {
+                    let report = SyncReport {
+                        full,
+                        service_ports: ports.len(),
+                        commands,
+                        duration: began.elapsed(),
+                    };
+                    tracing::debug!(full, ports = ports.len(), commands, elapsed = ?report.duration, "synced the service proxy");
+                    synced.send_replace(Some(report));
+                }
+                if full {
+                    last_full = Instant::now();
+                }
+                last = Some(programmed);
+                None
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "programming the service proxy failed; rebuilding it");
+                last = None;
+                Some(RETRY)
+            }
+        };
+        let until_full = FULL_SYNC_PERIOD.saturating_sub(last_full.elapsed());
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = changed.notified() => {}
+            _ = node.changed() => {}
+            () = tokio::time::sleep(wait.unwrap_or(until_full)) => {}
+        }
+        tokio::time::sleep(MIN_SYNC_PERIOD).await;
+    }
+}
+
+/// A reflector of every `K`, notifying `changed` on each event.
+fn follow<K>(client: Client, changed: Arc<Notify>, shutdown: CancellationToken) -> Store<K>
+where
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + Send
+        + Sync
+        + 'static,
+{
+    let (reader, writer) = reflector::store();
+    let api: Api<K> = Api::all(client);
+    let stream = reflector::reflector(writer, watcher(api, watcher::Config::default())).default_backoff();
+    tokio::spawn(async move {
+        let mut stream = std::pin::pin!(stream);
+        loop {
+            let next = tokio::select! {
+                () = shutdown.cancelled() => return,
+                next = stream.next() => next,
+            };
+            match next {
+                Some(Ok(_)) => changed.notify_one(),
+                Some(Err(err)) => tracing::debug!(error = %err, "watching for the service proxy"),
+                None => return,
+            }
+        }
+    });
+    reader
+}

@@ -1,0 +1,150 @@
+//! The service proxy's transactions against the kernel: full and partial syncs of a varied
+//! set of services are accepted by `nft` and leave the table they describe. Runs in a network
+//! namespace of its own (nftables tables are per namespace). Needs root and `nft`; without
+//! them it says it was skipped.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::print_stdout)]
+
+use std::net::Ipv4Addr;
+use std::process::Command;
+
+use rudder_netd::proxy::model::{Endpoint, PortKey, Protocol, ServicePort};
+use rudder_netd::proxy::rules::{self, Network, TABLE};
+
+fn network() -> Network {
+    Network {
+        cluster_cidr: "10.244.0.0/16".parse().unwrap(),
+        service_cidr: "10.96.0.0/16".parse().unwrap(),
+    }
+}
+
+fn endpoint(last: u8, port: u16) -> Endpoint {
+    Endpoint {
+        ip: Ipv4Addr::new(10, 244, 0, last),
+        port,
+    }
+}
+
+fn port(name: &str, protocol: Protocol, cluster_ip: u8, cluster: Vec<Endpoint>) -> ServicePort {
+    ServicePort {
+        key: PortKey {
+            namespace: "ns".into(),
+            name: name.into(),
+            port_name: String::new(),
+            protocol,
+        },
+        cluster_ip: Ipv4Addr::new(10, 96, 0, cluster_ip),
+        port: 80,
+        node_port: None,
+        external_ips: Vec::new(),
+        affinity_timeout: None,
+        local: cluster
+            .iter()
+            .filter(|e| e.ip.octets()[3] % 2 == 1)
+            .cloned()
+            .collect(),
+        cluster,
+        internal_local: false,
+        external_local: false,
+    }
+}
+
+fn services(generation: u8) -> Vec<ServicePort> {
+    let mut web = port(
+        "web",
+        Protocol::Tcp,
+        10,
+        vec![endpoint(5, 8080), endpoint(6, 8080)],
+    );
+    web.node_port = Some(30080);
+    web.affinity_timeout = Some(600);
+    let mut local = port("local", Protocol::Tcp, 11, vec![endpoint(7, 80), endpoint(8, 80)]);
+    local.node_port = Some(30081);
+    local.external_ips = vec![Ipv4Addr::new(192, 0, 2, 50)];
+    local.external_local = true;
+    let dns = port("dns", Protocol::Udp, 12, vec![endpoint(9, 53)]);
+    let sctp = port("sctp", Protocol::Sctp, 13, vec![endpoint(9, 9999)]);
+    let mut empty = port("empty", Protocol::Tcp, 14, Vec::new());
+    empty.node_port = Some(30082);
+    let mut inside = port(
+        "inside",
+        Protocol::Tcp,
+        15,
+        vec![endpoint(11, 80), endpoint(12, 80)],
+    );
+    inside.internal_local = true;
+    let mut all = vec![web, local, dns, sctp, empty, inside];
+    if generation == 1 {
+        // Endpoints move, a service goes, one comes, affinity changes its timeout.
+        all[0].cluster = vec![endpoint(6, 8080), endpoint(20, 8080)];
+        all[0].affinity_timeout = Some(30);
+        all.remove(2);
+        all.push(port("new", Protocol::Tcp, 16, vec![endpoint(21, 80)]));
+    }
+    all
+}
+
+fn in_new_namespace(work: impl FnOnce() + Send) {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+                work();
+            })
+            .join()
+            .unwrap();
+    });
+}
+
+fn table_text() -> String {
+    let out = Command::new("nft")
+        .args(["list", "table", "ip", TABLE])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn full_and_partial_syncs_are_accepted_and_converge() {
+    if !nix::unistd::geteuid().is_root() || !rudder_netd::nft_available() {
+        println!("skipped: needs root and nft");
+        return;
+    }
+    in_new_namespace(|| {
+        let node_ips = [Ipv4Addr::new(192, 0, 2, 2)];
+        let first = rules::program(&services(0), &node_ips, &network());
+        rules::full_sync(&first, &network()).apply(TABLE).unwrap();
+        let listed = table_text();
+        for expected in [
+            "10.96.0.10 . tcp . 80 : goto service-ns/web/tcp/",
+            "tcp . 30080 : goto external-ns/web/tcp/",
+            "192.0.2.50 . tcp . 80 : goto external-ns/local/tcp/",
+            "10.96.0.14 . tcp . 80 : goto reject-chain",
+            "tcp . 30082 : goto reject-chain",
+            "numgen random mod 2 vmap { 0 : goto endpoint-ns/web/tcp/__10.244.0.5/8080, 1 : goto endpoint-ns/web/tcp/__10.244.0.6/8080 }",
+            "meta l4proto udp dnat to 10.244.0.9:53",
+            "meta l4proto sctp dnat to 10.244.0.9:9999",
+            "10.96.0.15 . tcp . 80 : goto local-ns/inside/tcp/",
+            "update @affinity-ns/web/tcp/__10.244.0.5/8080-600 { ip saddr }",
+            "fib saddr type local goto service-ns/local/tcp/",
+        ] {
+            assert!(listed.contains(expected), "missing {expected:?} in\n{listed}");
+        }
+
+        // A partial sync to the next generation leaves what a full sync of it would.
+        let second = rules::program(&services(1), &node_ips, &network());
+        rules::partial_sync(&first, &second).apply(TABLE).unwrap();
+        let partial = table_text();
+        rules::full_sync(&second, &network()).apply(TABLE).unwrap();
+        let full = table_text();
+        let normalize = |text: &str| {
+            let mut lines: Vec<String> = text.lines().map(|l| l.trim().to_owned()).collect();
+            lines.sort();
+            lines
+        };
+        assert_eq!(normalize(&partial), normalize(&full));
+        assert!(!full.contains("ns/dns/"), "the removed service is gone");
+        assert!(full.contains("affinity-ns/web/tcp/__10.244.0.20/8080-30"));
+        assert!(!full.contains("-600"), "the old affinity sets are gone");
+    });
+}
