@@ -354,3 +354,124 @@ spec:
         "curl: could not connect (refused)"
     );
 }
+
+/// What busybox's nslookup prints for `args` from `pod`.
+fn nslookup(server: &Server, pod: &str, args: &str) -> String {
+    let out = exec(server, pod, &format!("nslookup {args} 2>&1"));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn cluster_dns_answers_for_services_headless_endpoints_statefulsets_and_external_names() {
+    let Some(node) = network_node(&[]) else {
+        return;
+    };
+    let server = &node.server;
+    web_service(server, "spread", 1, "ClusterIP", "");
+    apply(
+        server,
+        &format!(
+            "apiVersion: v1
+kind: Service
+metadata:
+  name: db
+spec:
+  clusterIP: None
+  selector: {{app: db}}
+  ports:
+  - name: http
+    port: 8080
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata:
+  name: db
+spec:
+  serviceName: db
+  replicas: 2
+  selector:
+    matchLabels: {{app: db}}
+  template:
+    metadata:
+      labels: {{app: db}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: web
+        image: {IMAGE}
+        command: [sh, -c, '{WEB}']
+        ports: [{{name: http, containerPort: 8080}}]
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: ext
+spec:
+  type: ExternalName
+  externalName: example.org
+"
+        ),
+    );
+    apply(server, &pod("client", "app: client", "exec sleep 3600"));
+    running_ip(server, "client");
+    wait_endpoints(server, "db", 2);
+    let dns_ip = cluster_ip_in(server, "kube-system", "kube-dns");
+    assert_eq!(dns_ip, "10.96.0.10");
+    let resolv = exec(server, "client", "cat /etc/resolv.conf");
+    assert!(String::from_utf8_lossy(&resolv.stdout).contains("nameserver 10.96.0.10"));
+
+    // A service by its short name (through the search path) and by its FQDN.
+    let spread_ip = cluster_ip(server, "spread");
+    let short = wait_for("the client resolving spread", 30, || {
+        let out = nslookup(server, "client", "spread");
+        out.contains(&format!("Address: {spread_ip}")).then_some(out)
+    });
+    assert!(short.contains("spread.default.svc.cluster.local"), "{short}");
+    let fqdn = nslookup(server, "client", "spread.default.svc.cluster.local");
+    assert!(fqdn.contains(&format!("Address: {spread_ip}")), "{fqdn}");
+
+    // A headless service: its pods' addresses; a StatefulSet pod by hostname.subdomain.
+    let db0 = running_ip(server, "db-0");
+    let db1 = running_ip(server, "db-1");
+    let headless = nslookup(server, "client", "db.default.svc.cluster.local");
+    assert!(
+        headless.contains(&format!("Address: {db0}")) && headless.contains(&format!("Address: {db1}")),
+        "{headless}"
+    );
+    let by_hostname = nslookup(server, "client", "db-0.db.default.svc.cluster.local");
+    assert!(
+        by_hostname.contains(&format!("Address: {db0}")) && !by_hostname.contains(&db1),
+        "{by_hostname}"
+    );
+
+    // SRV records of a named port.
+    let srv = nslookup(
+        server,
+        "client",
+        "-type=SRV _http._tcp.db.default.svc.cluster.local",
+    );
+    assert!(srv.contains("8080 db-0.db.default.svc.cluster.local"), "{srv}");
+    assert!(srv.contains("8080 db-1.db.default.svc.cluster.local"), "{srv}");
+
+    // ExternalName: a CNAME; names that do not exist: NXDOMAIN.
+    let external = nslookup(server, "client", "-type=CNAME ext.default.svc.cluster.local");
+    assert!(external.contains("canonical name = example.org"), "{external}");
+    let missing = nslookup(server, "client", "nope.default.svc.cluster.local");
+    assert!(missing.contains("NXDOMAIN"), "{missing}");
+}
+
+fn cluster_ip_in(server: &Server, namespace: &str, service: &str) -> String {
+    wait_for(&format!("service {namespace}/{service}"), 30, || {
+        let out = server.kubectl(&[
+            "get",
+            "service",
+            "-n",
+            namespace,
+            service,
+            "-o",
+            "jsonpath={.spec.clusterIP}",
+        ]);
+        let ip = String::from_utf8_lossy(&out.stdout).into_owned();
+        (!ip.is_empty()).then_some(ip)
+    })
+}

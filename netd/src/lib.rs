@@ -7,12 +7,15 @@
 //! through [`PodNetwork`].
 
 pub mod cidr;
+pub mod dns;
 pub mod host;
 pub mod ipam;
+pub mod kube_dns;
 pub mod netlink;
 pub mod nft;
 pub mod pod_network;
 pub mod proxy;
+pub mod watched;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -66,6 +69,12 @@ pub struct Config {
     pub mtu: u32,
     /// Where leases are kept (`DATA_DIR/netd`).
     pub state_dir: PathBuf,
+    /// The cluster domain DNS answers for.
+    pub cluster_domain: String,
+    /// The kube-dns Service's cluster IP.
+    pub cluster_dns: std::net::Ipv4Addr,
+    /// The resolvers DNS forwards other names to (the host's resolv.conf nameservers).
+    pub upstream_dns: Vec<std::net::SocketAddr>,
 }
 
 impl Config {
@@ -78,6 +87,9 @@ impl Config {
             bridge: "rudder0".to_owned(),
             mtu: 1500,
             state_dir,
+            cluster_domain: "cluster.local".to_owned(),
+            cluster_dns: std::net::Ipv4Addr::new(10, 96, 0, 10),
+            upstream_dns: dns::upstreams(&std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default()),
         }
     }
 }
@@ -157,6 +169,7 @@ pub fn start(config: Config, client: Client, shutdown: CancellationToken) -> Res
         cluster_cidr: config.cluster_cidr,
         service_cidr: config.service_cidr,
     };
+    let watched = watched::Watched::start(&client, &shutdown);
     let tasks = vec![
         tokio::spawn(follow_node(
             client.clone(),
@@ -166,11 +179,19 @@ pub fn start(config: Config, client: Client, shutdown: CancellationToken) -> Res
             shutdown.clone(),
         )),
         tokio::spawn(proxy::run(
-            client,
-            config.node_name,
+            watched.clone(),
+            config.node_name.clone(),
             network,
-            node,
+            node.clone(),
             synced,
+            shutdown.clone(),
+        )),
+        tokio::spawn(serve_dns(
+            client,
+            config,
+            pod_network.clone(),
+            watched,
+            node,
             shutdown,
         )),
     ];
@@ -234,5 +255,56 @@ async fn follow_node(
             Some(Err(err)) => tracing::debug!(error = %err, "watching the node"),
             None => return,
         }
+    }
+}
+
+/// Sets up the host side of the pod network as soon as the node has its podCIDR, then
+/// serves cluster DNS on the bridge's address and publishes it behind kube-dns.
+async fn serve_dns(
+    client: Client,
+    config: Config,
+    pod_network: Arc<PodNetwork>,
+    watched: watched::Watched,
+    mut node: watch::Receiver<NodeFacts>,
+    shutdown: CancellationToken,
+) {
+    let range = tokio::select! {
+        () = shutdown.cancelled() => return,
+        facts = node.wait_for(|facts| facts.pod_cidr.is_some()) => match facts {
+            Ok(facts) => facts.pod_cidr,
+            Err(_) => return,
+        },
+    };
+    let Some(range) = range else { return };
+    let Some(address) = range.nth(1) else { return };
+    loop {
+        match pod_network.ensure_host(range).await {
+            Ok(()) => break,
+            Err(err) => tracing::warn!(error = %err, "setting up the node's pod network failed"),
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+        }
+    }
+    let publish = async {
+        loop {
+            match kube_dns::publish(&client, &config.node_name, config.cluster_dns, address).await {
+                Ok(()) => return,
+                Err(err) => tracing::warn!(error = %err, "publishing the node's DNS behind kube-dns failed"),
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
+    };
+    let serve = dns::run(
+        watched,
+        config.cluster_domain.clone(),
+        std::net::IpAddr::V4(address),
+        config.upstream_dns.clone(),
+        shutdown.clone(),
+    );
+    let (served, ()) = tokio::join!(serve, publish);
+    if let Err(err) = served {
+        tracing::error!(error = %err, %address, "cluster DNS could not listen");
     }
 }

@@ -106,7 +106,8 @@ impl PodNetwork {
         }
     }
 
-    async fn ensure_host(&self, range: Ipv4Cidr) -> Result<(), NetdError> {
+    /// Sets up the host side of the pod network for `range` (once per range).
+    pub(crate) async fn ensure_host(&self, range: Ipv4Cidr) -> Result<(), NetdError> {
         let mut ready = self.host_ready.lock().await;
         if *ready == Some(range) {
             return Ok(());

@@ -8,19 +8,13 @@ pub mod model;
 pub mod rules;
 
 use std::net::Ipv4Addr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
-use k8s_openapi::api::core::v1::Service;
-use k8s_openapi::api::discovery::v1::EndpointSlice;
-use kube::runtime::reflector::{self, Store};
-use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Api, Client};
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::NodeFacts;
+use crate::watched::Watched;
 
 /// How long changes gather before a sync (kube-proxy's `--min-sync-period` is 1 s; a shorter
 /// wait keeps new services reachable sooner, and a sync of a few changes is cheap).
@@ -41,27 +35,25 @@ pub struct SyncReport {
 
 /// Runs the service proxy of `node` until `shutdown`.
 pub async fn run(
-    client: Client,
+    mut watched: Watched,
     node_name: String,
     network: rules::Network,
     mut node: watch::Receiver<NodeFacts>,
     synced: watch::Sender<Option<SyncReport>>,
     shutdown: CancellationToken,
 ) {
-    let changed = Arc::new(Notify::new());
-    let services = follow::<Service>(client.clone(), changed.clone(), shutdown.clone());
-    let slices = follow::<EndpointSlice>(client, changed.clone(), shutdown.clone());
     tokio::select! {
         () = shutdown.cancelled() => return,
-        _ = futures_util::future::join(services.wait_until_ready(), slices.wait_until_ready()) => {}
+        () = watched.ready() => {}
     }
     let mut last: Option<rules::Programmed> = None;
     let mut last_full = Instant::now();
     loop {
         let node_ips: Vec<Ipv4Addr> = node.borrow_and_update().addresses.clone();
+        watched.generation.borrow_and_update();
         let ports = model::service_ports(
-            services.state().iter().map(AsRef::as_ref),
-            slices.state().iter().map(AsRef::as_ref),
+            watched.services.state().iter().map(AsRef::as_ref),
+            watched.slices.state().iter().map(AsRef::as_ref),
             &node_name,
         );
         let programmed = rules::program(&ports, &node_ips, &network);
@@ -107,41 +99,10 @@ pub async fn run(
         let until_full = FULL_SYNC_PERIOD.saturating_sub(last_full.elapsed());
         tokio::select! {
             () = shutdown.cancelled() => return,
-            () = changed.notified() => {}
+            _ = watched.generation.changed() => {}
             _ = node.changed() => {}
             () = tokio::time::sleep(wait.unwrap_or(until_full)) => {}
         }
         tokio::time::sleep(MIN_SYNC_PERIOD).await;
     }
-}
-
-/// A reflector of every `K`, notifying `changed` on each event.
-fn follow<K>(client: Client, changed: Arc<Notify>, shutdown: CancellationToken) -> Store<K>
-where
-    K: kube::Resource<DynamicType = ()>
-        + Clone
-        + std::fmt::Debug
-        + serde::de::DeserializeOwned
-        + Send
-        + Sync
-        + 'static,
-{
-    let (reader, writer) = reflector::store();
-    let api: Api<K> = Api::all(client);
-    let stream = reflector::reflector(writer, watcher(api, watcher::Config::default())).default_backoff();
-    tokio::spawn(async move {
-        let mut stream = std::pin::pin!(stream);
-        loop {
-            let next = tokio::select! {
-                () = shutdown.cancelled() => return,
-                next = stream.next() => next,
-            };
-            match next {
-                Some(Ok(_)) => changed.notify_one(),
-                Some(Err(err)) => tracing::debug!(error = %err, "watching for the service proxy"),
-                None => return,
-            }
-        }
-    });
-    reader
 }
