@@ -10,7 +10,7 @@ use crate::node::{IMAGE, apply, jsonpath, node_data_dir, wait_node_ready};
 
 /// The bridge and nftables table netd makes with its defaults.
 const BRIDGE: &str = "rudder0";
-const TABLES: [&str; 2] = ["rudder-net", "rudder-proxy"];
+const TABLES: [&str; 3] = ["rudder-net", "rudder-proxy", "rudder-policy"];
 
 /// A server that is a node with netd, holding the machine's network for the test.
 pub struct NetworkNode {
@@ -474,4 +474,72 @@ fn cluster_ip_in(server: &Server, namespace: &str, service: &str) -> String {
         let ip = String::from_utf8_lossy(&out.stdout).into_owned();
         (!ip.is_empty()).then_some(ip)
     })
+}
+
+#[test]
+fn a_default_deny_policy_blocks_traffic_and_an_allow_rule_reopens_it_for_a_label() {
+    let Some(node) = network_node(&[]) else {
+        return;
+    };
+    let server = &node.server;
+    apply(server, &pod("web", "app: web", WEB));
+    apply(server, &pod("client", "role: client", "exec sleep 3600"));
+    apply(server, &pod("other", "role: other", "exec sleep 3600"));
+    let web_ip = running_ip(server, "web");
+    running_ip(server, "client");
+    running_ip(server, "other");
+    for from in ["client", "other"] {
+        wait_for(&format!("{from} reaching web"), 30, || {
+            http_get(server, from, &web_ip, 8080)
+        });
+    }
+
+    apply(
+        server,
+        "apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: default-deny
+spec:
+  podSelector: {}
+  policyTypes: [Ingress]
+",
+    );
+    wait_for("default-deny blocking the client", 30, || {
+        http_get(server, "client", &web_ip, 8080).is_none().then_some(())
+    });
+    assert_eq!(http_get(server, "other", &web_ip, 8080), None);
+
+    apply(
+        server,
+        "apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: web-from-clients
+spec:
+  podSelector:
+    matchLabels: {app: web}
+  ingress:
+  - from:
+    - podSelector:
+        matchLabels: {role: client}
+    ports:
+    - port: 8080
+",
+    );
+    let body = wait_for("the allow rule reopening web to the client", 30, || {
+        http_get(server, "client", &web_ip, 8080)
+    });
+    assert_eq!(body.trim(), "web");
+    assert_eq!(
+        http_get(server, "other", &web_ip, 8080),
+        None,
+        "other has no allowed label"
+    );
+
+    // Deleting the policies opens everything again.
+    server.kubectl_ok(&["delete", "networkpolicy", "--all"]);
+    wait_for("other reaching web again", 30, || {
+        http_get(server, "other", &web_ip, 8080)
+    });
 }

@@ -1,6 +1,6 @@
 //! netd: the node's network. The pod network over rtnetlink (a bridge per node, a veth pair
 //! per pod, addresses from the node's podCIDR), with routes and masquerading that keep cluster
-//! traffic on the machine, and the service proxy in nftables.
+//! traffic on the machine; the service proxy and NetworkPolicy in nftables; cluster DNS.
 //!
 //! It reaches the API server only through `kube::Client` (its node's identity), like any
 //! third-party network plugin; it never touches containers: noded hands it network namespaces
@@ -14,6 +14,7 @@ pub mod kube_dns;
 pub mod netlink;
 pub mod nft;
 pub mod pod_network;
+pub mod policy;
 pub mod proxy;
 pub mod watched;
 
@@ -184,6 +185,11 @@ pub fn start(config: Config, client: Client, shutdown: CancellationToken) -> Res
             network,
             node.clone(),
             synced,
+            shutdown.clone(),
+        )),
+        tokio::spawn(policy::run(
+            client.clone(),
+            config.node_name.clone(),
             shutdown.clone(),
         )),
         tokio::spawn(serve_dns(

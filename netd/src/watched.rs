@@ -42,7 +42,7 @@ impl Watched {
 }
 
 /// A reflector of every `K`, moving `bump` on each event.
-fn follow<K>(client: Client, bump: watch::Sender<u64>, shutdown: CancellationToken) -> Store<K>
+pub(crate) fn follow<K>(client: Client, bump: watch::Sender<u64>, shutdown: CancellationToken) -> Store<K>
 where
     K: kube::Resource<DynamicType = ()>
         + Clone

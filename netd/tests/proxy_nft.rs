@@ -148,3 +148,74 @@ fn full_and_partial_syncs_are_accepted_and_converge() {
         assert!(!full.contains("-600"), "the old affinity sets are gone");
     });
 }
+
+#[test]
+fn network_policy_tables_are_accepted() {
+    use rudder_netd::policy::model::{Allow, Isolation, Peers, Ports};
+    use rudder_netd::policy::rules as policy;
+    if !nix::unistd::geteuid().is_root() || !rudder_netd::nft_available() {
+        println!("skipped: needs root and nft");
+        return;
+    }
+    let web = Ipv4Addr::new(10, 244, 0, 5);
+    let isolations = [
+        (
+            web,
+            Isolation {
+                ingress: Some(vec![
+                    Allow {
+                        peers: Peers::Addresses {
+                            pods: [Ipv4Addr::new(10, 244, 0, 7)].into(),
+                            blocks: vec![(
+                                "192.0.2.0/24".parse().unwrap(),
+                                vec!["192.0.2.128/25".parse().unwrap()],
+                            )],
+                        },
+                        ports: Ports::Listed(vec![(Protocol::Tcp, 8080, 8080), (Protocol::Udp, 9000, 9010)]),
+                    },
+                    Allow {
+                        peers: Peers::Any,
+                        ports: Ports::Listed(vec![(Protocol::Sctp, 7, 7)]),
+                    },
+                ]),
+                egress: Some(vec![]),
+            },
+        ),
+        (
+            Ipv4Addr::new(10, 244, 0, 6),
+            Isolation {
+                ingress: None,
+                egress: Some(vec![Allow {
+                    peers: Peers::Any,
+                    ports: Ports::Any,
+                }]),
+            },
+        ),
+    ]
+    .into();
+    in_new_namespace(|| {
+        policy::table(&isolations).apply(policy::TABLE).unwrap();
+        let out = Command::new("nft")
+            .args(["list", "table", "ip", policy::TABLE])
+            .output()
+            .unwrap();
+        let listed = String::from_utf8(out.stdout).unwrap();
+        for expected in [
+            "ct state established,related accept",
+            "ip saddr vmap { 10.244.0.5 : jump egress-10.244.0.5, 10.244.0.6 : jump egress-10.244.0.6 }",
+            "ip daddr vmap { 10.244.0.5 : jump ingress-10.244.0.5 }",
+            "ip saddr 10.244.0.7 tcp dport 8080 return",
+            "ip saddr != 192.0.2.128/25 ip saddr 192.0.2.0/24 udp dport 9000-9010 return",
+            "sctp dport 7 return",
+        ] {
+            assert!(listed.contains(expected), "missing {expected:?} in\n{listed}");
+        }
+        // A rebuild replaces the table whole.
+        policy::table(&Default::default()).apply(policy::TABLE).unwrap();
+        let out = Command::new("nft")
+            .args(["list", "table", "ip", policy::TABLE])
+            .output()
+            .unwrap();
+        assert!(!String::from_utf8(out.stdout).unwrap().contains("ingress-"));
+    });
+}
