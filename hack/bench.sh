@@ -6,3 +6,4 @@ cargo bench --locked -p rudder-storage --bench storage
 cargo bench --locked -p rudder-apiserver --bench api
 cargo bench --locked -p rudder-reconcilers --bench scheduler
 cargo bench --locked -p rudder --bench pod_startup
+cargo bench --locked -p rudder-netd --bench netd

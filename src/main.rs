@@ -237,6 +237,9 @@ fn main() -> std::process::ExitCode {
         }
     };
     let result = runtime.block_on(async {
+        // From here on SIGTERM and SIGINT are noted, not fatal: a signal that arrives while
+        // a component starts stops it once it is up.
+        listen_for_shutdown();
         match command {
             Command::Server(args) => Box::pin(server(args)).await,
             Command::Reconcilers(args) => reconcilers(args).await,
@@ -459,19 +462,48 @@ fn default_data_dir() -> Option<PathBuf> {
 }
 
 /// Completes on SIGINT or SIGTERM.
-async fn shutdown_signal() {
+/// SIGTERM and SIGINT, listened for since start-up.
+static SHUTDOWN_SIGNALS: std::sync::OnceLock<tokio::sync::Mutex<ShutdownSignals>> =
+    std::sync::OnceLock::new();
+
+struct ShutdownSignals {
+    terminate: Option<tokio::signal::unix::Signal>,
+    interrupt: Option<tokio::signal::unix::Signal>,
+}
+
+/// Starts listening for SIGTERM and SIGINT (inside the runtime).
+fn listen_for_shutdown() {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut terminate = match signal(SignalKind::terminate()) {
-        Ok(stream) => stream,
+    let listen = |kind: SignalKind, name: &str| match signal(kind) {
+        Ok(stream) => Some(stream),
         Err(err) => {
-            tracing::warn!(error = %err, "cannot listen for SIGTERM; only SIGINT stops the server");
-            let _ = tokio::signal::ctrl_c().await;
-            return;
+            tracing::warn!(error = %err, "cannot listen for {name}");
+            None
         }
     };
+    let _ = SHUTDOWN_SIGNALS.set(tokio::sync::Mutex::new(ShutdownSignals {
+        terminate: listen(SignalKind::terminate(), "SIGTERM"),
+        interrupt: listen(SignalKind::interrupt(), "SIGINT"),
+    }));
+}
+
+/// Resolves on SIGTERM or SIGINT (also one that came before the call).
+async fn shutdown_signal() {
+    let Some(signals) = SHUTDOWN_SIGNALS.get() else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    let mut signals = signals.lock().await;
+    let ShutdownSignals { terminate, interrupt } = &mut *signals;
+    let received = async |signal: &mut Option<tokio::signal::unix::Signal>| match signal {
+        Some(signal) => {
+            signal.recv().await;
+        }
+        None => std::future::pending::<()>().await,
+    };
     tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate.recv() => {}
+        () = received(terminate) => {}
+        () = received(interrupt) => {}
     }
 }
 
