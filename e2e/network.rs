@@ -543,3 +543,53 @@ spec:
         http_get(server, "other", &web_ip, 8080)
     });
 }
+
+#[test]
+fn host_ports_publish_a_pod_on_the_node_address() {
+    let Some(node) = network_node(&[]) else {
+        return;
+    };
+    let server = &node.server;
+    apply(
+        server,
+        &format!(
+            "apiVersion: v1
+kind: Pod
+metadata:
+  name: published
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: main
+    image: {IMAGE}
+    command: [sh, -c, '{WEB}']
+    ports:
+    - containerPort: 8080
+      hostPort: 18080
+"
+        ),
+    );
+    apply(server, &pod("client", "app: client", "exec sleep 3600"));
+    running_ip(server, "published");
+    running_ip(server, "client");
+    let node_ip = server.kubectl_ok(&[
+        "get",
+        "nodes",
+        "-o",
+        "jsonpath={.items[0].status.addresses[?(@.type=='InternalIP')].address}",
+    ]);
+    let body = wait_for("the host port answering from the host", 30, || {
+        let out = Command::new("curl")
+            .args(["-sf", "--max-time", "3", &format!("http://{node_ip}:18080/")])
+            .output()
+            .unwrap();
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    });
+    assert_eq!(body.trim(), "published");
+    let from_pod = wait_for("the host port answering a pod", 30, || {
+        http_get(server, "client", &node_ip, 18080)
+    });
+    assert_eq!(from_pod.trim(), "published");
+}

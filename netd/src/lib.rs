@@ -170,7 +170,7 @@ pub fn start(config: Config, client: Client, shutdown: CancellationToken) -> Res
         cluster_cidr: config.cluster_cidr,
         service_cidr: config.service_cidr,
     };
-    let watched = watched::Watched::start(&client, &shutdown);
+    let watched = watched::Watched::start(&client, &config.node_name, &shutdown);
     let tasks = vec![
         tokio::spawn(follow_node(
             client.clone(),

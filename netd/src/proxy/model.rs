@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 
 /// The label naming the service an EndpointSlice belongs to.
@@ -118,6 +118,70 @@ impl ServicePort {
             &self.cluster
         }
     }
+}
+
+/// A container port of a pod on this node published on the node (`hostPort`).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct HostPort {
+    /// The node address it is published on (`hostIP`); `None`: every node address.
+    pub host_ip: Option<Ipv4Addr>,
+    pub protocol: Protocol,
+    pub host_port: u16,
+    pub pod_ip: Ipv4Addr,
+    pub container_port: u16,
+}
+
+/// The host ports of running pods on `node_name` that have a pod address (host-network
+/// pods bind their ports themselves).
+pub fn host_ports<'a>(pods: impl IntoIterator<Item = &'a Pod>, node_name: &str) -> Vec<HostPort> {
+    let mut ports = Vec::new();
+    for pod in pods {
+        let Some(spec) = pod.spec.as_ref() else { continue };
+        if spec.node_name.as_deref() != Some(node_name) || spec.host_network == Some(true) {
+            continue;
+        }
+        let status = pod.status.as_ref();
+        if matches!(
+            status.and_then(|s| s.phase.as_deref()),
+            Some("Succeeded" | "Failed")
+        ) {
+            continue;
+        }
+        let Some(pod_ip) = status
+            .and_then(|s| s.pod_ip.as_deref())
+            .and_then(|ip| ip.parse::<Ipv4Addr>().ok())
+        else {
+            continue;
+        };
+        for container in spec.init_containers.iter().flatten().chain(&spec.containers) {
+            for port in container.ports.iter().flatten() {
+                let (Some(host_port), Some(protocol), Ok(container_port)) = (
+                    port.host_port
+                        .and_then(|p| u16::try_from(p).ok())
+                        .filter(|p| *p > 0),
+                    Protocol::parse(port.protocol.as_deref()),
+                    u16::try_from(port.container_port),
+                ) else {
+                    continue;
+                };
+                let host_ip = port
+                    .host_ip
+                    .as_deref()
+                    .and_then(|ip| ip.parse::<Ipv4Addr>().ok())
+                    .filter(|ip| !ip.is_unspecified());
+                ports.push(HostPort {
+                    host_ip,
+                    protocol,
+                    host_port,
+                    pod_ip,
+                    container_port,
+                });
+            }
+        }
+    }
+    ports.sort();
+    ports.dedup();
+    ports
 }
 
 /// An endpoint as a slice states it, before the topology rules.
@@ -426,6 +490,48 @@ mod tests {
         assert!(
             !ports[1].external_local,
             "a ClusterIP service takes no external traffic"
+        );
+    }
+
+    #[test]
+    fn host_ports_of_this_nodes_pods_with_addresses() {
+        let pod = |node: &str, ip: Option<&str>, host_network: bool| -> Pod {
+            serde_json::from_value(json!({
+                "metadata": {"namespace": "a", "name": "p"},
+                "spec": {"nodeName": node, "hostNetwork": host_network, "containers": [{"name": "c", "image": "i", "ports": [
+                    {"containerPort": 8080, "hostPort": 18080},
+                    {"containerPort": 53, "hostPort": 5353, "protocol": "UDP", "hostIP": "192.0.2.2"},
+                    {"containerPort": 9090}
+                ]}]},
+                "status": {"phase": "Running", "podIP": ip}
+            }))
+            .unwrap()
+        };
+        let pods = [
+            pod("here", Some("10.244.0.5"), false),
+            pod("there", Some("10.244.1.5"), false),
+            pod("here", None, false),
+            pod("here", Some("192.0.2.2"), true),
+        ];
+        let ports = host_ports(&pods, "here");
+        assert_eq!(
+            ports,
+            [
+                HostPort {
+                    host_ip: None,
+                    protocol: Protocol::Tcp,
+                    host_port: 18080,
+                    pod_ip: "10.244.0.5".parse().unwrap(),
+                    container_port: 8080
+                },
+                HostPort {
+                    host_ip: Some("192.0.2.2".parse().unwrap()),
+                    protocol: Protocol::Udp,
+                    host_port: 5353,
+                    pod_ip: "10.244.0.5".parse().unwrap(),
+                    container_port: 53
+                },
+            ]
         );
     }
 

@@ -21,7 +21,7 @@ use nftables::stmt::{
 use nftables::types::{NfChainType, NfFamily, NfHook};
 use serde_json::{Value, json};
 
-use super::model::{Endpoint, PortKey, ServicePort};
+use super::model::{Endpoint, HostPort, PortKey, ServicePort};
 use crate::cidr::Ipv4Cidr;
 use crate::nft::{self, Transaction};
 
@@ -32,6 +32,7 @@ const MASQUERADE_MARK: u32 = 0x4000;
 
 const SERVICE_IPS: &str = "service-ips";
 const SERVICE_NODEPORTS: &str = "service-nodeports";
+const HOST_PORTS: &str = "host-ports";
 const NO_ENDPOINT_SERVICES: &str = "no-endpoint-services";
 const NO_ENDPOINT_NODEPORTS: &str = "no-endpoint-nodeports";
 const CLUSTER_IPS: &str = "cluster-ips";
@@ -379,6 +380,52 @@ pub fn program(ports: &[ServicePort], node_ips: &[Ipv4Addr], network: &Network) 
     programmed
 }
 
+/// Adds pods' host ports: traffic to a node address (or the port's `hostIP`) on the port
+/// goes to the pod, masqueraded only when the pod reaches itself.
+pub fn program_host_ports(programmed: &mut Programmed, host_ports: &[HostPort], node_ips: &[Ipv4Addr]) {
+    for port in host_ports {
+        let chain = format!(
+            "hostport-{}/{}/{}",
+            port.protocol.as_str(),
+            port.host_port,
+            port.host_ip.map_or_else(|| "any".to_owned(), |ip| ip.to_string())
+        );
+        let addresses: Vec<Ipv4Addr> = match port.host_ip {
+            Some(ip) => vec![ip],
+            None => node_ips.to_vec(),
+        };
+        for address in addresses {
+            programmed.map_element(
+                HOST_PORTS,
+                vec![
+                    text(address.to_string()),
+                    text(port.protocol.as_str()),
+                    Expression::Number(u32::from(port.host_port)),
+                ],
+                goto_verdict(&chain),
+            );
+        }
+        programmed.chains.insert(
+            chain,
+            vec![
+                vec![
+                    nft::equals(nft::payload("ip", "saddr"), text(port.pod_ip.to_string())),
+                    jump(MARK_FOR_MASQUERADE),
+                ],
+                vec![
+                    nft::equals(nft::meta(MetaKey::L4proto), text(port.protocol.as_str())),
+                    Statement::DNAT(Some(NAT {
+                        addr: Some(text(port.pod_ip.to_string())),
+                        family: Some(NATFamily::IP),
+                        port: Some(Expression::Number(u32::from(port.container_port))),
+                        flags: None,
+                    })),
+                ],
+            ],
+        );
+    }
+}
+
 fn map_declaration(name: &str, key: &[&str]) -> Value {
     let key: Value = if key.len() == 1 { json!(key[0]) } else { json!(key) };
     json!({"add": {"map": {
@@ -428,6 +475,7 @@ pub fn full_sync(programmed: &Programmed, network: &Network) -> Transaction {
             &["ipv4_addr", "inet_proto", "inet_service"][..],
         ),
         (SERVICE_NODEPORTS, &["inet_proto", "inet_service"][..]),
+        (HOST_PORTS, &["ipv4_addr", "inet_proto", "inet_service"][..]),
         (NO_ENDPOINT_NODEPORTS, &["inet_proto", "inet_service"][..]),
     ] {
         tx.raw(map_declaration(name, key));
@@ -550,6 +598,7 @@ pub fn full_sync(programmed: &Programmed, network: &Network) -> Transaction {
         (
             "services",
             vec![
+                vec![vmap(address_port_protocol(), HOST_PORTS)],
                 vec![vmap(address_port_protocol(), SERVICE_IPS)],
                 vec![
                     nft::equals(nft::payload("ip", "daddr"), set_ref(NODEPORT_IPS)),
