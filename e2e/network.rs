@@ -593,3 +593,80 @@ spec:
     });
     assert_eq!(from_pod.trim(), "published");
 }
+
+#[test]
+fn other_nodes_pod_ranges_are_routed_through_their_addresses_on_a_shared_link() {
+    let Some(node) = network_node(&[]) else {
+        return;
+    };
+    let server = &node.server;
+    // A link to a namespace standing in for another machine.
+    let netns = format!("rudder-e2e-peer-{}", std::process::id());
+    let run = |args: &[&str]| {
+        let out = Command::new("ip").args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "ip {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&["netns", "add", &netns]);
+    let _cleanup = Cleanup(vec![
+        vec!["link".into(), "del".into(), "vpeer0".into()],
+        vec!["netns".into(), "del".into(), netns.clone()],
+    ]);
+    run(&[
+        "link", "add", "vpeer0", "type", "veth", "peer", "name", "eth0", "netns", &netns,
+    ]);
+    run(&["addr", "add", "192.168.78.1/24", "dev", "vpeer0"]);
+    run(&["link", "set", "vpeer0", "up"]);
+    run(&["-n", &netns, "link", "set", "eth0", "up"]);
+
+    apply(
+        server,
+        "apiVersion: v1
+kind: Node
+metadata:
+  name: peer
+spec:
+  podCIDR: 10.244.200.0/24
+  podCIDRs: [10.244.200.0/24]
+",
+    );
+    server.kubectl_ok(&[
+        "patch",
+        "node",
+        "peer",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        r#"{"status":{"addresses":[{"type":"InternalIP","address":"192.168.78.2"}]}}"#,
+    ]);
+    let route = || {
+        let out = Command::new("ip")
+            .args(["route", "show", "10.244.200.0/24"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    let shown = wait_for("the route to the peer's pods", 30, || {
+        let shown = route();
+        (!shown.is_empty()).then_some(shown)
+    });
+    assert_eq!(shown, "10.244.200.0/24 via 192.168.78.2 dev vpeer0 proto 82");
+    server.kubectl_ok(&["delete", "node", "peer"]);
+    wait_for("the route gone with the node", 30, || {
+        route().is_empty().then_some(())
+    });
+}
+
+/// `ip` commands run when dropped.
+struct Cleanup(Vec<Vec<String>>);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for args in &self.0 {
+            let _ = Command::new("ip").args(args).output();
+        }
+    }
+}

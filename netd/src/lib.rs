@@ -13,6 +13,7 @@ pub mod ipam;
 pub mod kube_dns;
 pub mod netlink;
 pub mod nft;
+pub mod node_routes;
 pub mod pod_network;
 pub mod policy;
 pub mod proxy;
@@ -190,6 +191,12 @@ pub fn start(config: Config, client: Client, shutdown: CancellationToken) -> Res
         tokio::spawn(policy::run(
             client.clone(),
             config.node_name.clone(),
+            shutdown.clone(),
+        )),
+        tokio::spawn(node_routes::run(
+            client.clone(),
+            config.node_name.clone(),
+            config.cluster_cidr,
             shutdown.clone(),
         )),
         tokio::spawn(serve_dns(

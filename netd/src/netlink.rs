@@ -295,6 +295,16 @@ impl Netlink {
 
     /// The IPv4 addresses of a link, with their prefix lengths.
     pub fn addresses(&mut self, index: u32) -> Result<Vec<(Ipv4Addr, u8)>, NetlinkError> {
+        Ok(self
+            .all_addresses()?
+            .into_iter()
+            .filter(|(link, _, _)| *link == index)
+            .map(|(_, ip, prefix)| (ip, prefix))
+            .collect())
+    }
+
+    /// Every IPv4 address of the namespace: link index, address, prefix length.
+    pub fn all_addresses(&mut self) -> Result<Vec<(u32, Ipv4Addr, u8)>, NetlinkError> {
         let mut message = AddressMessage::default();
         message.header.family = AddressFamily::Inet;
         let replies = self.request(
@@ -305,9 +315,11 @@ impl Netlink {
         Ok(replies
             .into_iter()
             .filter_map(|reply| match reply {
-                RouteNetlinkMessage::NewAddress(address) if address.header.index == index => {
+                RouteNetlinkMessage::NewAddress(address) => {
                     address.attributes.iter().find_map(|attribute| match attribute {
-                        AddressAttribute::Local(IpAddr::V4(ip)) => Some((*ip, address.header.prefix_len)),
+                        AddressAttribute::Local(IpAddr::V4(ip)) => {
+                            Some((address.header.index, *ip, address.header.prefix_len))
+                        }
                         _ => None,
                     })
                 }
