@@ -150,6 +150,10 @@ struct ReconcilersArgs {
     /// Take the kube-controller-manager Lease before running.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     leader_elect: bool,
+    /// Addresses for Services of type LoadBalancer: CIDRs or FIRST-LAST ranges
+    /// (comma-separated); without any, such Services stay pending.
+    #[arg(long, value_delimiter = ',', value_name = "RANGES")]
+    load_balancer_ip_pool: Vec<String>,
 }
 
 #[derive(Args)]
@@ -178,6 +182,10 @@ struct ServerArgs {
     /// can then run the node as a process of its own.
     #[arg(long)]
     disable_agent: bool,
+    /// Addresses for Services of type LoadBalancer: CIDRs or FIRST-LAST ranges
+    /// (comma-separated); without any, such Services stay pending.
+    #[arg(long, value_delimiter = ',', value_name = "RANGES")]
+    load_balancer_ip_pool: Vec<String>,
     #[command(flatten)]
     node: node::NodeArgs,
 }
@@ -276,6 +284,7 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
         Some(&running.ca_path()),
         vec!["*".to_owned()],
         true,
+        &args.load_balancer_ip_pool,
     )
     .await?;
     let reconcilers = tokio::spawn(rudder_reconcilers::run(
@@ -387,6 +396,7 @@ async fn reconcilers(args: ReconcilersArgs) -> anyhow::Result<()> {
         args.root_ca_file.as_deref(),
         args.controllers,
         args.leader_elect,
+        &args.load_balancer_ip_pool,
     )
     .await?;
     rudder_reconcilers::run(config, shutdown_signal()).await?;
@@ -399,7 +409,10 @@ async fn reconcilers_config(
     root_ca: Option<&std::path::Path>,
     controllers: Vec<String>,
     leader_elect: bool,
+    load_balancer_ip_pool: &[String],
 ) -> anyhow::Result<rudder_reconcilers::Config> {
+    let load_balancer_pool =
+        rudder_reconcilers::service_lb::Pool::parse(load_balancer_ip_pool).map_err(anyhow::Error::msg)?;
     let client = kube_config(kubeconfig).await?;
     let root_ca_pem = match root_ca {
         Some(path) => std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
@@ -411,6 +424,7 @@ async fn reconcilers_config(
         controllers,
         leader_elect,
         identity: format!("{}_{}", rudder_apiserver::default_node_name(), std::process::id()),
+        load_balancer_pool,
     })
 }
 

@@ -131,6 +131,7 @@ async fn throughput() {
         controllers: vec!["scheduler".into(), "nodelifecycle".into()],
         leader_elect: false,
         identity: "bench".into(),
+        load_balancer_pool: Default::default(),
     };
     let controllers = tokio::spawn(rudder_reconcilers::run(
         reconcilers,
@@ -331,6 +332,7 @@ async fn idle() {
         controllers: vec!["*".into()],
         leader_elect: false,
         identity: "bench".into(),
+        load_balancer_pool: Default::default(),
     };
     let controllers = tokio::spawn(rudder_reconcilers::run(
         reconcilers,

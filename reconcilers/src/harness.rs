@@ -46,6 +46,8 @@ pub struct Context {
     pub client: Client,
     /// The cluster CA (PEM).
     pub root_ca_pem: String,
+    /// See [`crate::Config::load_balancer_pool`].
+    pub load_balancer_pool: crate::service_lb::Pool,
     failures: Mutex<HashMap<String, u32>>,
     reconciles: AtomicU64,
     errors: AtomicU64,
@@ -63,6 +65,7 @@ impl Context {
         Arc::new(Context {
             client,
             root_ca_pem: config.root_ca_pem.clone(),
+            load_balancer_pool: config.load_balancer_pool.clone(),
             failures: Mutex::new(HashMap::new()),
             reconciles: AtomicU64::new(0),
             errors: AtomicU64::new(0),
@@ -223,6 +226,7 @@ mod tests {
         let context = Context {
             client: Client::try_from(kube::Config::new("https://127.0.0.1:1".parse().unwrap())).unwrap(),
             root_ca_pem: String::new(),
+            load_balancer_pool: crate::service_lb::Pool::default(),
             failures: Mutex::new(HashMap::new()),
             reconciles: AtomicU64::new(0),
             errors: AtomicU64::new(0),

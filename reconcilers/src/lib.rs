@@ -34,6 +34,7 @@ mod resource_quota;
 mod root_ca;
 mod scheduler;
 mod service_account;
+pub mod service_lb;
 mod stateful_set;
 mod taint_eviction;
 mod template_hash;
@@ -63,6 +64,9 @@ pub struct Config {
     pub leader_elect: bool,
     /// This instance's identity in leader election.
     pub identity: String,
+    /// Addresses for Services of type LoadBalancer (CIDRs or `FIRST-LAST` ranges); the
+    /// service-lb-controller runs only with some.
+    pub load_balancer_pool: service_lb::Pool,
 }
 
 impl std::fmt::Debug for Config {
@@ -232,6 +236,11 @@ const CONTROLLERS: &[Controller] = &[
         start: |c, t| Box::pin(pv_protection::run(c, t)),
     },
     Controller {
+        name: service_lb::NAME,
+        alias: Some("service"),
+        start: |c, t| Box::pin(service_lb::run(c, t)),
+    },
+    Controller {
         name: scheduler::NAME,
         alias: None,
         start: |c, t| Box::pin(scheduler::run(c, t)),
@@ -284,6 +293,7 @@ mod tests {
             controllers: list.iter().map(|s| (*s).to_owned()).collect(),
             leader_elect: false,
             identity: String::new(),
+            load_balancer_pool: service_lb::Pool::default(),
         };
         let deployment = CONTROLLERS
             .iter()

@@ -169,3 +169,102 @@ async fn pod_gc_collects_orphaned_and_unscheduled_terminating_pods() {
     assert!(pending.metadata.deletion_timestamp.is_none());
     cluster.stop().await;
 }
+
+fn ingress(service: &k8s_openapi::api::core::v1::Service) -> Vec<String> {
+    service
+        .status
+        .as_ref()
+        .and_then(|s| s.load_balancer.as_ref())
+        .and_then(|lb| lb.ingress.as_ref())
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i.ip.clone())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn load_balancer_services_get_addresses_from_the_pool() {
+    use k8s_openapi::api::core::v1::Service;
+    use kube::api::{Patch, PatchParams};
+    // The test cluster's pool is 192.0.2.240/30: .241 and .242.
+    let cluster = Cluster::start(&["service-lb-controller"]).await;
+    let services: Api<Service> = Api::namespaced(cluster.client.clone(), "default");
+    let lb = |name: &str, extra: serde_json::Value| {
+        let mut spec = json!({"type": "LoadBalancer", "ports": [{"port": 80}]});
+        if let (Some(spec), serde_json::Value::Object(extra)) = (spec.as_object_mut(), extra) {
+            spec.extend(extra);
+        }
+        json!({"metadata": {"name": name}, "spec": spec})
+    };
+    create(&services, lb("asks", json!({"loadBalancerIP": "192.0.2.242"}))).await;
+    create(&services, lb("first", json!({}))).await;
+    create(
+        &services,
+        lb("classy", json!({"loadBalancerClass": "example.com/other"})),
+    )
+    .await;
+    let assigned = |name: &'static str| {
+        let services = services.clone();
+        async move { ingress(&services.get(name).await.unwrap()) }
+    };
+    let asks = eventually("asks served", 20, || async {
+        let ips = assigned("asks").await;
+        (!ips.is_empty()).then_some(ips)
+    })
+    .await;
+    assert_eq!(asks, ["192.0.2.242"], "the requested address");
+    let first = eventually("first served", 20, || async {
+        let ips = assigned("first").await;
+        (!ips.is_empty()).then_some(ips)
+    })
+    .await;
+    assert_eq!(first, ["192.0.2.241"]);
+    let served = services.get("first").await.unwrap();
+    let mode = served.status.unwrap().load_balancer.unwrap().ingress.unwrap()[0]
+        .ip_mode
+        .clone();
+    assert_eq!(mode.as_deref(), Some("VIP"));
+
+    // The pool is used up: the next one waits, with a warning event.
+    create(&services, lb("waiting", json!({}))).await;
+    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(cluster.client.clone(), "default");
+    eventually("an AllocationFailed event", 20, || async {
+        events
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .any(|e| {
+                e.reason.as_deref() == Some("AllocationFailed")
+                    && e.regarding.and_then(|r| r.name).as_deref() == Some("waiting")
+            })
+            .then_some(())
+    })
+    .await;
+    assert!(assigned("waiting").await.is_empty());
+    assert!(
+        assigned("classy").await.is_empty(),
+        "another class's service is not ours"
+    );
+
+    // A service that stops being a LoadBalancer gives its address back; the waiting one gets it.
+    services
+        .patch(
+            "first",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"type": "ClusterIP", "loadBalancerIP": null}})),
+        )
+        .await
+        .unwrap();
+    eventually("first's address released", 20, || async {
+        assigned("first").await.is_empty().then_some(())
+    })
+    .await;
+    let waiting = eventually("waiting served", 20, || async {
+        let ips = assigned("waiting").await;
+        (!ips.is_empty()).then_some(ips)
+    })
+    .await;
+    assert_eq!(waiting, ["192.0.2.241"]);
+}

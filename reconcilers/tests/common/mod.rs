@@ -45,6 +45,8 @@ impl Cluster {
             controllers: controllers.iter().map(|c| (*c).to_owned()).collect(),
             leader_elect: false,
             identity: "test".into(),
+            load_balancer_pool: rudder_reconcilers::service_lb::Pool::parse(&["192.0.2.240/30".to_owned()])
+                .unwrap(),
         };
         let stop = CancellationToken::new();
         let shutdown = stop.clone().cancelled_owned();
