@@ -117,7 +117,12 @@ fn bench_proxy(count: u32) {
         services.push(more_services[(count + extra) as usize].clone());
         slices.push(more_slices[(count + extra) as usize].clone());
         let began = Instant::now();
-        let next = rules::program(&ports(&services, &slices), &node_ips, &network());
+        let next = rules::program_reusing(
+            Some(&programmed),
+            &ports(&services, &slices),
+            &node_ips,
+            &network(),
+        );
         let transaction = rules::partial_sync(&programmed, &next);
         computes.push(began.elapsed());
         commands = transaction.len();

@@ -56,7 +56,7 @@ pub async fn run(
             watched.slices.state().iter().map(AsRef::as_ref),
             &node_name,
         );
-        let mut programmed = rules::program(&ports, &node_ips, &network);
+        let mut programmed = rules::program_reusing(last.as_ref(), &ports, &node_ips, &network);
         let host_ports = model::host_ports(watched.pods.state().iter().map(AsRef::as_ref), &node_name);
         rules::program_host_ports(&mut programmed, &host_ports, &node_ips);
         let full = last.is_none() || last_full.elapsed() >= FULL_SYNC_PERIOD;

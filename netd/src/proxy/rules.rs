@@ -9,6 +9,7 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 
 use nftables::expr::{
     BinaryOperation, CT, Expression, Fib, FibFlag, FibResult, MetaKey, NamedExpression, NgMode, Numgen,
@@ -54,22 +55,39 @@ struct ElementValue {
     element: Value,
 }
 
-/// The variable part of the table: per-service chains, map and set elements, affinity sets.
+/// Chains, map and set elements and affinity sets: what one service port (or the node) adds
+/// to the table.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct Programmed {
+struct Fragment {
     chains: BTreeMap<String, Vec<Vec<Statement<'static>>>>,
     elements: BTreeMap<(&'static str, String), ElementValue>,
     /// Affinity set name -> timeout in seconds.
     affinity_sets: BTreeMap<String, u32>,
 }
 
+/// The variable part of the table: the node's set elements, a fragment per service port
+/// (kept with the port it was made from, so that a sync rebuilds and compares only the
+/// fragments of ports that changed), and the pods' host ports.
+#[derive(Clone, Debug, Default)]
+pub struct Programmed {
+    global: Fragment,
+    ports: BTreeMap<PortKey, (ServicePort, Arc<Fragment>)>,
+    host_ports: Fragment,
+}
+
 impl Programmed {
+    fn fragments(&self) -> impl Iterator<Item = &Fragment> {
+        std::iter::once(&self.global)
+            .chain(self.ports.values().map(|(_, fragment)| fragment.as_ref()))
+            .chain(std::iter::once(&self.host_ports))
+    }
+
     pub fn chain_count(&self) -> usize {
-        self.chains.len()
+        self.fragments().map(|f| f.chains.len()).sum()
     }
 
     pub fn element_count(&self) -> usize {
-        self.elements.len()
+        self.fragments().map(|f| f.elements.len()).sum()
     }
 }
 
@@ -186,7 +204,7 @@ fn pick_one(chains: &[String]) -> Statement<'static> {
     })
 }
 
-impl Programmed {
+impl Fragment {
     fn map_element(
         &mut self,
         map: &'static str,
@@ -278,14 +296,40 @@ impl Programmed {
 
 /// The table's variable part for `ports`, with node ports on `node_ips`.
 pub fn program(ports: &[ServicePort], node_ips: &[Ipv4Addr], network: &Network) -> Programmed {
+    program_reusing(None, ports, node_ips, network)
+}
+
+/// [`program`], reusing the fragments of `previous` (made with the same `network`) for
+/// ports that did not change.
+pub fn program_reusing(
+    previous: Option<&Programmed>,
+    ports: &[ServicePort],
+    node_ips: &[Ipv4Addr],
+    network: &Network,
+) -> Programmed {
     let mut programmed = Programmed::default();
     for address in node_ips {
-        programmed.set_element(NODEPORT_IPS, *address);
+        programmed.global.set_element(NODEPORT_IPS, *address);
     }
     for port in ports {
+        programmed.global.set_element(CLUSTER_IPS, port.cluster_ip);
+        let fragment = match previous.and_then(|p| p.ports.get(&port.key)) {
+            Some((made_from, fragment)) if made_from == port => fragment.clone(),
+            _ => Arc::new(port_fragment(port, network)),
+        };
+        programmed
+            .ports
+            .insert(port.key.clone(), (port.clone(), fragment));
+    }
+    programmed
+}
+
+/// What one service port adds to the table.
+fn port_fragment(port: &ServicePort, network: &Network) -> Fragment {
+    let mut programmed = Fragment::default();
+    {
         let protocol = || text(port.key.protocol.as_str());
         let number = Expression::Number(u32::from(port.port));
-        programmed.set_element(CLUSTER_IPS, port.cluster_ip);
         let external_in_use = port.has_external() && !port.external().is_empty();
         // The chain over every endpoint (traffic policy Cluster, and pods' and the node's own
         // traffic to external addresses of a policy Local service) and the one over this
@@ -324,7 +368,7 @@ pub fn program(ports: &[ServicePort], node_ips: &[Ipv4Addr], network: &Network) 
             programmed.map_element(SERVICE_IPS, cluster_ip_key, goto_verdict(internal_chain));
         }
         if !port.has_external() {
-            continue;
+            return programmed;
         }
         let external_keys: Vec<(&'static str, &'static str, Vec<Expression<'static>>)> = port
             .node_port
@@ -354,7 +398,7 @@ pub fn program(ports: &[ServicePort], node_ips: &[Ipv4Addr], network: &Network) 
             for (_, no_endpoints, key) in external_keys {
                 programmed.map_element(no_endpoints, key, verdict.clone());
             }
-            continue;
+            return programmed;
         }
         let external = external_chain(&port.key);
         let rules = if port.external_local {
@@ -383,6 +427,8 @@ pub fn program(ports: &[ServicePort], node_ips: &[Ipv4Addr], network: &Network) 
 /// Adds pods' host ports: traffic to a node address (or the port's `hostIP`) on the port
 /// goes to the pod, masqueraded only when the pod reaches itself.
 pub fn program_host_ports(programmed: &mut Programmed, host_ports: &[HostPort], node_ips: &[Ipv4Addr]) {
+    let programmed = &mut programmed.host_ports;
+    *programmed = Fragment::default();
     for port in host_ports {
         let chain = format!(
             "hostport-{}/{}/{}",
@@ -626,11 +672,13 @@ pub fn full_sync(programmed: &Programmed, network: &Network) -> Transaction {
     for (name, _) in &regular {
         tx.add(NfListObject::Chain(nft::chain(TABLE, name)));
     }
-    for (name, timeout) in &programmed.affinity_sets {
-        tx.add(NfListObject::Set(Box::new(affinity_declaration(name, *timeout))));
-    }
-    for name in programmed.chains.keys() {
-        tx.add(NfListObject::Chain(nft::chain(TABLE, name)));
+    for fragment in programmed.fragments() {
+        for (name, timeout) in &fragment.affinity_sets {
+            tx.add(NfListObject::Set(Box::new(affinity_declaration(name, *timeout))));
+        }
+        for name in fragment.chains.keys() {
+            tx.add(NfListObject::Chain(nft::chain(TABLE, name)));
+        }
     }
     for (name, _, _, _, rules) in hooked {
         for statements in rules {
@@ -642,55 +690,85 @@ pub fn full_sync(programmed: &Programmed, network: &Network) -> Transaction {
             tx.add(NfListObject::Rule(nft::rule(TABLE, name, statements)));
         }
     }
-    for (name, rules) in &programmed.chains {
-        for statements in rules {
-            tx.add(NfListObject::Rule(nft::rule(TABLE, name, statements.clone())));
+    for fragment in programmed.fragments() {
+        for (name, rules) in &fragment.chains {
+            for statements in rules {
+                tx.add(NfListObject::Rule(nft::rule(TABLE, name, statements.clone())));
+            }
         }
     }
-    for ((map, _), value) in &programmed.elements {
-        tx.raw(json!({"add": element(map, &value.element)}));
+    for fragment in programmed.fragments() {
+        for ((map, _), value) in &fragment.elements {
+            tx.raw(json!({"add": element(map, &value.element)}));
+        }
     }
     tx
 }
 
 /// The changes from `old` to `new` only: elements that went or changed, new and changed
 /// chains (flushed and refilled), new elements, then chains and sets nothing uses any more.
+/// Only the fragments of ports that changed are compared.
 pub fn partial_sync(old: &Programmed, new: &Programmed) -> Transaction {
+    let empty = Fragment::default();
+    let mut pairs: Vec<(&Fragment, &Fragment)> =
+        vec![(&old.global, &new.global), (&old.host_ports, &new.host_ports)];
+    for (key, (_, before)) in &old.ports {
+        match new.ports.get(key) {
+            Some((_, after)) if Arc::ptr_eq(before, after) => {}
+            Some((_, after)) => pairs.push((before, after)),
+            None => pairs.push((before, &empty)),
+        }
+    }
+    for (key, (_, after)) in &new.ports {
+        if !old.ports.contains_key(key) {
+            pairs.push((&empty, after));
+        }
+    }
+    pairs.retain(|(before, after)| before != after);
     let mut tx = Transaction::new();
-    for (key, value) in &old.elements {
-        if new.elements.get(key) != Some(value) {
-            tx.raw(json!({"delete": element(key.0, &value.key)}));
+    for (old, new) in &pairs {
+        for (key, value) in &old.elements {
+            if new.elements.get(key) != Some(value) {
+                tx.raw(json!({"delete": element(key.0, &value.key)}));
+            }
         }
     }
-    for (name, timeout) in &new.affinity_sets {
-        if !old.affinity_sets.contains_key(name) {
-            tx.add(NfListObject::Set(Box::new(affinity_declaration(name, *timeout))));
+    for (old, new) in &pairs {
+        for (name, timeout) in &new.affinity_sets {
+            if !old.affinity_sets.contains_key(name) {
+                tx.add(NfListObject::Set(Box::new(affinity_declaration(name, *timeout))));
+            }
         }
     }
-    for name in new.chains.keys() {
-        if !old.chains.contains_key(name) {
-            tx.add(NfListObject::Chain(nft::chain(TABLE, name)));
+    for (old, new) in &pairs {
+        for name in new.chains.keys() {
+            if !old.chains.contains_key(name) {
+                tx.add(NfListObject::Chain(nft::chain(TABLE, name)));
+            }
         }
     }
-    for (name, rules) in &new.chains {
-        match old.chains.get(name) {
-            Some(previous) if previous == rules => continue,
-            Some(_) => tx.command(NfCmd::Flush(FlushObject::Chain(nft::chain(TABLE, name)))),
-            None => {}
-        }
-        for statements in rules {
-            tx.add(NfListObject::Rule(nft::rule(TABLE, name, statements.clone())));
-        }
-    }
-    for (key, value) in &new.elements {
-        if old.elements.get(key) != Some(value) {
-            tx.raw(json!({"add": element(key.0, &value.element)}));
+    for (old, new) in &pairs {
+        for (name, rules) in &new.chains {
+            match old.chains.get(name) {
+                Some(previous) if previous == rules => continue,
+                Some(_) => tx.command(NfCmd::Flush(FlushObject::Chain(nft::chain(TABLE, name)))),
+                None => {}
+            }
+            for statements in rules {
+                tx.add(NfListObject::Rule(nft::rule(TABLE, name, statements.clone())));
+            }
         }
     }
-    let stale: Vec<&String> = old
-        .chains
-        .keys()
-        .filter(|name| !new.chains.contains_key(*name))
+    for (old, new) in &pairs {
+        for (key, value) in &new.elements {
+            if old.elements.get(key) != Some(value) {
+                tx.raw(json!({"add": element(key.0, &value.element)}));
+            }
+        }
+    }
+    let stale: Vec<&String> = pairs
+        .iter()
+        .flat_map(|(old, new)| old.chains.keys().filter(|name| !new.chains.contains_key(*name)))
         .collect();
     for name in &stale {
         tx.command(NfCmd::Flush(FlushObject::Chain(nft::chain(TABLE, name))));
@@ -698,12 +776,28 @@ pub fn partial_sync(old: &Programmed, new: &Programmed) -> Transaction {
     for name in &stale {
         tx.command(NfCmd::Delete(NfListObject::Chain(nft::chain(TABLE, name))));
     }
-    for name in old.affinity_sets.keys() {
-        if !new.affinity_sets.contains_key(name) {
-            tx.command(NfCmd::Delete(NfListObject::Set(Box::new(set_declaration(name)))));
+    for (old, new) in &pairs {
+        for name in old.affinity_sets.keys() {
+            if !new.affinity_sets.contains_key(name) {
+                tx.command(NfCmd::Delete(NfListObject::Set(Box::new(set_declaration(name)))));
+            }
         }
     }
     tx
+}
+
+#[cfg(test)]
+impl Programmed {
+    /// Every fragment in one, for tests.
+    fn merged(&self) -> Fragment {
+        let mut merged = Fragment::default();
+        for fragment in self.fragments() {
+            merged.chains.extend(fragment.chains.clone());
+            merged.elements.extend(fragment.elements.clone());
+            merged.affinity_sets.extend(fragment.affinity_sets.clone());
+        }
+        merged
+    }
 }
 
 #[cfg(test)]
@@ -754,26 +848,28 @@ mod tests {
         let ports = [port("web", vec![endpoint(5), endpoint(6)], vec![endpoint(5)])];
         let programmed = program(&ports, &[Ipv4Addr::new(192, 0, 2, 2)], &network());
         assert_eq!(
-            programmed.chains.keys().collect::<Vec<_>>(),
+            programmed.merged().chains.keys().collect::<Vec<_>>(),
             [
                 "endpoint-default/web/tcp/http__10.244.0.5/8080",
                 "endpoint-default/web/tcp/http__10.244.0.6/8080",
                 "service-default/web/tcp/http",
             ]
         );
-        let service = serde_json::to_value(&programmed.chains["service-default/web/tcp/http"]).unwrap();
+        let service =
+            serde_json::to_value(&programmed.merged().chains["service-default/web/tcp/http"]).unwrap();
         assert_eq!(service[1][0]["vmap"]["key"]["numgen"]["mod"], 2);
         assert_eq!(
             service[1][0]["vmap"]["data"]["set"][1][1]["goto"]["target"],
             "endpoint-default/web/tcp/http__10.244.0.6/8080"
         );
-        let endpoint =
-            serde_json::to_value(&programmed.chains["endpoint-default/web/tcp/http__10.244.0.6/8080"])
-                .unwrap();
+        let endpoint = serde_json::to_value(
+            &programmed.merged().chains["endpoint-default/web/tcp/http__10.244.0.6/8080"],
+        )
+        .unwrap();
         assert_eq!(endpoint[1][1]["dnat"]["addr"], "10.244.0.6");
         assert_eq!(endpoint[1][1]["dnat"]["port"], 8080);
         let element =
-            &programmed.elements[&(SERVICE_IPS, r#"{"concat":["10.96.0.20","tcp",80]}"#.to_owned())];
+            &programmed.merged().elements[&(SERVICE_IPS, r#"{"concat":["10.96.0.20","tcp",80]}"#.to_owned())];
         assert_eq!(
             element.element[1]["goto"]["target"],
             "service-default/web/tcp/http"
@@ -789,7 +885,8 @@ mod tests {
         elsewhere.node_port = Some(30002);
         elsewhere.external_local = true;
         let programmed = program(&[lonely, elsewhere], &[], &network());
-        let verdicts: Vec<(String, String)> = programmed
+        let merged = programmed.merged();
+        let verdicts: Vec<(String, String)> = merged
             .elements
             .iter()
             .filter(|((map, _), _)| map.starts_with("no-endpoint"))
@@ -810,7 +907,7 @@ mod tests {
             ]
         );
         assert!(
-            programmed
+            merged
                 .elements
                 .contains_key(&(SERVICE_IPS, r#"{"concat":["10.96.0.21","tcp",80]}"#.to_owned())),
             "the cluster IP still reaches the remote endpoint"
@@ -864,17 +961,33 @@ mod tests {
     }
 
     #[test]
+    fn unchanged_ports_keep_their_fragments() {
+        let a = port("a", vec![endpoint(5)], Vec::new());
+        let mut b = port("b", vec![endpoint(6)], Vec::new());
+        b.cluster_ip = Ipv4Addr::new(10, 96, 0, 30);
+        let before = program(&[a.clone(), b.clone()], &[], &network());
+        b.cluster = vec![endpoint(7)];
+        let after = program_reusing(Some(&before), &[a.clone(), b], &[], &network());
+        assert!(Arc::ptr_eq(&before.ports[&a.key].1, &after.ports[&a.key].1));
+        let changes = text_of(&partial_sync(&before, &after));
+        assert!(!changes.contains("default/a/"), "{changes}");
+        assert!(changes.contains("10.244.0.7"), "{changes}");
+    }
+
+    #[test]
     fn client_ip_affinity_records_and_follows_the_client() {
         let mut sticky = port("sticky", vec![endpoint(5)], Vec::new());
         sticky.affinity_timeout = Some(60);
         let programmed = program(&[sticky], &[], &network());
         let set = "affinity-default/sticky/tcp/http__10.244.0.5/8080-60";
-        assert_eq!(programmed.affinity_sets.get(set), Some(&60));
-        let service = serde_json::to_value(&programmed.chains["service-default/sticky/tcp/http"]).unwrap();
+        assert_eq!(programmed.merged().affinity_sets.get(set), Some(&60));
+        let service =
+            serde_json::to_value(&programmed.merged().chains["service-default/sticky/tcp/http"]).unwrap();
         assert_eq!(service[1][0]["match"]["right"], format!("@{set}"));
-        let endpoint =
-            serde_json::to_value(&programmed.chains["endpoint-default/sticky/tcp/http__10.244.0.5/8080"])
-                .unwrap();
+        let endpoint = serde_json::to_value(
+            &programmed.merged().chains["endpoint-default/sticky/tcp/http__10.244.0.5/8080"],
+        )
+        .unwrap();
         assert_eq!(endpoint[1][0]["set"]["op"], "update");
     }
 }
