@@ -490,6 +490,9 @@ struct Sync<'a> {
     new_backoff: BackoffRecord,
     requeue: Option<Duration>,
     satisfied: bool,
+    /// Events of status changes (Suspended, Resumed), published once a status write carrying
+    /// the change succeeds: a sync on a stale cache conflicts and says nothing.
+    pending_events: Vec<(&'static str, &'static str)>,
     uid: String,
     now: Timestamp,
     state: &'a State,
@@ -532,6 +535,7 @@ impl<'a> Sync<'a> {
             new_backoff: BackoffRecord::default(),
             requeue: None,
             satisfied,
+            pending_events: Vec::new(),
             uid,
             now: Timestamp::now(),
             api: Api::namespaced(context.client.clone(), &namespace),
@@ -743,16 +747,12 @@ impl<'a> Sync<'a> {
                         self.now,
                     ) {
                         suspend_changed = true;
-                        self.state
-                            .publish(&job, EventType::Normal, "Suspended", "Job suspended".to_owned())
-                            .await;
+                        self.pending_events.push(("Suspended", "Job suspended"));
                     }
                 } else if ensure_condition(list, "Suspended", "False", "JobResumed", "Job resumed", self.now)
                 {
                     suspend_changed = true;
-                    self.state
-                        .publish(&job, EventType::Normal, "Resumed", "Job resumed".to_owned())
-                        .await;
+                    self.pending_events.push(("Resumed", "Job resumed"));
                     // activeDeadlineSeconds counts continuous activity: it restarts on resume.
                     self.status.start_time = Some(Time(self.now));
                 }
@@ -1576,6 +1576,11 @@ impl<'a> Sync<'a> {
         {
             Ok(written) => {
                 self.job = written;
+                for (reason, message) in std::mem::take(&mut self.pending_events) {
+                    self.state
+                        .publish(&self.job, EventType::Normal, reason, message.to_owned())
+                        .await;
+                }
                 Ok(())
             }
             Err(err) => Err(err.into()),
