@@ -483,3 +483,33 @@ fn a_memory_hog_over_its_limit_is_oom_killed() {
         "--timeout=60s",
     ]);
 }
+
+#[test]
+fn node_ip_sets_the_address_the_api_server_reaches_the_node_at() {
+    let Some((server, _dir)) = node_server(&["--node-ip", "127.0.0.1"]) else {
+        return;
+    };
+    let address = server.kubectl_ok(&[
+        "get",
+        "nodes",
+        "-o",
+        "jsonpath={.items[0].status.addresses[?(@.type=='InternalIP')].address}",
+    ]);
+    assert_eq!(address, "127.0.0.1");
+    apply(
+        &server,
+        &pod(
+            "hello",
+            "Never",
+            "",
+            &format!(
+                "  - name: app\n    image: {IMAGE}\n    command: [sh, -c, 'echo hello from the node']\n"
+            ),
+        ),
+    );
+    wait_for("hello Succeeded", 60, || {
+        (jsonpath(&server, "hello", "{.status.phase}") == "Succeeded").then_some(())
+    });
+    assert_eq!(jsonpath(&server, "hello", "{.status.hostIP}"), "127.0.0.1");
+    assert_eq!(server.kubectl_ok(&["logs", "hello"]), "hello from the node\n");
+}

@@ -16,6 +16,10 @@ pub struct NodeArgs {
     /// This machine's node name [default: the host name].
     #[arg(long)]
     pub node_name: Option<String>,
+    /// IP address of the node (its InternalIP) [default: the address of the default route's
+    /// interface].
+    #[arg(long, value_name = "IP")]
+    pub node_ip: Option<std::net::IpAddr>,
     /// Where containers' logs are written.
     #[arg(long, default_value = "/var/log/pods", value_name = "DIR")]
     pub pod_log_dir: PathBuf,
@@ -165,6 +169,7 @@ pub async fn start(
             name: args.node_name(),
             data_dir,
             kubelet_port: args.kubelet_port,
+            node_ip: args.node_ip,
             ..Default::default()
         },
         log_root: args.pod_log_dir.clone(),
