@@ -157,6 +157,7 @@ fn files_are_private_and_restart_keeps_state() {
     for private in [
         "kubeconfig.yaml",
         "tokens.csv",
+        "token",
         "state.redb",
         "pki/ca.key",
         "pki/admin.key",
@@ -266,4 +267,76 @@ fn json_logs() {
         lines += 1;
     }
     assert!(lines >= 2, "{stderr}");
+}
+
+#[test]
+fn the_join_token_is_a_bootstrap_token_pinned_to_the_ca() {
+    use std::os::unix::fs::PermissionsExt;
+    let server = Server::start();
+    let path = server.data_dir.join("token");
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let text = std::fs::read_to_string(&path).unwrap();
+    let (pin, credentials) = text.trim().split_once("::").unwrap();
+    let ca = std::fs::read(server.data_dir.join("pki").join("ca.crt")).unwrap();
+    let digest: String = ring::digest::digest(&ring::digest::SHA256, &ca)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(pin, format!("K10{digest}"));
+    let (id, _) = credentials.split_once('.').unwrap();
+    let ca_path = server.data_dir.join("pki").join("ca.crt");
+    let with_token = |token: &str, args: &[&str]| {
+        std::process::Command::new("kubectl")
+            .args(["--kubeconfig", "/dev/null", "--server", &server.url("")])
+            .arg("--certificate-authority")
+            .arg(&ca_path)
+            .args(["--token", token])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let whoami = with_token(credentials, &["auth", "whoami", "-o", "json"]);
+    assert!(
+        whoami.status.success(),
+        "{}",
+        String::from_utf8_lossy(&whoami.stderr)
+    );
+    let review: serde_json::Value = serde_json::from_slice(&whoami.stdout).unwrap();
+    let user = &review["status"]["userInfo"];
+    assert_eq!(user["username"], format!("system:bootstrap:{id}"));
+    assert_eq!(
+        user["groups"],
+        serde_json::json!([
+            "system:bootstrappers",
+            "system:bootstrappers:rudder:agents",
+            "system:authenticated"
+        ])
+    );
+    let secret = server.kubectl_ok(&[
+        "get",
+        "secret",
+        "-n",
+        "kube-system",
+        &format!("bootstrap-token-{id}"),
+        "-o",
+        "jsonpath={.type}",
+    ]);
+    assert_eq!(secret, "bootstrap.kubernetes.io/token");
+
+    // A wrong secret, and the token once its Secret is gone, are refused.
+    let wrong = with_token(&format!("{id}.0000000000000000"), &["auth", "whoami"]);
+    assert!(!wrong.status.success());
+    server.kubectl_ok(&[
+        "delete",
+        "secret",
+        "-n",
+        "kube-system",
+        &format!("bootstrap-token-{id}"),
+    ]);
+    let revoked = with_token(credentials, &["auth", "whoami"]);
+    assert!(String::from_utf8_lossy(&revoked.stderr).contains("Unauthorized"));
 }

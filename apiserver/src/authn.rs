@@ -2,8 +2,9 @@
 //!
 //! Identities come from a verified TLS client certificate (CN is the user, each O a group),
 //! from a bearer token listed in a static token file (`token,user,uid,"group1,group2"`, the
-//! format of kube-apiserver's `--token-auth-file`) or from a service account token signed by
-//! this server. A request with none is anonymous. This module decides identity only; what an
+//! format of kube-apiserver's `--token-auth-file`), from a service account token signed by
+//! this server or from a bootstrap token ([`crate::bootstrap_token`]). A request with none is
+//! anonymous. This module decides identity only; what an
 //! identity may do is decided elsewhere. It never reads the store: whether the objects a
 //! service account token names still exist comes through [`BoundObjects`].
 
@@ -124,6 +125,15 @@ pub trait BoundObjects: Send + Sync {
     /// The object of `kind` named `name` (in `namespace` unless a node); `Ok(None)` when it
     /// does not exist, `Err` with a message when it cannot be read.
     fn lookup(&self, kind: BoundKind, namespace: &str, name: &str) -> Result<Option<ObjectState>, String>;
+
+    /// The Secret `namespace/name` (for bootstrap tokens); `Ok(None)` when it does not exist.
+    fn secret(
+        &self,
+        _namespace: &str,
+        _name: &str,
+    ) -> Result<Option<crate::bootstrap_token::SecretState>, String> {
+        Ok(None)
+    }
 }
 
 /// A bearer token's user and the requested audiences it is valid for.
@@ -288,6 +298,31 @@ impl Authenticator {
         let Some(service_accounts) = &self.service_accounts else {
             return Err(AuthnError::InvalidToken);
         };
+        if let Some((id, secret)) = crate::bootstrap_token::parse(token) {
+            // Bootstrap tokens are valid for the server's own audiences.
+            let audiences: Vec<String> = api_audiences
+                .iter()
+                .filter(|a| requested.contains(a))
+                .cloned()
+                .collect();
+            if !api_audiences.is_empty() && audiences.is_empty() {
+                return Err(AuthnError::InvalidToken);
+            }
+            let stored = service_accounts
+                .objects
+                .secret(
+                    crate::bootstrap_token::NAMESPACE,
+                    &crate::bootstrap_token::secret_name(id),
+                )
+                .map_err(|_| AuthnError::InvalidToken)?
+                .ok_or(AuthnError::InvalidToken)?;
+            let (name, groups) =
+                crate::bootstrap_token::user(id, secret, &stored, now).ok_or(AuthnError::InvalidToken)?;
+            return Ok(Authenticated {
+                user: UserInfo::authenticated(&name, "", groups),
+                audiences,
+            });
+        }
         let verified = service_accounts
             .issuer
             .verify(token, requested, now)

@@ -133,6 +133,65 @@ pub async fn ensure(store: &GenericStore, registry: &Registry, endpoint: &Endpoi
     Ok(())
 }
 
+/// The join token file's name in the data dir.
+pub const JOIN_TOKEN_FILE: &str = "token";
+
+/// The cluster's join token, `K10<sha256 of the CA certificate PEM>::<id>.<secret>` (k3s's
+/// form around a bootstrap token): read from `DATA_DIR/token`, or made on first start, with its
+/// bootstrap token Secret created whenever it is missing. Returns the token.
+pub async fn ensure_join_token(
+    store: &GenericStore,
+    registry: &Registry,
+    data_dir: &std::path::Path,
+    ca_pem: &str,
+) -> Result<String, ApiError> {
+    use crate::bootstrap_token;
+    let path = data_dir.join(JOIN_TOKEN_FILE);
+    let existing = std::fs::read_to_string(&path).ok().and_then(|text| {
+        let (_, credentials) = text.trim().split_once("::")?;
+        let (id, secret) = bootstrap_token::parse(credentials)?;
+        Some((id.to_owned(), secret.to_owned()))
+    });
+    let (id, secret) = match existing {
+        Some(found) => found,
+        None => bootstrap_token::generate()
+            .map_err(|_| ApiError::internal("no secure random source".to_owned()))?,
+    };
+    let digest = ring::digest::digest(&ring::digest::SHA256, ca_pem.as_bytes());
+    let hash: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    let token = format!("K10{hash}::{id}.{secret}");
+    create(
+        store,
+        registry,
+        "",
+        "v1",
+        "secrets",
+        bootstrap_token::NAMESPACE,
+        json!({
+            "metadata": {"name": bootstrap_token::secret_name(&id), "namespace": bootstrap_token::NAMESPACE},
+            "type": bootstrap_token::SECRET_TYPE,
+            "stringData": {
+                "description": "The token rudder agents join the cluster with (DATA_DIR/token).",
+                "token-id": id,
+                "token-secret": secret,
+                "usage-bootstrap-authentication": "true",
+                "usage-bootstrap-signing": "true",
+                "auth-extra-groups": "system:bootstrappers:rudder:agents"
+            }
+        }),
+    )
+    .await?;
+    if std::fs::read_to_string(&path)
+        .map(|text| text.trim().to_owned())
+        .ok()
+        != Some(token.clone())
+    {
+        crate::files::write_atomic(&path, format!("{token}\n").as_bytes(), 0o600)
+            .map_err(|err| ApiError::internal(format!("writing {}: {err}", path.display())))?;
+    }
+    Ok(token)
+}
+
 async fn create(
     store: &GenericStore,
     registry: &Registry,

@@ -10,6 +10,7 @@ pub mod admission;
 pub mod api;
 pub mod authn;
 pub mod bootstrap;
+pub mod bootstrap_token;
 mod convert;
 pub mod crd;
 mod files;
@@ -405,6 +406,9 @@ pub async fn start(config: Config) -> Result<Running, Error> {
     bootstrap::ensure(&objects, &registry, &endpoint)
         .await
         .map_err(|err| Error::Task(format!("creating the initial objects: {}", err.message)))?;
+    bootstrap::ensure_join_token(&objects, &registry, &config.data_dir, &pki.ca.cert_pem)
+        .await
+        .map_err(|err| Error::Task(format!("creating the join token: {}", err.message)))?;
     service_hooks
         .repair(&objects, &registry)
         .await

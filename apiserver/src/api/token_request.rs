@@ -304,4 +304,45 @@ impl BoundObjects for StoreObjects {
                 .map(|at| at.as_second()),
         }))
     }
+
+    fn secret(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<crate::bootstrap_token::SecretState>, String> {
+        use base64::Engine;
+        let resource = self
+            .registry
+            .current()
+            .find("", "v1", "secrets")
+            .ok_or_else(|| "the secrets resource is not registered".to_owned())?;
+        let Some(object) = self
+            .store
+            .get_opt(&resource, namespace, name)
+            .map_err(|err| err.message)?
+        else {
+            return Ok(None);
+        };
+        let data = object
+            .get("data")
+            .and_then(|d| d.as_object())
+            .into_iter()
+            .flatten()
+            .filter_map(|(key, value)| {
+                let decoded = base64::engine::general_purpose::STANDARD
+                    .decode(value.as_str()?)
+                    .ok()?;
+                Some((key.clone(), decoded))
+            })
+            .collect();
+        Ok(Some(crate::bootstrap_token::SecretState {
+            type_: object
+                .get("type")
+                .and_then(|t| t.as_str())
+                .unwrap_or_default()
+                .to_owned(),
+            data,
+            deleting: object::deletion_timestamp(&object).is_some(),
+        }))
+    }
 }
