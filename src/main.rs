@@ -154,6 +154,13 @@ struct ReconcilersArgs {
     /// (comma-separated); without any, such Services stay pending.
     #[arg(long, value_delimiter = ',', value_name = "RANGES")]
     load_balancer_ip_pool: Vec<String>,
+    /// PEM-encoded CA certificate that signs approved CertificateSigningRequests (with
+    /// --cluster-signing-key-file; without both, none are signed).
+    #[arg(long, value_name = "FILE", requires = "cluster_signing_key_file")]
+    cluster_signing_cert_file: Option<PathBuf>,
+    /// The PEM-encoded key of --cluster-signing-cert-file.
+    #[arg(long, value_name = "FILE", requires = "cluster_signing_cert_file")]
+    cluster_signing_key_file: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -285,6 +292,7 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
         vec!["*".to_owned()],
         true,
         &args.load_balancer_ip_pool,
+        Some((&running.ca_path(), &data_dir.join("pki").join("ca.key"))),
     )
     .await?;
     let reconcilers = tokio::spawn(rudder_reconcilers::run(
@@ -397,6 +405,9 @@ async fn reconcilers(args: ReconcilersArgs) -> anyhow::Result<()> {
         args.controllers,
         args.leader_elect,
         &args.load_balancer_ip_pool,
+        args.cluster_signing_cert_file
+            .as_deref()
+            .zip(args.cluster_signing_key_file.as_deref()),
     )
     .await?;
     rudder_reconcilers::run(config, shutdown_signal()).await?;
@@ -410,7 +421,15 @@ async fn reconcilers_config(
     controllers: Vec<String>,
     leader_elect: bool,
     load_balancer_ip_pool: &[String],
+    signing: Option<(&std::path::Path, &std::path::Path)>,
 ) -> anyhow::Result<rudder_reconcilers::Config> {
+    let signing_ca = match signing {
+        Some((cert, key)) => Some(rudder_reconcilers::csr::SigningCa {
+            cert_pem: std::fs::read_to_string(cert).with_context(|| format!("reading {}", cert.display()))?,
+            key_pem: std::fs::read_to_string(key).with_context(|| format!("reading {}", key.display()))?,
+        }),
+        None => None,
+    };
     let load_balancer_pool =
         rudder_reconcilers::service_lb::Pool::parse(load_balancer_ip_pool).map_err(anyhow::Error::msg)?;
     let client = kube_config(kubeconfig).await?;
@@ -425,6 +444,7 @@ async fn reconcilers_config(
         leader_elect,
         identity: format!("{}_{}", rudder_apiserver::default_node_name(), std::process::id()),
         load_balancer_pool,
+        signing_ca,
     })
 }
 

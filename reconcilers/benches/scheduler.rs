@@ -132,6 +132,7 @@ async fn throughput() {
         leader_elect: false,
         identity: "bench".into(),
         load_balancer_pool: Default::default(),
+        signing_ca: None,
     };
     let controllers = tokio::spawn(rudder_reconcilers::run(
         reconcilers,
@@ -333,6 +334,7 @@ async fn idle() {
         leader_elect: false,
         identity: "bench".into(),
         load_balancer_pool: Default::default(),
+        signing_ca: None,
     };
     let controllers = tokio::spawn(rudder_reconcilers::run(
         reconcilers,

@@ -48,6 +48,8 @@ pub struct Context {
     pub root_ca_pem: String,
     /// See [`crate::Config::load_balancer_pool`].
     pub load_balancer_pool: crate::service_lb::Pool,
+    /// See [`crate::Config::signing_ca`].
+    pub signing_ca: Option<crate::csr::SigningCa>,
     failures: Mutex<HashMap<String, u32>>,
     reconciles: AtomicU64,
     errors: AtomicU64,
@@ -66,6 +68,7 @@ impl Context {
             client,
             root_ca_pem: config.root_ca_pem.clone(),
             load_balancer_pool: config.load_balancer_pool.clone(),
+            signing_ca: config.signing_ca.clone(),
             failures: Mutex::new(HashMap::new()),
             reconciles: AtomicU64::new(0),
             errors: AtomicU64::new(0),
@@ -227,6 +230,7 @@ mod tests {
             client: Client::try_from(kube::Config::new("https://127.0.0.1:1".parse().unwrap())).unwrap(),
             root_ca_pem: String::new(),
             load_balancer_pool: crate::service_lb::Pool::default(),
+            signing_ca: None,
             failures: Mutex::new(HashMap::new()),
             reconciles: AtomicU64::new(0),
             errors: AtomicU64::new(0),

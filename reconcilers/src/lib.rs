@@ -9,6 +9,7 @@
 
 mod clusterrole_aggregation;
 mod cron_job;
+pub mod csr;
 mod daemon_set;
 mod deployment;
 mod disruption;
@@ -67,7 +68,13 @@ pub struct Config {
     /// Addresses for Services of type LoadBalancer (CIDRs or `FIRST-LAST` ranges); the
     /// service-lb-controller runs only with some.
     pub load_balancer_pool: service_lb::Pool,
+    /// The CA that signs approved CertificateSigningRequests (`--cluster-signing-cert-file`
+    /// and `--cluster-signing-key-file`); the signing controller runs only with one.
+    pub signing_ca: Option<csr::SigningCa>,
 }
+
+/// The group of bootstrap token users (nodes joining).
+pub(crate) const BOOTSTRAPPERS_GROUP: &str = "system:bootstrappers";
 
 impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -236,6 +243,16 @@ const CONTROLLERS: &[Controller] = &[
         start: |c, t| Box::pin(pv_protection::run(c, t)),
     },
     Controller {
+        name: csr::APPROVING,
+        alias: Some("csrapproving"),
+        start: |c, t| Box::pin(csr::run_approving(c, t)),
+    },
+    Controller {
+        name: csr::SIGNING,
+        alias: Some("csrsigning"),
+        start: |c, t| Box::pin(csr::run_signing(c, t)),
+    },
+    Controller {
         name: service_lb::NAME,
         alias: Some("service"),
         start: |c, t| Box::pin(service_lb::run(c, t)),
@@ -294,6 +311,7 @@ mod tests {
             leader_elect: false,
             identity: String::new(),
             load_balancer_pool: service_lb::Pool::default(),
+            signing_ca: None,
         };
         let deployment = CONTROLLERS
             .iter()

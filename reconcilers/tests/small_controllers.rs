@@ -268,3 +268,153 @@ async fn load_balancer_services_get_addresses_from_the_pool() {
     .await;
     assert_eq!(waiting, ["192.0.2.241"]);
 }
+
+/// A PEM CSR for `common_name` in `organization`, with `dns` names.
+fn certificate_request(common_name: &str, organization: &str, dns: &[&str]) -> String {
+    let mut params =
+        rcgen::CertificateParams::new(dns.iter().map(|d| (*d).to_owned()).collect::<Vec<_>>()).unwrap();
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, common_name);
+    params
+        .distinguished_name
+        .push(rcgen::DnType::OrganizationName, organization);
+    let key = rcgen::KeyPair::generate().unwrap();
+    params.serialize_request(&key).unwrap().pem().unwrap()
+}
+
+fn csr(name: &str, signer: &str, request: &str, usages: &[&str]) -> serde_json::Value {
+    use base64::Engine;
+    json!({
+        "metadata": {"name": name},
+        "spec": {
+            "signerName": signer,
+            "request": base64::engine::general_purpose::STANDARD.encode(request),
+            "usages": usages,
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_client_csrs_of_bootstrappers_are_approved_and_signed_by_the_cluster_ca() {
+    use k8s_openapi::api::certificates::v1::CertificateSigningRequest;
+    let cluster = Cluster::start(&["csrapproving", "csrsigning"]).await;
+    let as_bootstrapper: Api<CertificateSigningRequest> = Api::all(cluster.bootstrap_client().await);
+    let as_admin: Api<CertificateSigningRequest> = Api::all(cluster.client.clone());
+    let request = certificate_request("system:node:agent-1", "system:nodes", &[]);
+    create(
+        &as_bootstrapper,
+        csr(
+            "node-csr-agent-1",
+            "kubernetes.io/kube-apiserver-client-kubelet",
+            &request,
+            &["digital signature", "client auth"],
+        ),
+    )
+    .await;
+    let signed = eventually("the node client CSR signed", 20, || async {
+        let csr = as_admin.get("node-csr-agent-1").await.unwrap();
+        csr.status.clone()?.certificate.map(|c| (csr, c))
+    })
+    .await;
+    let (signed_csr, certificate) = signed;
+    let conditions = signed_csr.status.unwrap().conditions.unwrap();
+    assert_eq!(conditions[0].type_, "Approved");
+    assert_eq!(conditions[0].reason.as_deref(), Some("AutoApproved"));
+    assert!(signed_csr.spec.username.unwrap().starts_with("system:bootstrap:"));
+    let pem = String::from_utf8(certificate.0).unwrap();
+    let (_, parsed) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).unwrap();
+    let certificate = parsed.parse_x509().unwrap();
+    assert_eq!(
+        certificate.subject().to_string(),
+        "CN=system:node:agent-1, O=system:nodes"
+    );
+    let ca_pem = std::fs::read_to_string(cluster.server.as_ref().unwrap().ca_path()).unwrap();
+    let (_, ca) = x509_parser::pem::parse_x509_pem(ca_pem.as_bytes()).unwrap();
+    let ca = ca.parse_x509().unwrap();
+    assert_eq!(certificate.issuer(), ca.subject());
+    certificate.verify_signature(Some(ca.public_key())).unwrap();
+    let usage = certificate.extended_key_usage().unwrap().unwrap().value;
+    assert!(usage.client_auth && !usage.server_auth);
+
+    // The admin's own node client CSR is not auto-approved (the admin is no bootstrapper and
+    // not that node); once approved by hand it is signed. A kubelet serving CSR too.
+    create(
+        &as_admin,
+        csr(
+            "by-admin",
+            "kubernetes.io/kube-apiserver-client-kubelet",
+            &certificate_request("system:node:agent-2", "system:nodes", &[]),
+            &["digital signature", "client auth"],
+        ),
+    )
+    .await;
+    create(
+        &as_admin,
+        csr(
+            "serving",
+            "kubernetes.io/kubelet-serving",
+            &certificate_request("system:node:agent-2", "system:nodes", &["agent-2"]),
+            &["digital signature", "server auth"],
+        ),
+    )
+    .await;
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    for name in ["by-admin", "serving"] {
+        let pending = as_admin.get(name).await.unwrap();
+        assert!(
+            pending.status.and_then(|s| s.conditions).is_none(),
+            "{name} left pending"
+        );
+        let mut approved = as_admin.get(name).await.unwrap();
+        approved.status.get_or_insert_with(Default::default).conditions = Some(vec![
+            k8s_openapi::api::certificates::v1::CertificateSigningRequestCondition {
+                type_: "Approved".into(),
+                status: "True".into(),
+                reason: Some("ByHand".into()),
+                message: Some("approved in a test".into()),
+                ..Default::default()
+            },
+        ]);
+        as_admin
+            .replace_subresource("approval", name, &Default::default(), &approved)
+            .await
+            .unwrap();
+        eventually(&format!("{name} signed"), 20, || async {
+            as_admin.get(name).await.unwrap().status?.certificate.map(|_| ())
+        })
+        .await;
+    }
+
+    // A request the signer refuses fails instead.
+    create(
+        &as_admin,
+        csr(
+            "bad-usage",
+            "kubernetes.io/kube-apiserver-client",
+            &certificate_request("someone", "people", &[]),
+            &["digital signature", "server auth"],
+        ),
+    )
+    .await;
+    let mut approved = as_admin.get("bad-usage").await.unwrap();
+    approved.status.get_or_insert_with(Default::default).conditions = Some(vec![
+        k8s_openapi::api::certificates::v1::CertificateSigningRequestCondition {
+            type_: "Approved".into(),
+            status: "True".into(),
+            reason: Some("ByHand".into()),
+            ..Default::default()
+        },
+    ]);
+    as_admin
+        .replace_subresource("approval", "bad-usage", &Default::default(), &approved)
+        .await
+        .unwrap();
+    let failed = eventually("bad-usage failed", 20, || async {
+        let conditions = as_admin.get("bad-usage").await.unwrap().status?.conditions?;
+        conditions.into_iter().find(|c| c.type_ == "Failed")
+    })
+    .await;
+    assert_eq!(failed.reason.as_deref(), Some("SignerValidationFailure"));
+}

@@ -47,6 +47,10 @@ impl Cluster {
             identity: "test".into(),
             load_balancer_pool: rudder_reconcilers::service_lb::Pool::parse(&["192.0.2.240/30".to_owned()])
                 .unwrap(),
+            signing_ca: Some(rudder_reconcilers::csr::SigningCa {
+                cert_pem: std::fs::read_to_string(server.ca_path()).unwrap(),
+                key_pem: std::fs::read_to_string(dir.path().join("pki").join("ca.key")).unwrap(),
+            }),
         };
         let stop = CancellationToken::new();
         let shutdown = stop.clone().cancelled_owned();
@@ -60,6 +64,19 @@ impl Cluster {
             controllers: Some(controllers),
             _dir: dir,
         }
+    }
+
+    /// A client authenticating with the cluster's join token (a bootstrap token user).
+    pub async fn bootstrap_client(&self) -> kube::Client {
+        let server = self.server.as_ref().unwrap();
+        let mut config = client_from(server.kubeconfig()).await;
+        let token = std::fs::read_to_string(self._dir.path().join("token")).unwrap();
+        let (_, credentials) = token.trim().split_once("::").unwrap();
+        config.auth_info = kube::config::AuthInfo {
+            token: Some(credentials.to_owned().into()),
+            ..Default::default()
+        };
+        kube::Client::try_from(config).unwrap()
     }
 
     /// Stops the controllers, then the API server.
