@@ -287,6 +287,9 @@ fn the_join_token_is_a_bootstrap_token_pinned_to_the_ca() {
         .map(|b| format!("{b:02x}"))
         .collect();
     assert_eq!(pin, format!("K10{digest}"));
+    // Agents fetch the CA anonymously and pin it against the token before trusting it.
+    let (code, served) = curl(&[&server.url("/cacerts")]);
+    assert_eq!((code, served.as_bytes()), (200, ca.as_slice()));
     let (id, _) = credentials.split_once('.').unwrap();
     let ca_path = server.data_dir.join("pki").join("ca.crt");
     let with_token = |token: &str, args: &[&str]| {

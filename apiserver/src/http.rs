@@ -63,14 +63,16 @@ impl PendingUpgrade {
     }
 }
 
-/// Paths that anonymous requests may reach.
-const PUBLIC_ROOTS: &[&str] = &["healthz", "livez", "readyz", "version"];
+/// Paths that anonymous requests may reach (`cacerts`: the cluster CA, public by nature, which
+/// agents pin against the hash in their join token before trusting it, as k3s serves it).
+const PUBLIC_ROOTS: &[&str] = &["healthz", "livez", "readyz", "version", "cacerts"];
 /// Non-resource paths used as metric labels; others are labelled "other".
 const KNOWN_ROOTS: &[&str] = &[
     "healthz",
     "livez",
     "readyz",
     "version",
+    "cacerts",
     "metrics",
     "api",
     "apis",
@@ -204,6 +206,7 @@ async fn route(shared: &Shared, request: ApiRequest) -> Response {
     }
     match (root, rest) {
         ("version", None) => json(&crate::version::info()),
+        ("cacerts", None) if request.method == Method::GET => text(StatusCode::OK, shared.ca_pem.clone()),
         ("healthz" | "livez" | "readyz", check) => {
             let endpoint = match root {
                 "healthz" => &shared.healthz,

@@ -199,6 +199,8 @@ pub struct Shared {
     healthz: HealthEndpoint,
     livez: HealthEndpoint,
     readyz: HealthEndpoint,
+    /// The cluster CA certificate, served at `/cacerts` for joining agents to pin.
+    ca_pem: String,
 }
 
 /// A started API server.
@@ -445,6 +447,7 @@ pub async fn start(config: Config) -> Result<Running, Error> {
         store: store.clone(),
         authn,
         metrics,
+        ca_pem: pki.ca.cert_pem.clone(),
     });
     tokio::spawn(crd::controller::run(shared.clone()));
     let service = warp::service(http::filter(shared));

@@ -4,7 +4,8 @@
 //!   client usages only) are approved when a bootstrap token user asks for one (a node
 //!   joining) or a node for its own name (a renewal): the permissions upstream checks with
 //!   SubjectAccessReviews (`nodeclient`, `selfnodeclient`), granted as kubeadm and k3s grant
-//!   them, since this server has no authorizer yet;
+//!   them, since this server has no authorizer yet. Beyond upstream, kubelet serving CSRs of a
+//!   node for its own name and its Node's addresses are approved too;
 //! - signing (upstream's csrsigning): approved CSRs of the `kubernetes.io/kube-apiserver-client`,
 //!   `kube-apiserver-client-kubelet` and `kubelet-serving` signers get a certificate from the
 //!   cluster CA, valid for `spec.expirationSeconds` (at least 10 minutes) or a year, and no
@@ -58,8 +59,8 @@ struct Request {
     params: rcgen::CertificateSigningRequestParams,
     common_name: String,
     organizations: Vec<String>,
-    dns_names: usize,
-    ips: usize,
+    dns_names: Vec<String>,
+    ips: Vec<std::net::IpAddr>,
     other_names: usize,
 }
 
@@ -82,13 +83,13 @@ fn parse_request(pem: &[u8]) -> Result<Request, String> {
             _ => {}
         }
     }
-    let mut dns_names = 0;
-    let mut ips = 0;
+    let mut dns_names = Vec::new();
+    let mut ips = Vec::new();
     let mut other_names = 0;
     for name in &params.params.subject_alt_names {
         match name {
-            rcgen::SanType::DnsName(_) => dns_names += 1,
-            rcgen::SanType::IpAddress(_) => ips += 1,
+            rcgen::SanType::DnsName(dns) => dns_names.push(dns.as_str().to_owned()),
+            rcgen::SanType::IpAddress(ip) => ips.push(*ip),
             _ => other_names += 1,
         }
     }
@@ -114,7 +115,7 @@ fn kubelet_client_problem(request: &Request, usages: &[String]) -> Option<String
     if !request.common_name.starts_with("system:node:") {
         return Some("subject common name does not begin with system:node:".to_owned());
     }
-    if request.dns_names + request.ips + request.other_names > 0 {
+    if !request.dns_names.is_empty() || !request.ips.is_empty() || request.other_names > 0 {
         return Some("subject alternative names are not allowed".to_owned());
     }
     let allowed = ["digital signature", "key encipherment", "client auth"];
@@ -137,7 +138,7 @@ fn kubelet_serving_problem(request: &Request, usages: &[String]) -> Option<Strin
     if request.other_names > 0 {
         return Some("only DNS and IP subject alternative names are allowed".to_owned());
     }
-    if request.dns_names + request.ips == 0 {
+    if request.dns_names.is_empty() && request.ips.is_empty() {
         return Some("DNS or IP subjectAltName is required".to_owned());
     }
     let allowed = ["digital signature", "key encipherment", "server auth"];
@@ -185,6 +186,9 @@ async fn approve(
     csr: Arc<CertificateSigningRequest>,
     context: Arc<Context>,
 ) -> Result<Action, ReconcileError> {
+    if csr.spec.signer_name == KUBELET_SERVING {
+        return approve_serving(&csr, &context).await;
+    }
     if csr.spec.signer_name != KUBELET_CLIENT
         || condition(&csr, "Approved")
         || condition(&csr, "Denied")
@@ -216,6 +220,71 @@ async fn approve(
             "Approved",
             "AutoApproved",
             "Auto approving kubelet client certificate after SubjectAccessReview.",
+        ));
+    Api::<CertificateSigningRequest>::all(context.client.clone())
+        .replace_subresource("approval", &csr.name_any(), &PostParams::default(), &approved)
+        .await?;
+    Ok(Action::await_change())
+}
+
+/// Kubelet serving CSRs: approved when a node asks for its own name with subject alternative
+/// names among its Node's host name and addresses. Upstream's approver leaves these to
+/// cluster administrators or an external approver; `rudder agent` needs one to serve logs
+/// and exec, and the Node object is what the API server dials anyway.
+async fn approve_serving(
+    csr: &CertificateSigningRequest,
+    context: &Context,
+) -> Result<Action, ReconcileError> {
+    if condition(csr, "Approved")
+        || condition(csr, "Denied")
+        || condition(csr, "Failed")
+        || csr.status.as_ref().and_then(|s| s.certificate.as_ref()).is_some()
+    {
+        return Ok(Action::await_change());
+    }
+    let Ok(request) = parse_request(&csr.spec.request.0) else {
+        return Ok(Action::await_change());
+    };
+    if kubelet_serving_problem(&request, &usages(csr)).is_some() {
+        return Ok(Action::await_change());
+    }
+    let username = csr.spec.username.clone().unwrap_or_default();
+    let is_node = csr.spec.groups.iter().flatten().any(|g| g == "system:nodes");
+    let Some(node_name) = request.common_name.strip_prefix("system:node:") else {
+        return Ok(Action::await_change());
+    };
+    if !is_node || username != request.common_name {
+        return Ok(Action::await_change());
+    }
+    let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(context.client.clone());
+    let Some(node) = nodes.get_opt(node_name).await? else {
+        return Ok(Action::await_change());
+    };
+    let addresses: Vec<String> = node
+        .status
+        .and_then(|s| s.addresses)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|a| a.address)
+        .collect();
+    let names_ok = request
+        .dns_names
+        .iter()
+        .all(|dns| dns == node_name || addresses.contains(dns));
+    let ips_ok = request.ips.iter().all(|ip| addresses.contains(&ip.to_string()));
+    if !names_ok || !ips_ok {
+        return Ok(Action::await_change());
+    }
+    let mut approved = csr.clone();
+    approved
+        .status
+        .get_or_insert_with(Default::default)
+        .conditions
+        .get_or_insert_with(Vec::new)
+        .push(new_condition(
+            "Approved",
+            "AutoApproved",
+            "Auto approving the kubelet serving certificate of the node for its own names and addresses.",
         ));
     Api::<CertificateSigningRequest>::all(context.client.clone())
         .replace_subresource("approval", &csr.name_any(), &PostParams::default(), &approved)

@@ -418,3 +418,53 @@ async fn node_client_csrs_of_bootstrappers_are_approved_and_signed_by_the_cluste
     .await;
     assert_eq!(failed.reason.as_deref(), Some("SignerValidationFailure"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nodes_serving_csr_for_its_own_names_is_approved() {
+    use k8s_openapi::api::certificates::v1::CertificateSigningRequest;
+    use k8s_openapi::api::core::v1::Node;
+    use kube::api::{Patch, PatchParams};
+    let cluster = Cluster::start(&["csrapproving", "csrsigning"]).await;
+    let nodes: Api<Node> = Api::all(cluster.client.clone());
+    create(&nodes, json!({"metadata": {"name": "test-node"}})).await;
+    nodes
+        .patch_status(
+            "test-node",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"addresses": [
+                {"type": "InternalIP", "address": "192.0.2.33"},
+                {"type": "Hostname", "address": "test-node"}
+            ]}})),
+        )
+        .await
+        .unwrap();
+    let server = cluster.server.as_ref().unwrap();
+    let node_config = kube::Config::from_custom_kubeconfig(
+        kube::config::Kubeconfig::read_from(server.component_kubeconfig("node")).unwrap(),
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+    let as_node: Api<CertificateSigningRequest> = Api::all(kube::Client::try_from(node_config).unwrap());
+    let as_admin: Api<CertificateSigningRequest> = Api::all(cluster.client.clone());
+    let serving = |name: &str, sans: &[&str]| {
+        csr(
+            name,
+            "kubernetes.io/kubelet-serving",
+            &certificate_request("system:node:test-node", "system:nodes", sans),
+            &["digital signature", "server auth"],
+        )
+    };
+    create(&as_node, serving("own", &["test-node", "192.0.2.33"])).await;
+    create(&as_node, serving("foreign", &["test-node", "192.0.2.99"])).await;
+    eventually("the node's own serving CSR signed", 20, || async {
+        as_admin.get("own").await.unwrap().status?.certificate.map(|_| ())
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let foreign = as_admin.get("foreign").await.unwrap();
+    assert!(
+        foreign.status.and_then(|s| s.conditions).is_none(),
+        "an address the node does not have: left to an administrator"
+    );
+}
