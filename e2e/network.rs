@@ -315,12 +315,7 @@ spec:
         "-o",
         "jsonpath={.spec.ports[0].nodePort}",
     ]);
-    let node_ip = server.kubectl_ok(&[
-        "get",
-        "nodes",
-        "-o",
-        "jsonpath={.items[0].status.addresses[?(@.type=='InternalIP')].address}",
-    ]);
+    let node_ip = crate::node::internal_ip(server);
     let (code, body) =
         crate::harness::curl(&["-s", "--max-time", "5", &format!("http://{node_ip}:{node_port}/")]);
     assert_eq!(code, 200);
@@ -572,12 +567,7 @@ spec:
     apply(server, &pod("client", "app: client", "exec sleep 3600"));
     running_ip(server, "published");
     running_ip(server, "client");
-    let node_ip = server.kubectl_ok(&[
-        "get",
-        "nodes",
-        "-o",
-        "jsonpath={.items[0].status.addresses[?(@.type=='InternalIP')].address}",
-    ]);
+    let node_ip = crate::node::internal_ip(server);
     let body = wait_for("the host port answering from the host", 30, || {
         let out = Command::new("curl")
             .args(["-sf", "--max-time", "3", &format!("http://{node_ip}:18080/")])

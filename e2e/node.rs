@@ -78,6 +78,16 @@ pub fn wait_node_ready(server: &Server) {
     });
 }
 
+/// The InternalIP of the server's (first) node.
+pub fn internal_ip(server: &Server) -> String {
+    server.kubectl_ok(&[
+        "get",
+        "nodes",
+        "-o",
+        "jsonpath={.items[0].status.addresses[?(@.type=='InternalIP')].address}",
+    ])
+}
+
 /// `kubectl apply` of a manifest given as text.
 pub fn apply(server: &Server, manifest: &str) {
     let path = server.data_dir.join(format!("manifest-{}.yaml", free_port()));

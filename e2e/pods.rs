@@ -489,12 +489,7 @@ fn node_ip_sets_the_address_the_api_server_reaches_the_node_at() {
     let Some((server, _dir)) = node_server(&["--node-ip", "127.0.0.1"]) else {
         return;
     };
-    let address = server.kubectl_ok(&[
-        "get",
-        "nodes",
-        "-o",
-        "jsonpath={.items[0].status.addresses[?(@.type=='InternalIP')].address}",
-    ]);
+    let address = crate::node::internal_ip(&server);
     assert_eq!(address, "127.0.0.1");
     apply(
         &server,

@@ -116,18 +116,12 @@ pub struct NodeFacts {
 pub struct Netd {
     pod_network: Arc<PodNetwork>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
-    proxy_synced: watch::Receiver<Option<proxy::SyncReport>>,
 }
 
 impl Netd {
     /// What noded connects pods with.
     pub fn pod_network(&self) -> Arc<PodNetwork> {
         self.pod_network.clone()
-    }
-
-    /// The service proxy's last sync (`None` before the first).
-    pub fn proxy_synced(&self) -> watch::Receiver<Option<proxy::SyncReport>> {
-        self.proxy_synced.clone()
     }
 
     /// Waits for netd's tasks to end (after the shutdown token fired).
@@ -158,15 +152,13 @@ pub fn start(config: Config, client: Client, shutdown: CancellationToken) -> Res
         return Err(NetdError::NftMissing);
     }
     let (facts, node) = watch::channel(NodeFacts::default());
-    let (ranges, pod_range) = watch::channel(None);
     let host = host::HostNetwork {
         bridge: config.bridge.clone(),
         mtu: config.mtu,
         cluster_cidr: config.cluster_cidr,
         service_cidr: config.service_cidr,
     };
-    let pod_network = Arc::new(PodNetwork::new(host, config.state_dir.join("ipam"), pod_range));
-    let (synced, proxy_synced) = watch::channel(None);
+    let pod_network = Arc::new(PodNetwork::new(host, config.state_dir.join("ipam"), node.clone()));
     let network = proxy::rules::Network {
         cluster_cidr: config.cluster_cidr,
         service_cidr: config.service_cidr,
@@ -177,7 +169,6 @@ pub fn start(config: Config, client: Client, shutdown: CancellationToken) -> Res
             client.clone(),
             config.node_name.clone(),
             facts,
-            ranges,
             shutdown.clone(),
         )),
         tokio::spawn(proxy::run(
@@ -185,7 +176,6 @@ pub fn start(config: Config, client: Client, shutdown: CancellationToken) -> Res
             config.node_name.clone(),
             network,
             node.clone(),
-            synced,
             shutdown.clone(),
         )),
         tokio::spawn(policy::run(
@@ -208,20 +198,14 @@ pub fn start(config: Config, client: Client, shutdown: CancellationToken) -> Res
             shutdown,
         )),
     ];
-    Ok(Netd {
-        pod_network,
-        tasks,
-        proxy_synced,
-    })
+    Ok(Netd { pod_network, tasks })
 }
 
-/// Publishes what netd uses of the node whenever it changes (and the podCIDR alone, for
-/// the pod network).
+/// Publishes what netd uses of the node whenever it changes.
 async fn follow_node(
     client: Client,
     node_name: String,
     facts: watch::Sender<NodeFacts>,
-    ranges: watch::Sender<Option<Ipv4Cidr>>,
     shutdown: CancellationToken,
 ) {
     let nodes: Api<Node> = Api::all(client);
@@ -239,13 +223,6 @@ async fn follow_node(
                     .as_ref()
                     .and_then(|spec| spec.pod_cidr.as_deref())
                     .and_then(|text| text.parse::<Ipv4Cidr>().ok());
-                if range.is_some() {
-                    ranges.send_if_modified(|current| {
-                        let changed = *current != range;
-                        *current = range;
-                        changed
-                    });
-                }
                 let addresses = node
                     .status
                     .as_ref()

@@ -172,15 +172,6 @@ pub fn replace_table(transaction: &mut Transaction, name: &str) {
     transaction.add(NfListObject::Table(table(name)));
 }
 
-/// Deletes a table of netd's if it exists (blocking).
-pub fn delete_table(name: &str) -> Result<(), NftError> {
-    let mut transaction = Transaction::new();
-    // Adding first makes the delete succeed when the table is not there.
-    transaction.add(NfListObject::Table(table(name)));
-    transaction.command(NfCmd::Delete(NfListObject::Table(table(name))));
-    transaction.apply(name)
-}
-
 /// `protocol field` (`ip saddr`, `tcp dport`).
 pub fn payload(protocol: &'static str, field: &'static str) -> Expression<'static> {
     Expression::Named(NamedExpression::Payload(Payload::PayloadField(PayloadField {

@@ -30,7 +30,7 @@ const RANGE_WAIT: Duration = Duration::from_secs(30);
 pub struct PodNetwork {
     host: HostNetwork,
     lease_root: PathBuf,
-    pod_range: watch::Receiver<Option<Ipv4Cidr>>,
+    node: watch::Receiver<crate::NodeFacts>,
     ipams: Mutex<HashMap<Ipv4Cidr, Arc<Ipam>>>,
     /// The range the host side was last set up for.
     host_ready: tokio::sync::Mutex<Option<Ipv4Cidr>>,
@@ -40,12 +40,12 @@ impl PodNetwork {
     pub(crate) fn new(
         host: HostNetwork,
         lease_root: PathBuf,
-        pod_range: watch::Receiver<Option<Ipv4Cidr>>,
+        node: watch::Receiver<crate::NodeFacts>,
     ) -> Self {
         Self {
             host,
             lease_root,
-            pod_range,
+            node,
             ipams: Mutex::new(HashMap::new()),
             host_ready: tokio::sync::Mutex::new(None),
         }
@@ -78,7 +78,7 @@ impl PodNetwork {
             .values()
             .cloned()
             .collect();
-        let current = *self.pod_range.borrow();
+        let current = self.node.borrow().pod_cidr;
         if let Some(range) = current
             && !ipams.iter().any(|ipam| ipam.range() == range)
         {
@@ -98,10 +98,10 @@ impl PodNetwork {
 
     /// The node's pod range, waiting for node IPAM to assign it.
     async fn range(&self) -> Result<Ipv4Cidr, NetdError> {
-        let mut ranges = self.pod_range.clone();
-        let wait = ranges.wait_for(Option::is_some);
+        let mut node = self.node.clone();
+        let wait = node.wait_for(|facts| facts.pod_cidr.is_some());
         match tokio::time::timeout(RANGE_WAIT, wait).await {
-            Ok(Ok(range)) => (*range).ok_or(NetdError::NoPodCidr),
+            Ok(Ok(facts)) => facts.pod_cidr.ok_or(NetdError::NoPodCidr),
             _ => Err(NetdError::NoPodCidr),
         }
     }

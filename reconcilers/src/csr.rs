@@ -182,83 +182,88 @@ pub(crate) async fn run_approving(context: Arc<Context>, shutdown: CancellationT
     .await;
 }
 
+/// Whether the CSR is denied, failed or already has its certificate: nothing more to do.
+fn finished(csr: &CertificateSigningRequest) -> bool {
+    condition(csr, "Denied")
+        || condition(csr, "Failed")
+        || csr
+            .status
+            .as_ref()
+            .and_then(|s| s.certificate.as_ref())
+            .is_some_and(|c| !c.0.is_empty())
+}
+
 async fn approve(
     csr: Arc<CertificateSigningRequest>,
     context: Arc<Context>,
 ) -> Result<Action, ReconcileError> {
-    if csr.spec.signer_name == KUBELET_SERVING {
-        return approve_serving(&csr, &context).await;
-    }
-    if csr.spec.signer_name != KUBELET_CLIENT
+    if ![KUBELET_CLIENT, KUBELET_SERVING].contains(&csr.spec.signer_name.as_str())
         || condition(&csr, "Approved")
-        || condition(&csr, "Denied")
-        || condition(&csr, "Failed")
-        || csr.status.as_ref().and_then(|s| s.certificate.as_ref()).is_some()
+        || finished(&csr)
     {
         return Ok(Action::await_change());
     }
     let Ok(request) = parse_request(&csr.spec.request.0) else {
         return Ok(Action::await_change());
     };
-    if kubelet_client_problem(&request, &usages(&csr)).is_some() {
+    let message = if csr.spec.signer_name == KUBELET_CLIENT {
+        client_approval(&csr, &request)
+    } else {
+        serving_approval(&csr, &request, &context).await?
+    };
+    let Some(message) = message else {
         return Ok(Action::await_change());
-    }
-    let username = csr.spec.username.clone().unwrap_or_default();
-    let groups = csr.spec.groups.clone().unwrap_or_default();
-    let bootstrapper = groups.iter().any(|g| g == crate::BOOTSTRAPPERS_GROUP);
-    let renewal = groups.iter().any(|g| g == "system:nodes") && username == request.common_name;
-    if !bootstrapper && !renewal {
-        return Ok(Action::await_change());
-    }
+    };
     let mut approved = (*csr).clone();
     approved
         .status
         .get_or_insert_with(Default::default)
         .conditions
         .get_or_insert_with(Vec::new)
-        .push(new_condition(
-            "Approved",
-            "AutoApproved",
-            "Auto approving kubelet client certificate after SubjectAccessReview.",
-        ));
+        .push(new_condition("Approved", "AutoApproved", message));
     Api::<CertificateSigningRequest>::all(context.client.clone())
         .replace_subresource("approval", &csr.name_any(), &PostParams::default(), &approved)
         .await?;
     Ok(Action::await_change())
 }
 
+/// A kubelet client CSR is approved for a bootstrap token user (a node joining) or a node
+/// asking for its own name (a renewal).
+fn client_approval(csr: &CertificateSigningRequest, request: &Request) -> Option<&'static str> {
+    if kubelet_client_problem(request, &usages(csr)).is_some() {
+        return None;
+    }
+    let username = csr.spec.username.as_deref().unwrap_or_default();
+    let groups = csr.spec.groups.as_deref().unwrap_or_default();
+    let bootstrapper = groups.iter().any(|g| g == crate::BOOTSTRAPPERS_GROUP);
+    let renewal = groups.iter().any(|g| g == "system:nodes") && username == request.common_name;
+    (bootstrapper || renewal)
+        .then_some("Auto approving kubelet client certificate after SubjectAccessReview.")
+}
+
 /// Kubelet serving CSRs: approved when a node asks for its own name with subject alternative
 /// names among its Node's host name and addresses. Upstream's approver leaves these to
 /// cluster administrators or an external approver; `rudder agent` needs one to serve logs
 /// and exec, and the Node object is what the API server dials anyway.
-async fn approve_serving(
+async fn serving_approval(
     csr: &CertificateSigningRequest,
+    request: &Request,
     context: &Context,
-) -> Result<Action, ReconcileError> {
-    if condition(csr, "Approved")
-        || condition(csr, "Denied")
-        || condition(csr, "Failed")
-        || csr.status.as_ref().and_then(|s| s.certificate.as_ref()).is_some()
-    {
-        return Ok(Action::await_change());
+) -> Result<Option<&'static str>, ReconcileError> {
+    if kubelet_serving_problem(request, &usages(csr)).is_some() {
+        return Ok(None);
     }
-    let Ok(request) = parse_request(&csr.spec.request.0) else {
-        return Ok(Action::await_change());
-    };
-    if kubelet_serving_problem(&request, &usages(csr)).is_some() {
-        return Ok(Action::await_change());
-    }
-    let username = csr.spec.username.clone().unwrap_or_default();
+    let username = csr.spec.username.as_deref().unwrap_or_default();
     let is_node = csr.spec.groups.iter().flatten().any(|g| g == "system:nodes");
     let Some(node_name) = request.common_name.strip_prefix("system:node:") else {
-        return Ok(Action::await_change());
+        return Ok(None);
     };
     if !is_node || username != request.common_name {
-        return Ok(Action::await_change());
+        return Ok(None);
     }
     let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(context.client.clone());
     let Some(node) = nodes.get_opt(node_name).await? else {
-        return Ok(Action::await_change());
+        return Ok(None);
     };
     let addresses: Vec<String> = node
         .status
@@ -272,24 +277,9 @@ async fn approve_serving(
         .iter()
         .all(|dns| dns == node_name || addresses.contains(dns));
     let ips_ok = request.ips.iter().all(|ip| addresses.contains(&ip.to_string()));
-    if !names_ok || !ips_ok {
-        return Ok(Action::await_change());
-    }
-    let mut approved = csr.clone();
-    approved
-        .status
-        .get_or_insert_with(Default::default)
-        .conditions
-        .get_or_insert_with(Vec::new)
-        .push(new_condition(
-            "Approved",
-            "AutoApproved",
-            "Auto approving the kubelet serving certificate of the node for its own names and addresses.",
-        ));
-    Api::<CertificateSigningRequest>::all(context.client.clone())
-        .replace_subresource("approval", &csr.name_any(), &PostParams::default(), &approved)
-        .await?;
-    Ok(Action::await_change())
+    Ok((names_ok && ips_ok).then_some(
+        "Auto approving the kubelet serving certificate of the node for its own names and addresses.",
+    ))
 }
 
 /// Runs the signing controller (when the context has a CA).

@@ -13,6 +13,8 @@ use k8s_openapi::api::core::v1::{Namespace, Pod};
 use k8s_openapi::api::networking::v1::{NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
+use rudder_machinery::selectors::labels::Selector;
+
 use crate::cidr::Ipv4Cidr;
 use crate::proxy::model::Protocol;
 
@@ -59,29 +61,11 @@ struct PodView<'a> {
     ip: Option<Ipv4Addr>,
 }
 
+/// Whether `labels` match `selector` (metav1.LabelSelectorAsSelector; an invalid selector,
+/// which validation refuses, matches nothing).
 fn matches(selector: &LabelSelector, labels: Option<&BTreeMap<String, String>>) -> bool {
     let empty = BTreeMap::new();
-    let labels = labels.unwrap_or(&empty);
-    if let Some(required) = &selector.match_labels
-        && required.iter().any(|(k, v)| labels.get(k) != Some(v))
-    {
-        return false;
-    }
-    for expression in selector.match_expressions.iter().flatten() {
-        let values = expression.values.as_deref().unwrap_or_default();
-        let value = labels.get(&expression.key);
-        let ok = match expression.operator.as_str() {
-            "In" => value.is_some_and(|v| values.contains(v)),
-            "NotIn" => value.is_none_or(|v| !values.contains(v)),
-            "Exists" => value.is_some(),
-            "DoesNotExist" => value.is_none(),
-            _ => false,
-        };
-        if !ok {
-            return false;
-        }
-    }
-    true
+    Selector::from_label_selector(selector).is_ok_and(|selector| selector.matches(labels.unwrap_or(&empty)))
 }
 
 fn pod_ip(pod: &Pod) -> Option<Ipv4Addr> {

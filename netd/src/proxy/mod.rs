@@ -24,22 +24,12 @@ const FULL_SYNC_PERIOD: Duration = Duration::from_secs(3600);
 /// The wait before trying again after a failed sync.
 const RETRY: Duration = Duration::from_secs(1);
 
-/// The proxy's view of the last sync, for benchmarks and logs.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct SyncReport {
-    pub full: bool,
-    pub service_ports: usize,
-    pub commands: usize,
-    pub duration: Duration,
-}
-
 /// Runs the service proxy of `node` until `shutdown`.
 pub async fn run(
     mut watched: Watched,
     node_name: String,
     network: rules::Network,
     mut node: watch::Receiver<NodeFacts>,
-    synced: watch::Sender<Option<SyncReport>>,
     shutdown: CancellationToken,
 ) {
     tokio::select! {
@@ -77,14 +67,7 @@ pub async fn run(
         let wait = match applied {
             Ok(()) => {
                 if commands > 0 {
-                    let report = SyncReport {
-                        full,
-                        service_ports: ports.len(),
-                        commands,
-                        duration: began.elapsed(),
-                    };
-                    tracing::debug!(full, ports = ports.len(), commands, elapsed = ?report.duration, "synced the service proxy");
-                    synced.send_replace(Some(report));
+                    tracing::debug!(full, ports = ports.len(), commands, elapsed = ?began.elapsed(), "synced the service proxy");
                 }
                 if full {
                     last_full = Instant::now();
