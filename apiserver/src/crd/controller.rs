@@ -399,7 +399,6 @@ impl State {
             return Ok(());
         };
         let registries = &self.shared.api.registry;
-        registries.set_custom(name, super::resources(crd));
         let others: Vec<&CustomResourceDefinition> = self
             .crds
             .iter()
@@ -407,12 +406,23 @@ impl State {
             .map(|(_, c)| c)
             .collect();
         let desired = desired_status(crd, &others);
-        if crd.status.as_ref() != Some(&desired) {
-            write_status(&self.shared, name, |current| {
+        if crd.status.as_ref() == Some(&desired) {
+            registries.set_custom(name, super::resources(crd));
+        } else {
+            // Served before the status saying Established is written: a client that sees
+            // Established can use the resource at once.
+            let mut next = crd.clone();
+            next.status = Some(desired);
+            registries.set_custom(name, super::resources(&next));
+            let written = write_status(&self.shared, name, |current| {
                 let current = decode(current)?;
                 Some(desired_status(&current, &others))
             })
-            .await?;
+            .await;
+            if written.is_err() {
+                registries.set_custom(name, super::resources(crd));
+            }
+            written?;
         }
         if crd.metadata.deletion_timestamp.is_some()
             && crd
