@@ -59,19 +59,25 @@ impl Server {
             Some((&"--agent-with-netd", rest)) => (true, true, rest),
             _ => (false, false, extra),
         };
-        let mut args: Vec<String> = [
-            "server",
-            "--bind-address",
-            "127.0.0.1",
-            "--secure-port",
-            &port.to_string(),
-            "--data-dir",
-            &data_dir.display().to_string(),
-        ]
-        .into_iter()
-        .chain(extra.iter().copied())
-        .map(str::to_owned)
-        .collect();
+        // Loopback unless the test binds elsewhere (the harness reaches either on 127.0.0.1).
+        let bind = if extra.contains(&"--bind-address") {
+            &[][..]
+        } else {
+            &["--bind-address", "127.0.0.1"][..]
+        };
+        let mut args: Vec<String> = ["server"]
+            .iter()
+            .chain(bind)
+            .copied()
+            .chain([
+                "--secure-port",
+                &port.to_string(),
+                "--data-dir",
+                &data_dir.display().to_string(),
+            ])
+            .chain(extra.iter().copied())
+            .map(str::to_owned)
+            .collect();
         if agent {
             // Nodes in concurrent tests each need a port of their own.
             args.extend(["--kubelet-port".to_owned(), free_port().to_string()]);
@@ -211,8 +217,8 @@ impl Drop for Server {
     }
 }
 
-/// A `rudder noded` process of its own, a node of a [`Server`] started `--disable-agent`,
-/// logging to `DATA_DIR/noded.log`; stopped with SIGTERM when dropped, which then removes the
+/// A `rudder noded` (or `rudder agent`) process of its own, a node of a [`Server`], logging to
+/// `DATA_DIR/noded.log`; stopped with SIGTERM when dropped, which then removes the
 /// containers it leaves.
 pub struct Noded {
     pub data_dir: PathBuf,
@@ -229,8 +235,8 @@ impl Noded {
     pub fn start_in(server: &Server, dir: tempfile::TempDir, extra: &[&str], env: &[(&str, &str)]) -> Noded {
         let kubelet_port = free_port();
         let pki = server.data_dir.join("pki");
-        let log = std::fs::File::create(dir.path().join("noded.log")).unwrap();
-        let child = Command::new(rudder_bin())
+        let mut command = Command::new(rudder_bin());
+        command
             .arg("noded")
             .arg("--kubeconfig")
             .arg(server.data_dir.join("node.kubeconfig"))
@@ -244,11 +250,16 @@ impl Noded {
             // The host's network is one for all concurrent tests.
             .arg("--disable-netd")
             .args(extra)
-            .envs(env.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
+            .envs(env.iter().copied());
+        Noded::spawn(command, dir, kubelet_port)
+    }
+
+    /// Runs `command`, a node process (`rudder noded` or `rudder agent`, possibly through a
+    /// wrapper) whose data dir is `dir` and node server port `kubelet_port`, logging to
+    /// `DATA_DIR/noded.log`.
+    pub fn spawn(mut command: Command, dir: tempfile::TempDir, kubelet_port: u16) -> Noded {
+        let log = std::fs::File::create(dir.path().join("noded.log")).unwrap();
+        let child = command.stdout(Stdio::null()).stderr(log).spawn().unwrap();
         Noded {
             data_dir: dir.path().to_path_buf(),
             kubelet_port,

@@ -660,3 +660,173 @@ impl Drop for Cleanup {
         }
     }
 }
+
+/// A pod like [`pod`], bound to `node`.
+fn pod_on(name: &str, node: &str, command: &str) -> String {
+    pod(name, &format!("app: {name}"), command).replace("spec:\n", &format!("spec:\n  nodeName: {node}\n"))
+}
+
+/// A ClusterIP Service `name` for the pod labelled `app: <pod>` on port 80 -> 8080.
+fn service_for(name: &str, pod: &str) -> String {
+    format!(
+        "apiVersion: v1
+kind: Service
+metadata:
+  name: {name}
+spec:
+  selector: {{app: {pod}}}
+  ports:
+  - port: 80
+    targetPort: 8080
+"
+    )
+}
+
+#[test]
+fn a_second_node_joins_with_rudder_agent_and_pods_on_both_reach_each_other_and_services() {
+    if !nix::unistd::geteuid().is_root() {
+        println!("skipped: needs root");
+        return;
+    }
+    // The second machine: a network namespace on a link to the host, made before the server
+    // starts so its certificates cover the host's address on the link.
+    let netns = format!("rudder-e2e-agent-{}", std::process::id());
+    let run = |args: &[&str]| {
+        let out = Command::new("ip").args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "ip {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&["netns", "add", &netns]);
+    let _cleanup = Cleanup(vec![
+        vec!["link".into(), "del".into(), "vagent0".into()],
+        vec!["netns".into(), "del".into(), netns.clone()],
+    ]);
+    run(&[
+        "link", "add", "vagent0", "type", "veth", "peer", "name", "eth0", "netns", &netns,
+    ]);
+    run(&["addr", "add", "192.168.79.1/24", "dev", "vagent0"]);
+    run(&["link", "set", "vagent0", "up"]);
+    run(&["-n", &netns, "addr", "add", "192.168.79.2/24", "dev", "eth0"]);
+    run(&["-n", &netns, "link", "set", "lo", "up"]);
+    run(&["-n", &netns, "link", "set", "eth0", "up"]);
+    run(&["-n", &netns, "route", "add", "default", "via", "192.168.79.1"]);
+
+    let Some(node) = network_node(&["--bind-address", "0.0.0.0", "--node-ip", "192.168.79.1"]) else {
+        return;
+    };
+    let server = &node.server;
+    let server_node = server.kubectl_ok(&["get", "nodes", "-o", "jsonpath={.items[0].metadata.name}"]);
+
+    // `rudder agent` in the namespace, with the server's join token and a data dir of its own.
+    let agent_dir = node_data_dir().unwrap();
+    let mut command = Command::new("nsenter");
+    command
+        .arg(format!("--net=/run/netns/{netns}"))
+        .arg(crate::harness::rudder_bin())
+        .args([
+            "agent",
+            "--server",
+            &format!("https://192.168.79.1:{}", server.port),
+        ])
+        .arg("--token-file")
+        .arg(server.data_dir.join("token"))
+        .arg("--data-dir")
+        .arg(agent_dir.path())
+        .arg("--pod-log-dir")
+        .arg(agent_dir.path().join("pod-logs"))
+        .args(["--node-name", "agent-node"]);
+    let mut agent = crate::harness::Noded::spawn(command, agent_dir, 10250);
+    wait_for("the agent's node Ready", 90, || {
+        agent.assert_running();
+        let ready = server.kubectl(&[
+            "get",
+            "node",
+            "agent-node",
+            "-o",
+            "jsonpath={.status.conditions[?(@.type=='Ready')].status}",
+        ]);
+        (String::from_utf8_lossy(&ready.stdout) == "True").then_some(())
+    });
+    // It joined through the CSR API: a client certificate asked for with the bootstrap token,
+    // a serving certificate asked for as the node; both approved and issued.
+    let requests = server.kubectl_ok(&[
+        "get",
+        "csr",
+        "-o",
+        "jsonpath={range .items[*]}{.spec.signerName} {.spec.username} {.status.conditions[0].type}{\"\\n\"}{end}",
+    ]);
+    assert!(
+        requests.lines().any(|l| l
+            .starts_with("kubernetes.io/kube-apiserver-client-kubelet system:bootstrap:")
+            && l.ends_with(" Approved")),
+        "{requests}"
+    );
+    wait_for("the agent's serving certificate", 60, || {
+        let requests = server.kubectl_ok(&[
+            "get",
+            "csr",
+            "-o",
+            "jsonpath={range .items[*]}{.spec.signerName} {.spec.username} {.status.certificate}{\"\\n\"}{end}",
+        ]);
+        requests
+            .lines()
+            .any(|l| l.starts_with("kubernetes.io/kubelet-serving system:node:agent-node ") && l.len() > 60)
+            .then_some(())
+    });
+    let node_ip = server.kubectl_ok(&[
+        "get",
+        "node",
+        "agent-node",
+        "-o",
+        "jsonpath={.status.addresses[?(@.type=='InternalIP')].address}",
+    ]);
+    assert_eq!(node_ip, "192.168.79.2");
+
+    // A web server and a client on each node.
+    apply(server, &pod_on("web-a", &server_node, WEB));
+    apply(server, &pod_on("client-a", &server_node, "exec sleep 3600"));
+    apply(server, &pod_on("web-b", "agent-node", WEB));
+    apply(server, &pod_on("client-b", "agent-node", "exec sleep 3600"));
+    apply(server, &service_for("web-a", "web-a"));
+    apply(server, &service_for("web-b", "web-b"));
+    let web_a = running_ip(server, "web-a");
+    let web_b = running_ip(server, "web-b");
+    running_ip(server, "client-a");
+    running_ip(server, "client-b");
+    let agent_range = server.kubectl_ok(&["get", "node", "agent-node", "-o", "jsonpath={.spec.podCIDR}"]);
+    assert!(
+        web_b.starts_with(agent_range.trim_end_matches("0/24")),
+        "{web_b} is not from the agent's range {agent_range}"
+    );
+    assert!(
+        !web_a.starts_with(agent_range.trim_end_matches("0/24")),
+        "{web_a}"
+    );
+
+    // Pod to pod across the nodes, both ways (exec into the agent's pods goes through its
+    // node server and the serving certificate it was issued).
+    let reach = |from: &str, address: &str, port: u16, expect: &str| {
+        let body = wait_for(&format!("{from} reaching {address}:{port}"), 60, || {
+            http_get(server, from, address, port)
+        });
+        assert_eq!(body.trim(), expect, "{from} -> {address}:{port}");
+    };
+    reach("client-a", &web_b, 8080, "web-b");
+    reach("client-b", &web_a, 8080, "web-a");
+    // Each other's Services, by ClusterIP and (from the agent's pod, through its own node's
+    // DNS) by name.
+    reach("client-a", &cluster_ip(server, "web-b"), 80, "web-b");
+    reach("client-b", &cluster_ip(server, "web-a"), 80, "web-a");
+    reach("client-b", "web-a", 80, "web-a");
+    reach("client-b", "web-b.default.svc.cluster.local", 80, "web-b");
+
+    // Logs of a pod on the agent come through its node server too.
+    let logs = server.kubectl(&["logs", "web-b"]);
+    assert!(logs.status.success(), "{}", String::from_utf8_lossy(&logs.stderr));
+
+    let log = agent.stop();
+    assert!(log.contains("joined: client certificate signed"), "{log}");
+}

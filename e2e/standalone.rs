@@ -2,8 +2,9 @@
 //! separate noded registered with the node kubeconfig and serving certificate the server wrote.
 //! Its node becomes Ready, a pod runs on it, and the API server reaches its HTTPS server for
 //! `kubectl logs` and `kubectl exec`. Needs root; without it the test says it was skipped.
+//! `rudder agent`'s refusals before it joins need no root (its joining is in `crate::network`).
 
-use crate::harness::wait_for;
+use crate::harness::{Server, rudder, wait_for};
 use crate::node::{IMAGE, apply, jsonpath, standalone_node};
 
 #[test]
@@ -59,4 +60,37 @@ spec:
         "42\n"
     );
     server.kubectl_ok(&["delete", "pod", "hello", "--wait=true"]);
+}
+
+#[test]
+fn rudder_agent_refuses_bad_tokens_and_a_server_its_token_does_not_pin() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let token = std::fs::read_to_string(server.data_dir.join("token")).unwrap();
+    let (pinned, credentials) = token.trim().split_once("::").unwrap();
+    let join = |token: &str| {
+        let out = rudder(&[
+            "agent",
+            "--server",
+            &server.url(""),
+            "--token",
+            token,
+            "--data-dir",
+            &dir.path().display().to_string(),
+        ]);
+        assert!(!out.status.success(), "joined with {token}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = join("junk");
+    assert!(err.contains("error: invalid join token: it does not begin with K10"), "{err}");
+    let other_ca = format!("K10{}::{credentials}", "0".repeat(64));
+    let err = join(&other_ca);
+    assert!(
+        err.contains("does not match the join token") && err.contains("not trusting it"),
+        "{err}"
+    );
+    let wrong_secret = format!("{pinned}::{}.0000000000000000", &credentials[..6]);
+    let err = join(&wrong_secret);
+    assert!(err.contains("Unauthorized"), "{err}");
+    assert!(!dir.path().join("node.kubeconfig").exists(), "no credentials kept");
 }

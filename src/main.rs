@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
+mod agent;
 mod node;
 
 #[derive(Parser)]
@@ -44,6 +45,8 @@ enum Command {
     Reconcilers(ReconcilersArgs),
     /// Run this machine as a node of an API server (split deployments): its pods run here.
     Noded(node::NodedArgs),
+    /// Join this machine to a cluster as another node (noded and netd), with a join token.
+    Agent(agent::AgentArgs),
     /// Manage the node's image store.
     Images(ImagesArgs),
     /// Own one container (started by noded; not for people).
@@ -235,7 +238,7 @@ fn main() -> std::process::ExitCode {
         }
         command => command,
     };
-    let noded = matches!(command, Command::Noded(_));
+    let noded = matches!(command, Command::Noded(_) | Command::Agent(_));
     if noded {
         rudder_noded::process::limit_malloc_arenas();
     }
@@ -259,6 +262,7 @@ fn main() -> std::process::ExitCode {
             Command::Server(args) => Box::pin(server(args)).await,
             Command::Reconcilers(args) => reconcilers(args).await,
             Command::Noded(args) => node::noded(args).await,
+            Command::Agent(args) => Box::pin(agent::agent(args)).await,
             Command::Images(args) => images(args),
             Command::Shim(_) | Command::ContainerExec(_) | Command::Pause(_) => Ok(()),
         }
@@ -319,8 +323,11 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
         let tls = running.node_server_tls();
         let tls = node::ServingTls {
             client_ca_pem: tls.ca_pem.clone(),
-            cert_pem: tls.serving.cert_pem.clone(),
-            key_pem: tls.serving.key_pem.clone(),
+            serving: rudder_noded::server::ServingCertificate::from_pem(
+                &tls.serving.cert_pem,
+                &tls.serving.key_pem,
+            )
+            .context("loading the node server's certificate")?,
             allowed_user: tls.allowed_user.clone(),
         };
         match node::start(client, &args.node, data_dir, tls, stop.clone()).await {

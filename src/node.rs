@@ -98,10 +98,8 @@ pub struct NodedArgs {
 pub struct ServingTls {
     /// The CA that signs clients' certificates, PEM.
     pub client_ca_pem: String,
-    /// The serving certificate, PEM.
-    pub cert_pem: String,
-    /// Its key, PEM.
-    pub key_pem: String,
+    /// The serving certificate and key (possibly still to come, for a joining node).
+    pub serving: rudder_noded::server::ServingCertificate,
     /// The client certificate common name allowed (the API server's kubelet client).
     pub allowed_user: String,
 }
@@ -135,6 +133,11 @@ pub struct RunningNode {
 }
 
 impl RunningNode {
+    /// The Node as registered.
+    pub fn node(&self) -> &k8s_openapi::api::core::v1::Node {
+        self.kubelet.node()
+    }
+
     /// Waits for the node's daemons to stop (after the stop token fired).
     pub async fn join(self) {
         self.kubelet.join().await;
@@ -160,7 +163,7 @@ pub async fn start(
         let config = rudder_netd::Config::new(&args.node_name(), data_dir.join("netd"));
         Some(rudder_netd::start(config, client.clone(), stop.clone()).context("starting netd")?)
     };
-    let mut server = rudder_noded::server::Config::new(tls.client_ca_pem, tls.cert_pem, tls.key_pem);
+    let mut server = rudder_noded::server::Config::new(tls.client_ca_pem, tls.serving);
     server.allowed_users = vec![tls.allowed_user];
     server.log_root.clone_from(&args.pod_log_dir);
     server.address.set_port(args.kubelet_port);
@@ -217,8 +220,11 @@ pub async fn noded(args: NodedArgs) -> anyhow::Result<()> {
     };
     let tls = ServingTls {
         client_ca_pem,
-        cert_pem: read(&args.tls_cert_file)?,
-        key_pem: read(&args.tls_private_key_file)?,
+        serving: rudder_noded::server::ServingCertificate::from_pem(
+            &read(&args.tls_cert_file)?,
+            &read(&args.tls_private_key_file)?,
+        )
+        .context("loading the node server's certificate")?,
         allowed_user: rudder_apiserver::KUBELET_CLIENT_USER.to_owned(),
     };
     let client = rudder_noded::api_client::client(client_config)?;

@@ -45,10 +45,14 @@ pub async fn publish(
         }
     }))
     .map_err(kube::Error::SerdeError)?;
-    match services.create(&PostParams::default(), &service).await {
-        Ok(_) => {}
-        Err(kube::Error::Api(status)) if status.code == 409 => {}
-        Err(err) => return Err(err),
+    // Looked up first: creating it again is refused for its cluster IP (422, as the IP is
+    // allocated before the name is checked) rather than for its name.
+    if services.get_opt(SERVICE).await?.is_none() {
+        match services.create(&PostParams::default(), &service).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.code == 409 => {}
+            Err(err) => return Err(err),
+        }
     }
     let slices: Api<EndpointSlice> = Api::namespaced(client.clone(), NAMESPACE);
     let name = format!("{SERVICE}-{node_name}");

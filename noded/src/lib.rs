@@ -23,6 +23,7 @@
 //! Like every component, noded reaches the API server only through `kube::Client`.
 
 pub mod api_client;
+pub mod certificates;
 pub mod images;
 pub mod kubelet;
 pub mod lease;

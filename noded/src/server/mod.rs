@@ -9,6 +9,7 @@
 //! instance runs and the runtime to exec in come from a [`PodSource`] the pod worker supplies;
 //! this module never starts or inspects containers itself.
 
+mod certificate;
 mod container_logs;
 mod portforward;
 mod spdy;
@@ -29,8 +30,8 @@ use hyper_util::server::conn::auto;
 use k8s_openapi::api::core::v1::Pod;
 use rustls::RootCertStore;
 use rustls::server::WebPkiClientVerifier;
+use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use thiserror::Error;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -38,6 +39,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 use crate::logs::paths::DEFAULT_LOG_ROOT;
+pub use certificate::ServingCertificate;
 
 /// The kubelet's default port.
 pub const DEFAULT_PORT: u16 = 10250;
@@ -83,10 +85,8 @@ pub struct Config {
     pub address: SocketAddr,
     /// The cluster CA that signs client certificates, PEM.
     pub client_ca_pem: String,
-    /// The serving certificate (chain), PEM.
-    pub cert_pem: String,
-    /// The serving key, PEM.
-    pub key_pem: String,
+    /// The serving certificate and key (replaceable while the server runs).
+    pub serving: ServingCertificate,
     /// Client certificate common names allowed to use the server.
     pub allowed_users: Vec<String>,
     /// The root of pod log directories (see [`crate::logs::paths`]).
@@ -95,12 +95,11 @@ pub struct Config {
 
 impl Config {
     /// Defaults: `0.0.0.0:10250`, `/var/log/pods`, the API server's kubelet client allowed.
-    pub fn new(client_ca_pem: String, cert_pem: String, key_pem: String) -> Config {
+    pub fn new(client_ca_pem: String, serving: ServingCertificate) -> Config {
         Config {
             address: SocketAddr::from((Ipv4Addr::UNSPECIFIED, DEFAULT_PORT)),
             client_ca_pem,
-            cert_pem,
-            key_pem,
+            serving,
             allowed_users: vec![APISERVER_KUBELET_CLIENT.to_owned()],
             log_root: PathBuf::from(DEFAULT_LOG_ROOT),
         }
@@ -158,15 +157,10 @@ fn tls_config(config: &Config) -> Result<rustls::ServerConfig, ServerError> {
         roots.add(ca.map_err(|_| ServerError::Pem("CA certificate"))?)?;
     }
     let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone()).build()?;
-    let chain = CertificateDer::pem_slice_iter(config.cert_pem.as_bytes())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|_| ServerError::Pem("serving certificate"))?;
-    let key = PrivateKeyDer::from_pem_slice(config.key_pem.as_bytes())
-        .map_err(|_| ServerError::Pem("serving key"))?;
     let mut tls = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .with_client_cert_verifier(verifier)
-        .with_single_cert(chain, key)?;
+        .with_cert_resolver(Arc::new(config.serving.clone()));
     tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(tls)
 }

@@ -66,6 +66,23 @@ impl Cluster {
         }
     }
 
+    /// The cluster's join token (`DATA_DIR/token`).
+    pub fn join_token(&self) -> String {
+        std::fs::read_to_string(self._dir.path().join("token")).unwrap()
+    }
+
+    /// The API server's URL, as its kubeconfig names it.
+    pub fn server_url(&self) -> String {
+        let kubeconfig = Kubeconfig::read_from(self.server.as_ref().unwrap().kubeconfig()).unwrap();
+        kubeconfig.clusters[0]
+            .cluster
+            .as_ref()
+            .unwrap()
+            .server
+            .clone()
+            .unwrap()
+    }
+
     /// A client authenticating with the cluster's join token (a bootstrap token user).
     pub async fn bootstrap_client(&self) -> kube::Client {
         let server = self.server.as_ref().unwrap();
