@@ -82,7 +82,10 @@ fn rudder_agent_refuses_bad_tokens_and_a_server_its_token_does_not_pin() {
         String::from_utf8_lossy(&out.stderr).into_owned()
     };
     let err = join("junk");
-    assert!(err.contains("error: invalid join token: it does not begin with K10"), "{err}");
+    assert!(
+        err.contains("error: invalid join token: it does not begin with K10"),
+        "{err}"
+    );
     let other_ca = format!("K10{}::{credentials}", "0".repeat(64));
     let err = join(&other_ca);
     assert!(
@@ -92,5 +95,8 @@ fn rudder_agent_refuses_bad_tokens_and_a_server_its_token_does_not_pin() {
     let wrong_secret = format!("{pinned}::{}.0000000000000000", &credentials[..6]);
     let err = join(&wrong_secret);
     assert!(err.contains("Unauthorized"), "{err}");
-    assert!(!dir.path().join("node.kubeconfig").exists(), "no credentials kept");
+    assert!(
+        !dir.path().join("node.kubeconfig").exists(),
+        "no credentials kept"
+    );
 }

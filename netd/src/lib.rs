@@ -7,6 +7,7 @@
 //! through [`PodNetwork`].
 
 pub mod cidr;
+pub mod conntrack;
 pub mod dns;
 pub mod host;
 pub mod ipam;

@@ -42,6 +42,7 @@ fn port(name: &str, protocol: Protocol, cluster_ip: u8, cluster: Vec<Endpoint>) 
             .filter(|e| e.ip.octets()[3] % 2 == 1)
             .cloned()
             .collect(),
+        serving: cluster.iter().map(|e| e.ip).collect(),
         cluster,
         internal_local: false,
         external_local: false,
@@ -217,5 +218,53 @@ fn network_policy_tables_are_accepted() {
             .output()
             .unwrap();
         assert!(!String::from_utf8(out.stdout).unwrap().contains("ingress-"));
+    });
+}
+
+#[test]
+fn stale_udp_flows_go_when_their_endpoint_does() {
+    use rudder_netd::conntrack::{self, Conntrack};
+    if !nix::unistd::geteuid().is_root() || !rudder_netd::nft_available() {
+        println!("skipped: needs root and nft");
+        return;
+    }
+    in_new_namespace(|| {
+        let ip = |args: &[&str]| {
+            let out = Command::new("ip").args(args).output().unwrap();
+            assert!(
+                out.status.success(),
+                "ip {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        ip(&["link", "set", "lo", "up"]);
+        ip(&["addr", "add", "10.244.0.9/32", "dev", "lo"]);
+        ip(&["route", "add", "10.96.0.0/16", "dev", "lo"]);
+        let ports = services(0);
+        let programmed = rules::program(&ports, &[], &network());
+        rules::full_sync(&programmed, &network()).apply(TABLE).unwrap();
+        // A datagram to the UDP service (10.96.0.12:80), translated to its endpoint
+        // 10.244.0.9:53.
+        let socket = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+        socket.send_to(b"hello", "10.96.0.12:80").unwrap();
+        let to_service = |flow: &conntrack::Flow| {
+            flow.original.destination == Some(Ipv4Addr::new(10, 96, 0, 12))
+                && flow.original.destination_port == 80
+        };
+        let flows = Conntrack::open().unwrap().udp_flows().unwrap();
+        let flow = flows.iter().find(|f| to_service(f)).expect("the flow is tracked");
+        assert_eq!(flow.reply.source, Some(Ipv4Addr::new(10, 244, 0, 9)));
+        assert_eq!(flow.reply.source_port, 53);
+
+        // Its endpoint still serves: the flow stays.
+        assert_eq!(conntrack::clean_stale(&ports).unwrap(), 0);
+        // The endpoint moves: the flow is stale and goes.
+        let mut moved = ports;
+        let dns = moved.iter_mut().find(|p| p.key.name == "dns").unwrap();
+        dns.cluster = vec![endpoint(10, 53)];
+        dns.serving = vec![Ipv4Addr::new(10, 244, 0, 10)];
+        assert_eq!(conntrack::clean_stale(&moved).unwrap(), 1);
+        let flows = Conntrack::open().unwrap().udp_flows().unwrap();
+        assert!(!flows.iter().any(to_service), "{flows:?}");
     });
 }

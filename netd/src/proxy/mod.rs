@@ -2,7 +2,8 @@
 //! [`rules`]), kept in step with partial transactions and rebuilt whole at start, after a
 //! failure and every hour (kube-proxy's `--sync-period`).
 //!
-//! It reads the API through reflectors and writes nothing to it.
+//! After each sync that changed something, the UDP flows it made stale are deleted
+//! ([`crate::conntrack`]). It reads the API through reflectors and writes nothing to it.
 
 pub mod model;
 pub mod rules;
@@ -68,6 +69,7 @@ pub async fn run(
             Ok(()) => {
                 if commands > 0 {
                     tracing::debug!(full, ports = ports.len(), commands, elapsed = ?began.elapsed(), "synced the service proxy");
+                    clean_conntrack(ports).await;
                 }
                 if full {
                     last_full = Instant::now();
@@ -89,5 +91,15 @@ pub async fn run(
             () = tokio::time::sleep(wait.unwrap_or(until_full)) => {}
         }
         tokio::time::sleep(MIN_SYNC_PERIOD).await;
+    }
+}
+
+/// Deletes the UDP flows the sync made stale (see [`crate::conntrack`]).
+async fn clean_conntrack(ports: Vec<model::ServicePort>) {
+    match tokio::task::spawn_blocking(move || crate::conntrack::clean_stale(&ports)).await {
+        Ok(Ok(0)) => {}
+        Ok(Ok(deleted)) => tracing::debug!(deleted, "deleted stale UDP conntrack flows"),
+        Ok(Err(err)) => tracing::warn!(error = %err, "deleting stale UDP conntrack flows failed"),
+        Err(err) => tracing::warn!(error = %err, "deleting stale UDP conntrack flows failed"),
     }
 }

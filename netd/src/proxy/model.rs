@@ -86,6 +86,9 @@ pub struct ServicePort {
     pub cluster: Vec<Endpoint>,
     /// Those of them on this node.
     pub local: Vec<Endpoint>,
+    /// The addresses of every serving endpoint, terminating or not, wherever it is: UDP flows
+    /// answered from anywhere else are stale (see [`crate::conntrack`]).
+    pub serving: Vec<Ipv4Addr>,
     /// internalTrafficPolicy Local: traffic to the cluster IP goes to this node's endpoints
     /// only.
     pub internal_local: bool,
@@ -314,6 +317,8 @@ pub fn service_ports<'a>(
                 .unwrap_or_default();
             let cluster = usable(all.iter().copied());
             let local = usable(all.iter().copied().filter(|c| c.local));
+            let serving: BTreeSet<Ipv4Addr> =
+                all.iter().filter(|c| c.serving).map(|c| c.endpoint.ip).collect();
             ports.push(ServicePort {
                 key: PortKey {
                     namespace: namespace.clone(),
@@ -331,6 +336,7 @@ pub fn service_ports<'a>(
                 affinity_timeout,
                 cluster,
                 local,
+                serving: serving.into_iter().collect(),
                 internal_local,
                 external_local,
             });

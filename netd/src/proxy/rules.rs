@@ -832,6 +832,7 @@ mod tests {
             node_port: None,
             external_ips: Vec::new(),
             affinity_timeout: None,
+            serving: cluster.iter().map(|e| e.ip).collect(),
             cluster,
             local,
             internal_local: false,
