@@ -30,6 +30,7 @@ impl Drop for NetworkNode {
 /// Removes what netd configures on the host with its defaults.
 fn clean_host() {
     let _ = Command::new("ip").args(["link", "del", BRIDGE]).output();
+    let _ = Command::new("ip").args(["link", "del", "rudder.vxlan"]).output();
     let _ = Command::new("ip")
         .args(["route", "flush", "proto", "0x52"])
         .output();
@@ -43,15 +44,7 @@ fn clean_host() {
 /// A node server with netd (more server `flags`); `None` without root.
 pub fn network_node(flags: &[&str]) -> Option<NetworkNode> {
     let dir = node_data_dir()?;
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(std::env::temp_dir().join("rudder-e2e-network.lock"))
-        .unwrap();
-    let lock = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
-        .map_err(|(_, err)| err)
-        .unwrap();
+    let lock = lock_file("rudder-e2e-network.lock");
     clean_host();
     let mut args = vec!["--agent-with-netd"];
     args.extend_from_slice(flags);
@@ -62,6 +55,19 @@ pub fn network_node(flags: &[&str]) -> Option<NetworkNode> {
         _dir: dir,
         _lock: lock,
     })
+}
+
+/// An exclusive lock on a file in the temp dir, held until dropped.
+fn lock_file(name: &str) -> nix::fcntl::Flock<std::fs::File> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(std::env::temp_dir().join(name))
+        .unwrap();
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, err)| err)
+        .unwrap()
 }
 
 /// A pod running `command` (a shell script) in the busybox image.
@@ -684,12 +690,26 @@ spec:
 
 #[test]
 fn a_second_node_joins_with_rudder_agent_and_pods_on_both_reach_each_other_and_services() {
+    two_nodes(true);
+}
+
+#[test]
+fn nodes_that_share_no_link_reach_each_others_pods_through_the_vxlan_overlay() {
+    two_nodes(false);
+}
+
+/// A node server and a second node joined with `rudder agent` in a network namespace on a
+/// veth link to the host; with `shared_link`, the two addresses share a /24 (direct routes),
+/// else each is a /32 reached through a host route (the VXLAN overlay).
+fn two_nodes(shared_link: bool) {
     if !nix::unistd::geteuid().is_root() {
         println!("skipped: needs root");
         return;
     }
-    // The second machine: a network namespace on a link to the host, made before the server
-    // starts so its certificates cover the host's address on the link.
+    // The second machine: a network namespace on a link to the host (one such test at a
+    // time), made before the server starts so its certificates cover the host's address on
+    // the link.
+    let _two_nodes = lock_file("rudder-e2e-two-nodes.lock");
     let netns = format!("rudder-e2e-agent-{}", std::process::id());
     let run = |args: &[&str]| {
         let out = Command::new("ip").args(args).output().unwrap();
@@ -707,11 +727,24 @@ fn a_second_node_joins_with_rudder_agent_and_pods_on_both_reach_each_other_and_s
     run(&[
         "link", "add", "vagent0", "type", "veth", "peer", "name", "eth0", "netns", &netns,
     ]);
-    run(&["addr", "add", "192.168.79.1/24", "dev", "vagent0"]);
+    let prefix = if shared_link { "/24" } else { "/32" };
+    run(&["addr", "add", &format!("192.168.79.1{prefix}"), "dev", "vagent0"]);
     run(&["link", "set", "vagent0", "up"]);
-    run(&["-n", &netns, "addr", "add", "192.168.79.2/24", "dev", "eth0"]);
+    run(&[
+        "-n",
+        &netns,
+        "addr",
+        "add",
+        &format!("192.168.79.2{prefix}"),
+        "dev",
+        "eth0",
+    ]);
     run(&["-n", &netns, "link", "set", "lo", "up"]);
     run(&["-n", &netns, "link", "set", "eth0", "up"]);
+    if !shared_link {
+        run(&["route", "add", "192.168.79.2/32", "dev", "vagent0"]);
+        run(&["-n", &netns, "route", "add", "192.168.79.1/32", "dev", "eth0"]);
+    }
     run(&["-n", &netns, "route", "add", "default", "via", "192.168.79.1"]);
 
     let Some(node) = network_node(&["--bind-address", "0.0.0.0", "--node-ip", "192.168.79.1"]) else {
@@ -805,6 +838,61 @@ fn a_second_node_joins_with_rudder_agent_and_pods_on_both_reach_each_other_and_s
         !web_a.starts_with(agent_range.trim_end_matches("0/24")),
         "{web_a}"
     );
+    // How each node reaches the other's pods: straight through the shared link, or into the
+    // overlay.
+    let route_to = |range: &str, namespace: Option<&str>| {
+        let mut command = Command::new("ip");
+        if let Some(namespace) = namespace {
+            command.args(["-n", namespace]);
+        }
+        let out = command.args(["route", "show", range]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    let server_range = server.kubectl_ok(&["get", "node", &server_node, "-o", "jsonpath={.spec.podCIDR}"]);
+    let (to_agent, to_server) = wait_for("routes between the nodes", 30, || {
+        let to_agent = route_to(&agent_range, None);
+        let to_server = route_to(&server_range, Some(&netns));
+        (!to_agent.is_empty() && !to_server.is_empty()).then_some((to_agent, to_server))
+    });
+    let agent_tunnel = agent_range.trim_end_matches("/24");
+    let server_tunnel = server_range.trim_end_matches("/24");
+    if shared_link {
+        assert_eq!(
+            to_agent,
+            format!("{agent_range} via 192.168.79.2 dev vagent0 proto 82")
+        );
+        assert_eq!(
+            to_server,
+            format!("{server_range} via 192.168.79.1 dev eth0 proto 82")
+        );
+    } else {
+        assert_eq!(
+            to_agent,
+            format!("{agent_range} via {agent_tunnel} dev rudder.vxlan proto 82 onlink")
+        );
+        assert_eq!(
+            to_server,
+            format!("{server_range} via {server_tunnel} dev rudder.vxlan proto 82 onlink")
+        );
+        let out = Command::new("ip")
+            .args(["-n", &netns, "-d", "link", "show", "rudder.vxlan"])
+            .output()
+            .unwrap();
+        let device = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            device.contains("vxlan id 1 local 192.168.79.2") && device.contains("dstport 8472"),
+            "{device}"
+        );
+        let out = Command::new("bridge")
+            .args(["-n", &netns, "fdb", "show", "dev", "rudder.vxlan"])
+            .output()
+            .unwrap();
+        let forwarding = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            forwarding.contains("0a:52:c0:a8:4f:01 dst 192.168.79.1 self permanent"),
+            "{forwarding}"
+        );
+    }
 
     // Pod to pod across the nodes, both ways (exec into the agent's pods goes through its
     // node server and the serving certificate it was issued).

@@ -188,6 +188,7 @@ pub fn start(config: Config, client: Client, shutdown: CancellationToken) -> Res
             client.clone(),
             config.node_name.clone(),
             config.cluster_cidr,
+            config.mtu,
             shutdown.clone(),
         )),
         tokio::spawn(serve_dns(

@@ -1,5 +1,5 @@
-//! A small synchronous rtnetlink client: links (bridge, veth), addresses and routes of the
-//! network namespace the socket was opened in.
+//! A small synchronous rtnetlink client: links (bridge, veth, VXLAN), addresses, routes,
+//! neighbours and VXLAN forwarding entries of the network namespace the socket was opened in.
 //!
 //! Calls block: run them on a blocking thread. It decides nothing about the pod network;
 //! [`crate::pod_network`] and [`crate::host`] say what to configure.
@@ -16,7 +16,11 @@ use netlink_packet_route::AddressFamily;
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{
-    BridgeStpState, InfoBridge, InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+    BridgeStpState, InfoBridge, InfoData, InfoKind, InfoVeth, InfoVxlan, LinkAttribute, LinkFlags, LinkInfo,
+    LinkMessage,
+};
+use netlink_packet_route::neighbour::{
+    NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState,
 };
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
@@ -71,6 +75,26 @@ pub struct Route {
     pub kind: RouteKind,
     /// `onlink`: the gateway is reachable on the device even without an address for it.
     pub onlink: bool,
+}
+
+/// A VXLAN device as netd makes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Vxlan {
+    pub name: String,
+    pub vni: u32,
+    pub local: Ipv4Addr,
+    pub port: u16,
+    pub mac: [u8; 6],
+    pub mtu: u32,
+}
+
+/// A permanent neighbour (`forwarding: false`, IP -> MAC) or forwarding database entry
+/// (`forwarding: true`, MAC -> tunnel destination IP) of a link.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Neighbour {
+    pub forwarding: bool,
+    pub ip: Option<Ipv4Addr>,
+    pub mac: Option<[u8; 6]>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -254,6 +278,185 @@ impl Netlink {
             LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(peer_message))),
         ]));
         self.create(&format!("creating veth pair {name}/{peer}"), message)
+    }
+
+    /// Creates a VXLAN device (down): `vni`, UDP `port`, tunnels from `local`, no learning
+    /// (peers come from the forwarding database netd writes), with the MAC address `mac`.
+    pub fn add_vxlan(&mut self, device: &Vxlan) -> Result<(), NetlinkError> {
+        let mut message = LinkMessage::default();
+        message
+            .attributes
+            .push(LinkAttribute::IfName(device.name.clone()));
+        message.attributes.push(LinkAttribute::Mtu(device.mtu));
+        message
+            .attributes
+            .push(LinkAttribute::Address(device.mac.to_vec()));
+        message.attributes.push(LinkAttribute::LinkInfo(vec![
+            LinkInfo::Kind(InfoKind::Vxlan),
+            LinkInfo::Data(InfoData::Vxlan(vec![
+                InfoVxlan::Id(device.vni),
+                InfoVxlan::Local(device.local),
+                InfoVxlan::Port(device.port),
+                InfoVxlan::Learning(false),
+            ])),
+        ]));
+        self.create(&format!("creating VXLAN device {}", device.name), message)
+    }
+
+    /// The VXLAN device called `name` as configured: (index, VNI, local address, port, MAC).
+    pub fn vxlan(&mut self, name: &str) -> Result<Option<(u32, Vxlan)>, NetlinkError> {
+        let Some(link) = self.link(name)? else {
+            return Ok(None);
+        };
+        let mut device = Vxlan {
+            name: name.to_owned(),
+            vni: 0,
+            local: Ipv4Addr::UNSPECIFIED,
+            port: 0,
+            mac: [0; 6],
+            mtu: 0,
+        };
+        for attribute in &link.attributes {
+            match attribute {
+                LinkAttribute::Mtu(mtu) => device.mtu = *mtu,
+                LinkAttribute::Address(mac) => device.mac = mac.as_slice().try_into().unwrap_or([0; 6]),
+                LinkAttribute::LinkInfo(infos) => {
+                    for info in infos {
+                        if let LinkInfo::Data(InfoData::Vxlan(settings)) = info {
+                            for setting in settings {
+                                match setting {
+                                    InfoVxlan::Id(vni) => device.vni = *vni,
+                                    InfoVxlan::Local(local) => device.local = *local,
+                                    InfoVxlan::Port(port) => device.port = *port,
+                                    _ => {}
+                                }
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(Some((link.header.index, device)))
+    }
+
+    /// Sets a permanent neighbour (ARP) entry `ip` -> `mac` on a link.
+    pub fn replace_neighbour(&mut self, index: u32, ip: Ipv4Addr, mac: [u8; 6]) -> Result<(), NetlinkError> {
+        let mut message = NeighbourMessage::default();
+        message.header.family = AddressFamily::Inet;
+        message.header.ifindex = index;
+        message.header.state = NeighbourState::Permanent;
+        message
+            .attributes
+            .push(NeighbourAttribute::Destination(NeighbourAddress::Inet(ip)));
+        message
+            .attributes
+            .push(NeighbourAttribute::LinkLayerAddress(mac.to_vec()));
+        self.request(
+            &format!("setting neighbour {ip}"),
+            RouteNetlinkMessage::NewNeighbour(message),
+            NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE,
+        )
+        .map(drop)
+    }
+
+    /// Sets a permanent forwarding entry of a VXLAN link: frames for `mac` tunnel to
+    /// `destination`.
+    pub fn replace_fdb(
+        &mut self,
+        index: u32,
+        mac: [u8; 6],
+        destination: Ipv4Addr,
+    ) -> Result<(), NetlinkError> {
+        let mut message = NeighbourMessage::default();
+        message.header.family = AddressFamily::Bridge;
+        message.header.ifindex = index;
+        message.header.state = NeighbourState::Permanent;
+        message.header.flags = NeighbourFlags::Own;
+        message
+            .attributes
+            .push(NeighbourAttribute::LinkLayerAddress(mac.to_vec()));
+        message
+            .attributes
+            .push(NeighbourAttribute::Destination(NeighbourAddress::Inet(
+                destination,
+            )));
+        self.request(
+            &format!("setting forwarding entry to {destination}"),
+            RouteNetlinkMessage::NewNeighbour(message),
+            NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE,
+        )
+        .map(drop)
+    }
+
+    /// The permanent entries of a link: (family is bridge, IP, MAC) for neighbours and
+    /// forwarding entries alike.
+    pub fn permanent_neighbours(&mut self, index: u32) -> Result<Vec<Neighbour>, NetlinkError> {
+        let mut entries = Vec::new();
+        for family in [AddressFamily::Inet, AddressFamily::Bridge] {
+            let mut message = NeighbourMessage::default();
+            message.header.family = family;
+            let replies = self.request(
+                "listing neighbours",
+                RouteNetlinkMessage::GetNeighbour(message),
+                NLM_F_DUMP,
+            )?;
+            for reply in replies {
+                let RouteNetlinkMessage::NewNeighbour(neighbour) = reply else {
+                    continue;
+                };
+                if neighbour.header.ifindex != index || neighbour.header.state != NeighbourState::Permanent {
+                    continue;
+                }
+                let mut entry = Neighbour {
+                    forwarding: neighbour.header.family == AddressFamily::Bridge,
+                    ip: None,
+                    mac: None,
+                };
+                for attribute in &neighbour.attributes {
+                    match attribute {
+                        NeighbourAttribute::Destination(NeighbourAddress::Inet(ip)) => entry.ip = Some(*ip),
+                        NeighbourAttribute::LinkLayerAddress(mac) => {
+                            entry.mac = mac.as_slice().try_into().ok();
+                        }
+                        _ => {}
+                    }
+                }
+                entries.push(entry);
+            }
+        }
+        Ok(entries)
+    }
+
+    /// Deletes a neighbour or forwarding entry of a link (one already gone is fine).
+    pub fn delete_neighbour(&mut self, index: u32, entry: &Neighbour) -> Result<(), NetlinkError> {
+        let mut message = NeighbourMessage::default();
+        message.header.ifindex = index;
+        message.header.state = NeighbourState::Permanent;
+        if entry.forwarding {
+            message.header.family = AddressFamily::Bridge;
+            message.header.flags = NeighbourFlags::Own;
+        } else {
+            message.header.family = AddressFamily::Inet;
+        }
+        if let Some(mac) = entry.mac.filter(|_| entry.forwarding) {
+            message
+                .attributes
+                .push(NeighbourAttribute::LinkLayerAddress(mac.to_vec()));
+        }
+        if let Some(ip) = entry.ip {
+            message
+                .attributes
+                .push(NeighbourAttribute::Destination(NeighbourAddress::Inet(ip)));
+        }
+        match self.request(
+            "deleting a neighbour",
+            RouteNetlinkMessage::DelNeighbour(message),
+            NLM_F_ACK,
+        ) {
+            Err(err) if err.errno() == Some(nix::libc::ENOENT) => Ok(()),
+            other => other.map(drop),
+        }
     }
 
     fn create(&mut self, what: &str, message: LinkMessage) -> Result<(), NetlinkError> {

@@ -1,9 +1,13 @@
 //! Routes to the other nodes' pod ranges: each node's podCIDR through its InternalIP when
 //! that address is on a link this node shares (flannel's host-gw, kube-router's direct
-//! routes). Nodes elsewhere get no route (there is no overlay yet) and a warning.
+//! routes), else through a VXLAN overlay (flannel's vxlan backend: the device `rudder.vxlan`,
+//! VNI 1, UDP 8472, tunnelling from this node's InternalIP; each node's tunnel endpoint has
+//! the podCIDR's network address and a MAC derived from its InternalIP, so no node needs to
+//! publish anything: a route `podCIDR via <its network address> onlink`, a permanent
+//! neighbour entry for that address and a forwarding entry to the node's InternalIP).
 //!
 //! It owns the routes with netd's protocol mark inside the cluster CIDR, except the cluster
-//! CIDR's blackhole, which [`crate::host`] keeps.
+//! CIDR's blackhole, which [`crate::host`] keeps, and the VXLAN device with its entries.
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -16,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::NetdError;
 use crate::cidr::Ipv4Cidr;
-use crate::netlink::{Netlink, Route, RouteKind};
+use crate::netlink::{Netlink, Route, RouteKind, Vxlan};
 
 /// How often routes are checked even when no node changed (local addresses may have).
 const RESYNC: Duration = Duration::from_secs(30);
@@ -29,30 +33,82 @@ pub struct Peer {
     pub address: Ipv4Addr,
 }
 
+/// The overlay device's name.
+pub const VXLAN_DEVICE: &str = "rudder.vxlan";
+/// The overlay's VXLAN network identifier.
+pub const VXLAN_VNI: u32 = 1;
+/// The overlay's UDP port (flannel's).
+pub const VXLAN_PORT: u16 = 8472;
+/// What VXLAN adds to each packet: outer IPv4, UDP and VXLAN headers and the inner Ethernet
+/// header.
+const VXLAN_OVERHEAD: u32 = 50;
+
+/// A node with a podCIDR and an InternalIP, as routing sees it.
+fn peer_of(node: &Node) -> Option<Peer> {
+    let pod_cidr = node.spec.as_ref()?.pod_cidr.as_deref()?.parse().ok()?;
+    let address = node
+        .status
+        .as_ref()?
+        .addresses
+        .as_ref()?
+        .iter()
+        .find(|a| a.type_ == "InternalIP")
+        .and_then(|a| a.address.parse().ok())?;
+    Some(Peer {
+        name: node.metadata.name.clone().unwrap_or_default(),
+        pod_cidr,
+        address,
+    })
+}
+
 /// The other nodes with a podCIDR and an InternalIP.
 pub fn peers<'a>(nodes: impl IntoIterator<Item = &'a Node>, own_name: &str) -> Vec<Peer> {
     let mut peers: Vec<Peer> = nodes
         .into_iter()
         .filter(|node| node.metadata.name.as_deref() != Some(own_name))
-        .filter_map(|node| {
-            let pod_cidr = node.spec.as_ref()?.pod_cidr.as_deref()?.parse().ok()?;
-            let address = node
-                .status
-                .as_ref()?
-                .addresses
-                .as_ref()?
-                .iter()
-                .find(|a| a.type_ == "InternalIP")
-                .and_then(|a| a.address.parse().ok())?;
-            Some(Peer {
-                name: node.metadata.name.clone().unwrap_or_default(),
-                pod_cidr,
-                address,
-            })
-        })
+        .filter_map(peer_of)
         .collect();
     peers.sort_by(|a, b| a.name.cmp(&b.name));
     peers
+}
+
+/// The MAC address of a node's tunnel endpoint: locally administered, unicast, from its
+/// InternalIP.
+pub fn vtep_mac(address: Ipv4Addr) -> [u8; 6] {
+    let [a, b, c, d] = address.octets();
+    [0x0a, 0x52, a, b, c, d]
+}
+
+/// What the overlay needs for the peers no link reaches.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Overlay {
+    /// Each peer's podCIDR through its tunnel endpoint address (device left to fill in).
+    pub routes: Vec<Route>,
+    /// Neighbour entries: tunnel endpoint address -> its MAC.
+    pub neighbours: Vec<(Ipv4Addr, [u8; 6])>,
+    /// Forwarding entries: tunnel endpoint MAC -> the peer's InternalIP.
+    pub forwarding: Vec<([u8; 6], Ipv4Addr)>,
+}
+
+/// The overlay entries for `peers` (those no link reaches).
+pub fn overlay(peers: &[Peer]) -> Overlay {
+    let mut overlay = Overlay::default();
+    for peer in peers {
+        let endpoint = peer.pod_cidr.network();
+        let mac = vtep_mac(peer.address);
+        overlay.routes.push(Route {
+            destination: endpoint,
+            prefix: peer.pod_cidr.prefix(),
+            gateway: Some(endpoint),
+            device: None,
+            source: None,
+            kind: RouteKind::Unicast,
+            onlink: true,
+        });
+        overlay.neighbours.push((endpoint, mac));
+        overlay.forwarding.push((mac, peer.address));
+    }
+    overlay
 }
 
 /// The routes for `peers` given this node's addresses (link index, address, prefix), and
@@ -118,8 +174,76 @@ fn apply(wanted: &[Route], cluster_cidr: Ipv4Cidr) -> Result<(), NetdError> {
     Ok(())
 }
 
+/// Brings the overlay to `overlay`: the device for this node (`own`; recreated when its
+/// settings differ), up, with its tunnel endpoint address and exactly the wanted entries.
+/// It exists whenever this node has an InternalIP and a podCIDR, even with no peer to reach
+/// through it, so that peers which reach this node only through the overlay are heard.
+/// Returns the device's index. Blocking.
+fn apply_overlay(overlay: &Overlay, own: Option<&Peer>, mtu: u32) -> Result<Option<u32>, NetdError> {
+    let mut netlink = Netlink::open()?;
+    let existing = netlink.vxlan(VXLAN_DEVICE)?;
+    let Some(own) = own else {
+        if let Some((index, _)) = existing {
+            netlink.delete_link(index)?;
+        }
+        return Ok(None);
+    };
+    let wanted = Vxlan {
+        name: VXLAN_DEVICE.to_owned(),
+        vni: VXLAN_VNI,
+        local: own.address,
+        port: VXLAN_PORT,
+        mac: vtep_mac(own.address),
+        mtu: mtu.saturating_sub(VXLAN_OVERHEAD),
+    };
+    let index = match existing {
+        Some((index, device)) if device == wanted => index,
+        other => {
+            if let Some((index, _)) = other {
+                netlink.delete_link(index)?;
+            }
+            netlink.add_vxlan(&wanted)?;
+            netlink
+                .link_index(VXLAN_DEVICE)?
+                .ok_or_else(|| NetdError::Config(format!("{VXLAN_DEVICE} vanished after it was made")))?
+        }
+    };
+    netlink.add_address(index, own.pod_cidr.network(), 32)?;
+    netlink.set_up(index, None)?;
+    let present = netlink.permanent_neighbours(index)?;
+    for entry in &present {
+        let kept = if entry.forwarding {
+            overlay
+                .forwarding
+                .iter()
+                .any(|(mac, ip)| entry.mac == Some(*mac) && entry.ip == Some(*ip))
+        } else {
+            overlay
+                .neighbours
+                .iter()
+                .any(|(ip, mac)| entry.ip == Some(*ip) && entry.mac == Some(*mac))
+        };
+        if !kept {
+            netlink.delete_neighbour(index, entry)?;
+        }
+    }
+    for (ip, mac) in &overlay.neighbours {
+        netlink.replace_neighbour(index, *ip, *mac)?;
+    }
+    for (mac, destination) in &overlay.forwarding {
+        netlink.replace_fdb(index, *mac, *destination)?;
+    }
+    Ok(Some(index))
+}
+
 /// Keeps the routes to the other nodes until `shutdown`.
-pub async fn run(client: Client, node_name: String, cluster_cidr: Ipv4Cidr, shutdown: CancellationToken) {
+pub async fn run(
+    client: Client,
+    node_name: String,
+    cluster_cidr: Ipv4Cidr,
+    mtu: u32,
+    shutdown: CancellationToken,
+) {
     let (bump, mut generation) = watch::channel(0u64);
     let nodes = crate::watched::follow::<Node>(client, bump, shutdown.clone());
     tokio::select! {
@@ -129,10 +253,22 @@ pub async fn run(client: Client, node_name: String, cluster_cidr: Ipv4Cidr, shut
     let mut warned: BTreeMap<String, Ipv4Addr> = BTreeMap::new();
     loop {
         generation.borrow_and_update();
-        let peers = peers(nodes.state().iter().map(AsRef::as_ref), &node_name);
+        let state = nodes.state();
+        let peers = peers(state.iter().map(AsRef::as_ref), &node_name);
+        let own = state
+            .iter()
+            .find(|node| node.metadata.name.as_deref() == Some(node_name.as_str()))
+            .and_then(|node| peer_of(node));
         let result = tokio::task::spawn_blocking(move || -> Result<Vec<Peer>, NetdError> {
             let local = Netlink::open()?.all_addresses()?;
-            let (wanted, unreachable) = routes(&peers, &local, cluster_cidr);
+            let (mut wanted, unreachable) = routes(&peers, &local, cluster_cidr);
+            let overlay = overlay(&unreachable);
+            if let Some(index) = apply_overlay(&overlay, own.as_ref(), mtu)? {
+                wanted.extend(overlay.routes.into_iter().map(|route| Route {
+                    device: Some(index),
+                    ..route
+                }));
+            }
             apply(&wanted, cluster_cidr)?;
             Ok(unreachable)
         })
@@ -141,8 +277,8 @@ pub async fn run(client: Client, node_name: String, cluster_cidr: Ipv4Cidr, shut
             Ok(Ok(unreachable)) => {
                 for peer in unreachable {
                     if warned.insert(peer.name.clone(), peer.address) != Some(peer.address) {
-                        tracing::warn!(node = %peer.name, address = %peer.address, pod_cidr = %peer.pod_cidr,
-                            "no link to the node's address: its pods are unreachable from here");
+                        tracing::info!(node = %peer.name, address = %peer.address, pod_cidr = %peer.pod_cidr,
+                            "no link shared with the node: its pods are reached through the VXLAN overlay");
                     }
                 }
             }
@@ -170,6 +306,32 @@ mod tests {
             "status": {"addresses": [{"type": "Hostname", "address": name}, {"type": "InternalIP", "address": ip}]}
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn peers_without_a_shared_link_go_through_the_overlay() {
+        let far = Peer {
+            name: "far".into(),
+            pod_cidr: "10.244.2.0/24".parse().unwrap(),
+            address: Ipv4Addr::new(203, 0, 113, 9),
+        };
+        let mac = [0x0a, 0x52, 203, 0, 113, 9];
+        assert_eq!(vtep_mac(far.address), mac);
+        let overlay = overlay(&[far]);
+        assert_eq!(
+            overlay.routes,
+            [Route {
+                destination: Ipv4Addr::new(10, 244, 2, 0),
+                prefix: 24,
+                gateway: Some(Ipv4Addr::new(10, 244, 2, 0)),
+                device: None,
+                source: None,
+                kind: RouteKind::Unicast,
+                onlink: true,
+            }]
+        );
+        assert_eq!(overlay.neighbours, [(Ipv4Addr::new(10, 244, 2, 0), mac)]);
+        assert_eq!(overlay.forwarding, [(mac, Ipv4Addr::new(203, 0, 113, 9))]);
     }
 
     #[test]
