@@ -246,11 +246,13 @@ impl Noded {
             .arg(pki.join("kubelet.key"))
             .arg("--data-dir")
             .arg(dir.path())
-            .args(["--kubelet-port", &kubelet_port.to_string()])
-            // The host's network is one for all concurrent tests.
-            .arg("--disable-netd")
-            .args(extra)
-            .envs(env.iter().copied());
+            .args(["--kubelet-port", &kubelet_port.to_string()]);
+        // The host's network is one for all concurrent tests (those that use it bring a
+        // `rudder netd` of their own).
+        if !extra.contains(&"--netd-socket") {
+            command.arg("--disable-netd");
+        }
+        command.args(extra).envs(env.iter().copied());
         Noded::spawn(command, dir, kubelet_port)
     }
 

@@ -27,6 +27,23 @@ impl Drop for NetworkNode {
     }
 }
 
+/// The machine's network held for a test, cleaned when dropped.
+struct HostNetwork(#[allow(dead_code, reason = "held for its lock")] nix::fcntl::Flock<std::fs::File>);
+
+impl HostNetwork {
+    fn hold() -> HostNetwork {
+        let lock = lock_file("rudder-e2e-network.lock");
+        clean_host();
+        HostNetwork(lock)
+    }
+}
+
+impl Drop for HostNetwork {
+    fn drop(&mut self) {
+        clean_host();
+    }
+}
+
 /// Removes what netd configures on the host with its defaults.
 fn clean_host() {
     let _ = Command::new("ip").args(["link", "del", BRIDGE]).output();
@@ -917,4 +934,72 @@ fn two_nodes(shared_link: bool) {
 
     let log = agent.stop();
     assert!(log.contains("joined: client certificate signed"), "{log}");
+}
+
+#[test]
+fn netd_as_a_process_of_its_own_connects_the_pods_of_a_separate_noded() {
+    let Some(node_dir) = node_data_dir() else {
+        return;
+    };
+    let _network = HostNetwork::hold();
+    let server = Server::start();
+    // `rudder netd` with the node's kubeconfig, then `rudder noded` asking it over its socket.
+    let netd_dir = tempfile::tempdir().unwrap();
+    let socket = netd_dir.path().join("netd.sock");
+    let mut command = Command::new(crate::harness::rudder_bin());
+    command
+        .arg("netd")
+        .arg("--kubeconfig")
+        .arg(server.data_dir.join("node.kubeconfig"))
+        .arg("--data-dir")
+        .arg(netd_dir.path())
+        .arg("--socket")
+        .arg(&socket);
+    let netd_path = netd_dir.path().to_path_buf();
+    let mut netd = crate::harness::Noded::spawn(command, netd_dir, 0);
+    wait_for("netd's socket", 30, || {
+        netd.assert_running();
+        socket.exists().then_some(())
+    });
+    let mut noded = crate::harness::Noded::start_in(
+        &server,
+        node_dir,
+        &["--netd-socket", &socket.display().to_string()],
+        &[],
+    );
+    wait_for("the node Ready", 60, || {
+        noded.assert_running();
+        let out = server.kubectl(&[
+            "get",
+            "nodes",
+            "-o",
+            "jsonpath={.items[*].status.conditions[?(@.type=='Ready')].status}",
+        ]);
+        (String::from_utf8_lossy(&out.stdout) == "True").then_some(())
+    });
+    apply(&server, &pod("web", "app: web", WEB));
+    apply(&server, &pod("client", "app: client", "exec sleep 3600"));
+    apply(&server, &service_for("web", "web"));
+    let web_ip = running_ip(&server, "web");
+    running_ip(&server, "client");
+    let pod_cidr = server.kubectl_ok(&["get", "nodes", "-o", "jsonpath={.items[0].spec.podCIDR}"]);
+    assert!(
+        web_ip.starts_with(pod_cidr.trim_end_matches("0/24")),
+        "{web_ip} in {pod_cidr}"
+    );
+    // The pod network, the service proxy and DNS all come from the netd process.
+    for address in [web_ip.as_str(), &cluster_ip(&server, "web"), "web"] {
+        let port = if address == web_ip { 8080 } else { 80 };
+        let body = wait_for(&format!("client reaching {address}:{port}"), 30, || {
+            http_get(&server, "client", address, port)
+        });
+        assert_eq!(body.trim(), "web");
+    }
+    // Deleting the pod releases its address through the socket too.
+    let lease = netd_path.join(format!("netd/ipam/{}/{web_ip}", pod_cidr.replace('/', "-")));
+    assert!(lease.exists(), "netd keeps web's lease in {}", lease.display());
+    server.kubectl_ok(&["delete", "pod", "web", "--wait=true"]);
+    wait_for("web's lease released", 30, || (!lease.exists()).then_some(()));
+    noded.stop();
+    netd.stop();
 }

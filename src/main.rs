@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
 mod agent;
+mod netd;
 mod node;
 
 #[derive(Parser)]
@@ -47,6 +48,9 @@ enum Command {
     Noded(node::NodedArgs),
     /// Join this machine to a cluster as another node (noded and netd), with a join token.
     Agent(agent::AgentArgs),
+    /// Run this machine's network (pod network, service proxy, DNS, NetworkPolicy) as a
+    /// process of its own, for a `rudder noded --netd-socket`.
+    Netd(netd::NetdArgs),
     /// Manage the node's image store.
     Images(ImagesArgs),
     /// Own one container (started by noded; not for people).
@@ -263,6 +267,7 @@ fn main() -> std::process::ExitCode {
             Command::Reconcilers(args) => reconcilers(args).await,
             Command::Noded(args) => node::noded(args).await,
             Command::Agent(args) => Box::pin(agent::agent(args)).await,
+            Command::Netd(args) => netd::netd(args).await,
             Command::Images(args) => images(args),
             Command::Shim(_) | Command::ContainerExec(_) | Command::Pause(_) => Ok(()),
         }

@@ -58,6 +58,10 @@ pub struct NodeArgs {
     /// loopback alone and no address.
     #[arg(long)]
     pub disable_netd: bool,
+    /// Connect pods through a `rudder netd` serving on this socket instead of running netd
+    /// in this process.
+    #[arg(long, value_name = "PATH", conflicts_with = "disable_netd")]
+    pub netd_socket: Option<PathBuf>,
 }
 
 impl NodeArgs {
@@ -126,6 +130,37 @@ impl rudder_noded::kubelet::network::PodNetwork for NetdPods {
     }
 }
 
+/// A `rudder netd` of its own, reached over its socket, as noded's network plugin.
+#[derive(Debug)]
+struct SocketPods(PathBuf);
+
+impl rudder_noded::kubelet::network::PodNetwork for SocketPods {
+    fn attach<'a>(
+        &'a self,
+        uid: &'a str,
+        netns: &'a Path,
+    ) -> futures_util::future::BoxFuture<'a, Result<Vec<std::net::IpAddr>, String>> {
+        let request = rudder_netd::socket::Request::Attach {
+            uid: uid.to_owned(),
+            netns: netns.to_owned(),
+        };
+        let path = self.0.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || rudder_netd::socket::ask(&path, &request))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())
+        })
+    }
+
+    fn detach(&self, uid: &str) -> Result<(), String> {
+        let request = rudder_netd::socket::Request::Detach { uid: uid.to_owned() };
+        rudder_netd::socket::ask(&self.0, &request)
+            .map(drop)
+            .map_err(|e| e.to_string())
+    }
+}
+
 /// The node's daemons: the kubelet and, unless disabled, netd.
 pub struct RunningNode {
     kubelet: rudder_noded::kubelet::Kubelet,
@@ -157,7 +192,7 @@ pub async fn start(
     stop: CancellationToken,
 ) -> anyhow::Result<RunningNode> {
     // Without root the kubelet refuses to start, and says so.
-    let netd = if args.disable_netd || !nix::unistd::geteuid().is_root() {
+    let netd = if args.disable_netd || args.netd_socket.is_some() || !nix::unistd::geteuid().is_root() {
         None
     } else {
         let config = rudder_netd::Config::new(&args.node_name(), data_dir.join("netd"));
@@ -193,10 +228,11 @@ pub async fn start(
             max_age: args.image_maximum_gc_age,
         },
         allowed_unsafe_sysctls: args.allowed_unsafe_sysctls.clone(),
-        network: netd.as_ref().map(|netd| {
-            std::sync::Arc::new(NetdPods(netd.pod_network()))
-                as std::sync::Arc<dyn rudder_noded::kubelet::network::PodNetwork>
-        }),
+        network: match (&netd, &args.netd_socket) {
+            (Some(netd), _) => Some(std::sync::Arc::new(NetdPods(netd.pod_network())) as _),
+            (None, Some(socket)) => Some(std::sync::Arc::new(SocketPods(socket.clone())) as _),
+            (None, None) => None,
+        },
     };
     let kubelet = rudder_noded::kubelet::Kubelet::start(client, config, stop).await?;
     Ok(RunningNode { kubelet, netd })

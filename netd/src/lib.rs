@@ -18,6 +18,7 @@ pub mod node_routes;
 pub mod pod_network;
 pub mod policy;
 pub mod proxy;
+pub mod socket;
 pub mod watched;
 
 use std::path::PathBuf;
