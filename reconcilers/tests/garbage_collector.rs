@@ -322,3 +322,84 @@ async fn dangling_references_and_cluster_scoped_owners() {
     assert_eq!(event.involved_object.name.as_deref(), Some("misled"));
     cluster.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dependents_of_a_new_custom_resource_are_collected_before_the_next_discovery_period() {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    use kube::core::{ApiResource, DynamicObject};
+    let cluster = Cluster::start(&["garbage-collector-controller"]).await;
+    let configmaps: Api<ConfigMap> = Api::namespaced(cluster.client.clone(), "default");
+    // The collector is running (its first discovery pass is behind it).
+    let owner = configmap(&configmaps, "owner", vec![], &[]).await;
+    configmap(
+        &configmaps,
+        "child",
+        vec![owner_ref("ConfigMap", "owner", &owner, false)],
+        &[],
+    )
+    .await;
+    configmaps
+        .delete("owner", &DeleteParams::default())
+        .await
+        .unwrap();
+    gone(&configmaps, "child", "the warm-up dependent").await;
+
+    // A kind discovery has not seen yet.
+    let crds: Api<CustomResourceDefinition> = Api::all(cluster.client.clone());
+    let crd = serde_json::from_value(json!({
+        "metadata": {"name": "widgets.example.com"},
+        "spec": {
+            "group": "example.com",
+            "names": {"plural": "widgets", "singular": "widget", "kind": "Widget", "listKind": "WidgetList"},
+            "scope": "Namespaced",
+            "versions": [{"name": "v1", "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]
+        }
+    }))
+    .unwrap();
+    crds.create(&PostParams::default(), &crd).await.unwrap();
+    eventually("the CRD Established", 30, || async {
+        let crd = crds.get("widgets.example.com").await.unwrap();
+        let conditions = crd.status?.conditions?;
+        conditions
+            .iter()
+            .any(|c| c.type_ == "Established" && c.status == "True")
+            .then_some(())
+    })
+    .await;
+    let resource = ApiResource {
+        group: "example.com".into(),
+        version: "v1".into(),
+        api_version: "example.com/v1".into(),
+        kind: "Widget".into(),
+        plural: "widgets".into(),
+    };
+    let widgets: Api<DynamicObject> = Api::namespaced_with(cluster.client.clone(), "default", &resource);
+    let widget = widgets
+        .create(
+            &PostParams::default(),
+            &DynamicObject::new("w1", &resource).within("default"),
+        )
+        .await
+        .unwrap();
+    let uid = widget.metadata.uid.unwrap();
+    configmap(
+        &configmaps,
+        "w1-child",
+        vec![json!({"apiVersion": "example.com/v1", "kind": "Widget", "name": "w1", "uid": uid})],
+        &[],
+    )
+    .await;
+    widgets.delete("w1", &DeleteParams::default()).await.unwrap();
+    // Sooner than the 30 s discovery period: the unknown kind asked for a discovery pass.
+    eventually("the custom resource's dependent collected", 15, || async {
+        configmaps
+            .get_opt("w1-child")
+            .await
+            .unwrap()
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    cluster.stop().await;
+}

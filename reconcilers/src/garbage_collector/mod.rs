@@ -41,6 +41,8 @@ use crate::harness::{Context, is_conflict, is_not_found};
 pub const NAME: &str = "garbage-collector-controller";
 /// How often discovery is read for new or removed resources (upstream's resync period).
 const DISCOVERY_PERIOD: Duration = Duration::from_secs(30);
+/// The least time between discovery passes asked for by items of kinds not yet discovered.
+const REDISCOVERY_SPACING: Duration = Duration::from_secs(1);
 /// Workers per queue.
 const WORKERS: usize = 8;
 /// Resources the garbage collector never watches (upstream's `DefaultIgnoredResources`).
@@ -140,6 +142,11 @@ struct GarbageCollector {
     attempt_to_orphan: Arc<WorkQueue<String>>,
     changes: mpsc::UnboundedSender<Message>,
     recorder: Recorder,
+    /// Items whose kind (or an owner's) discovery did not know: tried again after each
+    /// discovery pass instead of backing off, so a new CRD's objects are collected promptly.
+    unmapped: Mutex<HashSet<String>>,
+    /// Asks for a discovery pass now (a kind not yet discovered turned up).
+    rediscover: tokio::sync::Notify,
 }
 
 pub(crate) async fn run(context: Arc<Context>, shutdown: CancellationToken) {
@@ -153,6 +160,8 @@ pub(crate) async fn run(context: Arc<Context>, shutdown: CancellationToken) {
         attempt_to_orphan: WorkQueue::new(),
         changes,
         recorder: context.recorder("garbage-collector-controller"),
+        unmapped: Mutex::new(HashSet::new()),
+        rediscover: tokio::sync::Notify::new(),
     });
     // The graph builder holds no work worth finishing: it is simply stopped at shutdown.
     let builder = tokio::spawn(build_graph(gc.clone(), receiver));
@@ -243,11 +252,26 @@ async fn sync_monitors(gc: Arc<GarbageCollector>, synced: oneshot::Sender<()>, s
                     let handle = tasks.spawn(monitor(gc.clone(), key.clone(), mapping));
                     monitors.insert(key, handle);
                 }
+                let unmapped: Vec<String> = gc
+                    .unmapped
+                    .lock()
+                    .map(|set| set.iter().cloned().collect())
+                    .unwrap_or_default();
+                for uid in unmapped {
+                    gc.attempt_to_delete.forget(&uid);
+                    gc.attempt_to_delete.add(uid);
+                }
             }
             Err(err) => tracing::warn!(controller = NAME, error = %err, "failed to discover resources"),
         }
         tokio::select! {
             () = tokio::time::sleep(DISCOVERY_PERIOD) => {}
+            () = gc.rediscover.notified() => {
+                tokio::select! {
+                    () = tokio::time::sleep(REDISCOVERY_SPACING) => {}
+                    () = shutdown.cancelled() => break,
+                }
+            }
             () = shutdown.cancelled() => break,
         }
     }
@@ -486,9 +510,21 @@ impl GarbageCollector {
 
     async fn attempt_to_delete_worker(&self, uid: &str) -> Outcome {
         let Some(node) = self.graph.lock().ok().and_then(|g| g.get(uid).cloned()) else {
+            if let Ok(mut set) = self.unmapped.lock() {
+                set.remove(uid);
+            }
             return Outcome::Forget;
         };
-        match self.attempt_to_delete_item(&node).await {
+        let attempted = self.attempt_to_delete_item(&node).await;
+        let unmapped = matches!(attempted, Err(GcError::RestMapping { .. }));
+        if let Ok(mut set) = self.unmapped.lock() {
+            if !unmapped {
+                set.remove(uid);
+            } else if set.insert(uid.to_owned()) {
+                self.rediscover.notify_one();
+            }
+        }
+        match attempted {
             Ok(()) => {
                 let still_virtual = self
                     .graph
@@ -504,6 +540,11 @@ impl GarbageCollector {
                 }
             }
             Err(GcError::VirtualDeleteEnqueued | GcError::NamespacedOwnerOfClusterScoped) => Outcome::Forget,
+            // Tried again after the next discovery pass (which it asked for when new).
+            Err(err @ GcError::RestMapping { .. }) => {
+                tracing::debug!(error = %err, "error syncing item; waiting for discovery");
+                Outcome::Forget
+            }
             Err(err) => {
                 tracing::debug!(error = %err, "error syncing item");
                 Outcome::Requeue
