@@ -34,7 +34,7 @@ fn wait_running(server: &Server, name: &str) {
 
 #[test]
 fn exec_attach_and_cp_through_the_api_server() {
-    let Some((server, _dir)) = node_server(&[]) else {
+    let Some(server) = node_server(&[]) else {
         return;
     };
     apply(
@@ -300,7 +300,7 @@ impl Drop for Terminal {
 
 #[test]
 fn tty_containers_attach_with_a_terminal_that_resizes() {
-    let Some((mut server, _dir)) = node_server(&[]) else {
+    let Some(mut server) = node_server(&[]) else {
         return;
     };
     apply(

@@ -99,6 +99,13 @@ impl Server {
         server
     }
 
+    /// The server with `dir` (its data dir) in its keeping: removed after the server (and a
+    /// node's containers) when it is dropped.
+    pub fn owning(mut self, dir: tempfile::TempDir) -> Server {
+        self._dir = Some(dir);
+        self
+    }
+
     /// Starts a server [`Server::stop`]ped before again, with the same data dir, ports and
     /// flags (a node re-adopts the containers it left running); waits until it is ready.
     pub fn start_again(&mut self) {

@@ -28,14 +28,15 @@ pub fn node_data_dir() -> Option<tempfile::TempDir> {
     Some(dir)
 }
 
-/// A server that is also a node (with more server `flags`), its busybox image imported.
-pub fn node_server(flags: &[&str]) -> Option<(Server, tempfile::TempDir)> {
+/// A server that is also a node (with more server `flags`), its busybox image imported. It
+/// owns its data dir, removed only after the server and its containers are gone.
+pub fn node_server(flags: &[&str]) -> Option<Server> {
     let dir = node_data_dir()?;
     let mut args = vec!["--agent"];
     args.extend_from_slice(flags);
-    let server = Server::start_in(dir.path(), free_port(), &args);
+    let server = Server::start_in(dir.path(), free_port(), &args).owning(dir);
     wait_node_ready(&server);
-    Some((server, dir))
+    Some(server)
 }
 
 /// A control plane (`rudder server --disable-agent`) and `rudder noded` (with more noded

@@ -27,7 +27,7 @@ spec:
 
 #[test]
 fn pods_run_in_containers_with_init_env_volumes_and_restarts() {
-    let Some((server, _dir)) = node_server(&[]) else {
+    let Some(server) = node_server(&[]) else {
         return;
     };
     apply(
@@ -240,7 +240,7 @@ fn httpd_command(port: u16, delay: u32, files: &[&str], removals: &[(&str, u32)]
 
 #[test]
 fn probes_gate_readiness_and_restart_unhealthy_containers_and_hooks_run() {
-    let Some((server, _dir)) = node_server(&["--sync-frequency", "2s"]) else {
+    let Some(server) = node_server(&["--sync-frequency", "2s"]) else {
         return;
     };
     // Startup (TCP) holds readiness back until the server listens; readiness (HTTP) then
@@ -420,7 +420,7 @@ fn probes_gate_readiness_and_restart_unhealthy_containers_and_hooks_run() {
 
 #[test]
 fn a_memory_hog_over_its_limit_is_oom_killed() {
-    let Some((server, _dir)) = node_server(&[]) else {
+    let Some(server) = node_server(&[]) else {
         return;
     };
     // tail keeps the last line of a file without line ends: it grows until the kernel kills
@@ -486,7 +486,7 @@ fn a_memory_hog_over_its_limit_is_oom_killed() {
 
 #[test]
 fn node_ip_sets_the_address_the_api_server_reaches_the_node_at() {
-    let Some((server, _dir)) = node_server(&["--node-ip", "127.0.0.1"]) else {
+    let Some(server) = node_server(&["--node-ip", "127.0.0.1"]) else {
         return;
     };
     let address = crate::node::internal_ip(&server);

@@ -164,7 +164,7 @@ fn check_forwarding(server: &Server, env: &[(&str, &str)]) {
 
 #[test]
 fn port_forward_and_spdy_exec_through_the_api_server() {
-    let Some((server, _dir)) = node_server(&[]) else {
+    let Some(server) = node_server(&[]) else {
         return;
     };
     apply(&server, &web());

@@ -48,7 +48,7 @@ const STATUS: &str = "{.status.phase} {.status.containerStatuses[0].containerID}
 
 #[test]
 fn noded_restarted_while_pods_run_re_adopts_their_containers() {
-    let Some((mut server, _dir)) = node_server(&[]) else {
+    let Some(mut server) = node_server(&[]) else {
         return;
     };
     for (name, command) in [

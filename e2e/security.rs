@@ -6,15 +6,17 @@
 use crate::harness::{Server, wait_for};
 use crate::node::{IMAGE, apply, jsonpath, node_server};
 
-/// A node server and its data dir, dropped in that order: the server's drop removes the
-/// containers while their runtime state is still in the data dir.
+/// A node server and its data dir.
 struct Node {
     server: Server,
-    dir: tempfile::TempDir,
+    dir: std::path::PathBuf,
 }
 
 fn start_node(flags: &[&str]) -> Option<Node> {
-    node_server(flags).map(|(server, dir)| Node { server, dir })
+    node_server(flags).map(|server| Node {
+        dir: server.data_dir.clone(),
+        server,
+    })
 }
 
 fn running(server: &Server, pod: &str) {
@@ -95,7 +97,7 @@ spec:
 
     // Deleting the pod stops its pause process and removes the namespaces' files.
     let uid = jsonpath(server, "shared", "{.metadata.uid}");
-    let pod_dir = dir.path().join("pods").join(&uid);
+    let pod_dir = dir.join("pods").join(&uid);
     let pid: i32 = std::fs::read_to_string(pod_dir.join("pause.pid"))
         .unwrap()
         .trim()
@@ -125,7 +127,7 @@ fn seccomp_profiles_are_chosen_and_filter_the_containers_syscalls() {
         return;
     };
     let (server, dir) = (&node.server, &node.dir);
-    let root = dir.path().join("seccomp/profiles");
+    let root = dir.join("seccomp/profiles");
     std::fs::create_dir_all(&root).unwrap();
     std::fs::write(
         root.join("allow.json"),
@@ -394,7 +396,7 @@ spec:
     );
     running(server, "shared");
     let uid = jsonpath(server, "shared", "{.metadata.uid}");
-    let pid_file = dir.path().join("pods").join(&uid).join("pause.pid");
+    let pid_file = dir.join("pods").join(&uid).join("pause.pid");
     let pid = std::fs::read_to_string(&pid_file).unwrap();
     let (status, _, stderr) = server.stop();
     assert!(status.success(), "{status}: {stderr}");
