@@ -277,6 +277,16 @@ impl Noded {
         }
     }
 
+    /// Runs `command` again (after [`Noded::stop`]) on the same data dir, appending to the log.
+    pub fn respawn(&mut self, mut command: Command) {
+        assert!(self.child.is_none(), "the node process still runs");
+        let log = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.data_dir.join("noded.log"))
+            .unwrap();
+        self.child = Some(command.stdout(Stdio::null()).stderr(log).spawn().unwrap());
+    }
+
     /// The process id of `rudder noded`.
     #[allow(dead_code, reason = "used by benches/pod_startup.rs")]
     pub fn pid(&self) -> u32 {

@@ -772,23 +772,27 @@ fn two_nodes(shared_link: bool) {
 
     // `rudder agent` in the namespace, with the server's join token and a data dir of its own.
     let agent_dir = node_data_dir().unwrap();
-    let mut command = Command::new("nsenter");
-    command
-        .arg(format!("--net=/run/netns/{netns}"))
-        .arg(crate::harness::rudder_bin())
-        .args([
-            "agent",
-            "--server",
-            &format!("https://192.168.79.1:{}", server.port),
-        ])
-        .arg("--token-file")
-        .arg(server.data_dir.join("token"))
-        .arg("--data-dir")
-        .arg(agent_dir.path())
-        .arg("--pod-log-dir")
-        .arg(agent_dir.path().join("pod-logs"))
-        .args(["--node-name", "agent-node"]);
-    let mut agent = crate::harness::Noded::spawn(command, agent_dir, 10250);
+    let agent_path = agent_dir.path().to_path_buf();
+    let agent_command = || {
+        let mut command = Command::new("nsenter");
+        command
+            .arg(format!("--net=/run/netns/{netns}"))
+            .arg(crate::harness::rudder_bin())
+            .args([
+                "agent",
+                "--server",
+                &format!("https://192.168.79.1:{}", server.port),
+            ])
+            .arg("--token-file")
+            .arg(server.data_dir.join("token"))
+            .arg("--data-dir")
+            .arg(&agent_path)
+            .arg("--pod-log-dir")
+            .arg(agent_path.join("pod-logs"))
+            .args(["--node-name", "agent-node"]);
+        command
+    };
+    let mut agent = crate::harness::Noded::spawn(agent_command(), agent_dir, 10250);
     wait_for("the agent's node Ready", 90, || {
         agent.assert_running();
         let ready = server.kubectl(&[
@@ -934,6 +938,25 @@ fn two_nodes(shared_link: bool) {
 
     let log = agent.stop();
     assert!(log.contains("joined: client certificate signed"), "{log}");
+    if !shared_link {
+        return;
+    }
+
+    // Restarted, the agent keeps its credentials: no new requests, and the API server
+    // reaches its node server (exec) with the kept serving certificate.
+    let count_requests = || server.kubectl_ok(&["get", "csr", "-o", "name"]).lines().count();
+    let requests = count_requests();
+    agent.respawn(agent_command());
+    let answered = wait_for("exec into the agent's pod after its restart", 60, || {
+        agent.assert_running();
+        let out = exec(server, "client-b", "echo again");
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    });
+    assert_eq!(answered, "again\n");
+    assert!(agent.log().contains("using the node credentials in the data dir"));
+    assert_eq!(count_requests(), requests, "no new certificate requests");
 }
 
 #[test]

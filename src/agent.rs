@@ -79,26 +79,23 @@ pub async fn agent(args: AgentArgs) -> anyhow::Result<()> {
         .await
         .context("starting the node")?;
     let (names, ips) = certificates::node_names_and_ips(running.node());
-    let covered = stored_serving.as_ref().is_some_and(|(_, _, facts)| {
+    // A kept certificate serves on while it covers the Node's names and addresses.
+    let current = stored_serving.map(|(_, _, facts)| facts).filter(|facts| {
         names.iter().all(|n| facts.dns_names.contains(n)) && ips.iter().all(|ip| facts.ips.contains(ip))
     });
-    let serving_task = (!covered).then(|| {
-        tokio::spawn(request_serving_certificate(
+    let serving_task = tokio::spawn(
+        ServingCertificateManager {
             client,
-            node_name.clone(),
-            names,
-            ips,
-            data_dir.join("pki"),
+            node_name: node_name.clone(),
+            pki: data_dir.join("pki"),
             serving,
-            stop.clone(),
-        ))
-    });
+        }
+        .run(current, stop.clone()),
+    );
     crate::shutdown_signal().await;
     tracing::info!("shutting down");
     stop.cancel();
-    if let Some(task) = serving_task {
-        let _ = task.await;
-    }
+    let _ = serving_task.await;
     running.join().await;
     Ok(())
 }
@@ -185,50 +182,81 @@ fn stored_serving_pair(data_dir: &Path, node_name: &str) -> Option<(String, Stri
         .then_some((cert_pem, key_pem, facts))
 }
 
-/// Requests the node server's certificate for the node's names and addresses until it is
-/// signed (or the node stops), then serves with it and keeps it in `pki`.
-async fn request_serving_certificate(
+/// Keeps the node server's certificate, as the kubelet's serving certificate manager: asks
+/// for one for the Node's names and addresses when there is none, and again at a random
+/// point between 70% and 90% of each one's life.
+struct ServingCertificateManager {
     client: kube::Client,
     node_name: String,
-    names: Vec<String>,
-    ips: Vec<std::net::IpAddr>,
     pki: PathBuf,
     serving: ServingCertificate,
-    stop: CancellationToken,
-) {
-    loop {
-        let attempt = async {
-            let request = certificates::serving_request(&node_name, &names, &ips)?;
-            let cert_pem = certificates::request_certificate(
-                client.clone(),
-                Purpose::Serving,
-                &request,
-                SIGNING_TIMEOUT,
-            )
-            .await?;
-            serving.set_pem(&cert_pem, &request.key_pem)?;
-            write_private(&pki.join("kubelet.key"), &request.key_pem)?;
-            std::fs::write(pki.join("kubelet.crt"), &cert_pem).context("writing kubelet.crt")?;
-            anyhow::Ok(())
-        };
-        let result = tokio::select! {
-            () = stop.cancelled() => return,
-            result = attempt => result,
-        };
-        match result {
-            Ok(()) => {
-                tracing::info!(node = %node_name, "serving certificate signed");
-                return;
+}
+
+impl ServingCertificateManager {
+    /// Runs until `stop`, starting from the certificate in use (`None`: none yet).
+    async fn run(self, mut current: Option<CertificateFacts>, stop: CancellationToken) {
+        loop {
+            if let Some(facts) = &current {
+                let deadline = facts.rotation_deadline(0.7 + 0.2 * jitter());
+                let wait = deadline.duration_since(SystemTime::now()).unwrap_or_default();
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = tokio::time::sleep(wait) => {}
+                }
+                tracing::info!(node = %self.node_name, "rotating the serving certificate");
             }
-            Err(err) => {
-                tracing::warn!(error = %format!("{err:#}"), "requesting the serving certificate failed; asking again");
-            }
-        }
-        tokio::select! {
-            () = stop.cancelled() => return,
-            () = tokio::time::sleep(SERVING_RETRY) => {}
+            let renewed = tokio::select! {
+                () = stop.cancelled() => return,
+                renewed = self.renew_until_signed() => renewed,
+            };
+            current = Some(renewed);
         }
     }
+
+    /// Asks until a certificate is signed, then serves with it and keeps it in `pki`.
+    async fn renew_until_signed(&self) -> CertificateFacts {
+        loop {
+            match self.renew().await {
+                Ok(facts) => {
+                    tracing::info!(node = %self.node_name, "serving certificate signed");
+                    return facts;
+                }
+                Err(err) => {
+                    tracing::warn!(error = %format!("{err:#}"), "requesting the serving certificate failed; asking again");
+                }
+            }
+            tokio::time::sleep(SERVING_RETRY).await;
+        }
+    }
+
+    async fn renew(&self) -> anyhow::Result<CertificateFacts> {
+        // The Node's names and addresses as they are now.
+        let nodes: kube::Api<k8s_openapi::api::core::v1::Node> = kube::Api::all(self.client.clone());
+        let node = nodes.get(&self.node_name).await?;
+        let (names, ips) = certificates::node_names_and_ips(&node);
+        let request = certificates::serving_request(&self.node_name, &names, &ips)?;
+        let cert_pem = certificates::request_certificate(
+            self.client.clone(),
+            Purpose::Serving,
+            &request,
+            SIGNING_TIMEOUT,
+        )
+        .await?;
+        let facts = CertificateFacts::of(&cert_pem)?;
+        self.serving.set_pem(&cert_pem, &request.key_pem)?;
+        write_private(&self.pki.join("kubelet.key"), &request.key_pem)?;
+        write_private(&self.pki.join("kubelet.crt"), &cert_pem)?;
+        Ok(facts)
+    }
+}
+
+/// A number in [0, 1) that differs between nodes and runs (spreads rotations out).
+fn jitter() -> f64 {
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .subsec_nanos();
+    f64::from(nanos % 1_000_000) / 1_000_000.0
 }
 
 /// Writes a file only its owner can read.

@@ -463,6 +463,13 @@ impl CertificateFacts {
             Err(_) => false,
         }
     }
+
+    /// When to replace the certificate: `fraction` (the kubelet draws it between 0.7 and
+    /// 0.9) of the way through its life.
+    pub fn rotation_deadline(&self, fraction: f64) -> SystemTime {
+        let lifetime = self.not_after.duration_since(self.not_before).unwrap_or_default();
+        self.not_before + lifetime.mul_f64(fraction.clamp(0.0, 1.0))
+    }
 }
 
 #[cfg(test)]
@@ -566,5 +573,7 @@ mod tests {
         assert!(facts.fresh_at(at(start + 8 * day - 1)));
         assert!(!facts.fresh_at(at(start + 8 * day)));
         assert!(!facts.fresh_at(at(start + 20 * day)));
+        assert_eq!(facts.rotation_deadline(0.7), at(start + 7 * day));
+        assert_eq!(facts.rotation_deadline(0.9), at(start + 9 * day));
     }
 }
