@@ -614,26 +614,8 @@ fn other_nodes_pod_ranges_are_routed_through_their_addresses_on_a_shared_link() 
     };
     let server = &node.server;
     // A link to a namespace standing in for another machine.
-    let netns = format!("rudder-e2e-peer-{}", std::process::id());
-    let run = |args: &[&str]| {
-        let out = Command::new("ip").args(args).output().unwrap();
-        assert!(
-            out.status.success(),
-            "ip {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    run(&["netns", "add", &netns]);
-    let _cleanup = Cleanup(vec![
-        vec!["link".into(), "del".into(), "vpeer0".into()],
-        vec!["netns".into(), "del".into(), netns.clone()],
-    ]);
-    run(&[
-        "link", "add", "vpeer0", "type", "veth", "peer", "name", "eth0", "netns", &netns,
-    ]);
-    run(&["addr", "add", "192.168.78.1/24", "dev", "vpeer0"]);
-    run(&["link", "set", "vpeer0", "up"]);
-    run(&["-n", &netns, "link", "set", "eth0", "up"]);
+    let (_netns, _cleanup) = linked_namespace("rudder-e2e-peer", "vpeer0");
+    ip(&["addr", "add", "192.168.78.1/24", "dev", "vpeer0"]);
 
     apply(
         server,
@@ -671,6 +653,34 @@ spec:
     wait_for("the route gone with the node", 30, || {
         route().is_empty().then_some(())
     });
+}
+
+/// Runs `ip` with `args`, failing the test with its message if it fails.
+fn ip(args: &[&str]) {
+    let out = Command::new("ip").args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "ip {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A network namespace (`<prefix>-<pid>`) standing in for another machine, linked to the
+/// host by a veth pair, `host_link` here and `eth0` there, both up; removed when the guard
+/// drops.
+fn linked_namespace(prefix: &str, host_link: &str) -> (String, Cleanup) {
+    let netns = format!("{prefix}-{}", std::process::id());
+    ip(&["netns", "add", &netns]);
+    let cleanup = Cleanup(vec![
+        vec!["link".into(), "del".into(), host_link.into()],
+        vec!["netns".into(), "del".into(), netns.clone()],
+    ]);
+    ip(&[
+        "link", "add", host_link, "type", "veth", "peer", "name", "eth0", "netns", &netns,
+    ]);
+    ip(&["link", "set", host_link, "up"]);
+    ip(&["-n", &netns, "link", "set", "eth0", "up"]);
+    (netns, cleanup)
 }
 
 /// `ip` commands run when dropped.
@@ -727,27 +737,10 @@ fn two_nodes(shared_link: bool) {
     // time), made before the server starts so its certificates cover the host's address on
     // the link.
     let _two_nodes = lock_file("rudder-e2e-two-nodes.lock");
-    let netns = format!("rudder-e2e-agent-{}", std::process::id());
-    let run = |args: &[&str]| {
-        let out = Command::new("ip").args(args).output().unwrap();
-        assert!(
-            out.status.success(),
-            "ip {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    run(&["netns", "add", &netns]);
-    let _cleanup = Cleanup(vec![
-        vec!["link".into(), "del".into(), "vagent0".into()],
-        vec!["netns".into(), "del".into(), netns.clone()],
-    ]);
-    run(&[
-        "link", "add", "vagent0", "type", "veth", "peer", "name", "eth0", "netns", &netns,
-    ]);
+    let (netns, _cleanup) = linked_namespace("rudder-e2e-agent", "vagent0");
     let prefix = if shared_link { "/24" } else { "/32" };
-    run(&["addr", "add", &format!("192.168.79.1{prefix}"), "dev", "vagent0"]);
-    run(&["link", "set", "vagent0", "up"]);
-    run(&[
+    ip(&["addr", "add", &format!("192.168.79.1{prefix}"), "dev", "vagent0"]);
+    ip(&[
         "-n",
         &netns,
         "addr",
@@ -756,13 +749,12 @@ fn two_nodes(shared_link: bool) {
         "dev",
         "eth0",
     ]);
-    run(&["-n", &netns, "link", "set", "lo", "up"]);
-    run(&["-n", &netns, "link", "set", "eth0", "up"]);
+    ip(&["-n", &netns, "link", "set", "lo", "up"]);
     if !shared_link {
-        run(&["route", "add", "192.168.79.2/32", "dev", "vagent0"]);
-        run(&["-n", &netns, "route", "add", "192.168.79.1/32", "dev", "eth0"]);
+        ip(&["route", "add", "192.168.79.2/32", "dev", "vagent0"]);
+        ip(&["-n", &netns, "route", "add", "192.168.79.1/32", "dev", "eth0"]);
     }
-    run(&["-n", &netns, "route", "add", "default", "via", "192.168.79.1"]);
+    ip(&["-n", &netns, "route", "add", "default", "via", "192.168.79.1"]);
 
     let Some(node) = network_node(&["--bind-address", "0.0.0.0", "--node-ip", "192.168.79.1"]) else {
         return;
@@ -990,16 +982,7 @@ fn netd_as_a_process_of_its_own_connects_the_pods_of_a_separate_noded() {
         &["--netd-socket", &socket.display().to_string()],
         &[],
     );
-    wait_for("the node Ready", 60, || {
-        noded.assert_running();
-        let out = server.kubectl(&[
-            "get",
-            "nodes",
-            "-o",
-            "jsonpath={.items[*].status.conditions[?(@.type=='Ready')].status}",
-        ]);
-        (String::from_utf8_lossy(&out.stdout) == "True").then_some(())
-    });
+    crate::node::wait_noded_ready(&server, &mut noded);
     apply(&server, &pod("web", "app: web", WEB));
     apply(&server, &pod("client", "app: client", "exec sleep 3600"));
     apply(&server, &service_for("web", "web"));

@@ -53,6 +53,12 @@ pub fn standalone_node(flags: &[&str], env: &[(&str, &str)]) -> Option<Standalon
     let dir = node_data_dir()?;
     let server = Server::start();
     let mut noded = Noded::start_in(&server, dir, flags, env);
+    wait_noded_ready(&server, &mut noded);
+    Some(StandaloneNode { noded, server })
+}
+
+/// Waits until the node of a separate `noded` reports Ready, failing if noded exits.
+pub fn wait_noded_ready(server: &Server, noded: &mut Noded) {
     wait_for("rudder noded's node Ready", 60, || {
         noded.assert_running();
         let out = server.kubectl(&[
@@ -63,7 +69,6 @@ pub fn standalone_node(flags: &[&str], env: &[(&str, &str)]) -> Option<Standalon
         ]);
         (String::from_utf8_lossy(&out.stdout).trim() == "True").then_some(())
     });
-    Some(StandaloneNode { noded, server })
 }
 
 /// Waits until the server's node reports Ready.
