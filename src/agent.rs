@@ -3,7 +3,8 @@
 //! the token; a client certificate for `system:node:NAME` requested with the token as a
 //! bootstrap token, then kept as `DATA_DIR/node.kubeconfig`; and the node server's serving
 //! certificate requested as the node once its Node has addresses, kept in `DATA_DIR/pki`.
-//! From the client certificate on, the node acts only as `system:node:NAME`.
+//! From the client certificate on, the node acts only as `system:node:NAME`. Both
+//! certificates rotate while the node runs, as the kubelet's certificate managers do.
 //!
 //! It wires steps together and stores credentials; requesting them is
 //! `rudder_noded::certificates`, running the node is [`crate::node`].
@@ -14,15 +15,15 @@ use std::time::{Duration, SystemTime};
 use anyhow::Context;
 use clap::Args;
 use rudder_noded::certificates::{self, CertificateFacts, Credentials, JoinToken, Purpose};
-use rudder_noded::server::ServingCertificate;
+use rudder_noded::identity::TlsIdentity;
 use tokio_util::sync::CancellationToken;
 
 use crate::node::{self, NodeArgs, ServingTls};
 
 /// How long a certificate request may wait for its certificate.
 const SIGNING_TIMEOUT: Duration = Duration::from_secs(300);
-/// How long to wait before asking again when a serving certificate request failed.
-const SERVING_RETRY: Duration = Duration::from_secs(10);
+/// How long to wait before asking again when a certificate request failed.
+const RETRY: Duration = Duration::from_secs(10);
 /// The node credentials' file in the data dir (as `rudder server` names its node's).
 const NODE_KUBECONFIG: &str = "node.kubeconfig";
 
@@ -63,14 +64,18 @@ pub async fn agent(args: AgentArgs) -> anyhow::Result<()> {
         }
         None => join(&args, &data_dir, &node_name).await?,
     };
-    let client_config = certificates::client_config(credentials.kubeconfig).await?;
-    let client = rudder_noded::api_client::client(client_config)?;
+    // The client presents its certificate through a handle the rotation replaces.
+    let client_identity = TlsIdentity::from_pem(&credentials.cert_pem, &credentials.key_pem)?;
+    let client_config =
+        certificates::client_config(node_kubeconfig(&args.server, &node_name, &credentials)).await?;
+    let client =
+        rudder_noded::api_client::client_with_identity(client_config, Some(client_identity.clone()))?;
 
-    let serving = ServingCertificate::pending();
+    let serving = TlsIdentity::pending();
     let stored_serving = stored_serving_pair(&data_dir, &node_name)
         .filter(|(cert_pem, key_pem, _)| serving.set_pem(cert_pem, key_pem).is_ok());
     let tls = ServingTls {
-        client_ca_pem: credentials.ca_pem,
+        client_ca_pem: credentials.ca_pem.clone(),
         serving: serving.clone(),
         allowed_user: rudder_apiserver::KUBELET_CLIENT_USER.to_owned(),
     };
@@ -80,30 +85,67 @@ pub async fn agent(args: AgentArgs) -> anyhow::Result<()> {
         .context("starting the node")?;
     let (names, ips) = certificates::node_names_and_ips(running.node());
     // A kept certificate serves on while it covers the Node's names and addresses.
-    let current = stored_serving.map(|(_, _, facts)| facts).filter(|facts| {
+    let current_serving = stored_serving.map(|(_, _, facts)| facts).filter(|facts| {
         names.iter().all(|n| facts.dns_names.contains(n)) && ips.iter().all(|ip| facts.ips.contains(ip))
     });
-    let serving_task = tokio::spawn(
-        ServingCertificateManager {
-            client,
-            node_name: node_name.clone(),
-            pki: data_dir.join("pki"),
-            serving,
-        }
-        .run(current, stop.clone()),
-    );
+    let manager = |purpose, identity| CertificateManager {
+        purpose,
+        client: client.clone(),
+        node_name: node_name.clone(),
+        identity,
+        data_dir: data_dir.clone(),
+        server: args.server.clone(),
+        ca_pem: credentials.ca_pem.clone(),
+    };
+    let managers = [
+        tokio::spawn(manager(Purpose::Serving, serving).run(current_serving, stop.clone())),
+        tokio::spawn(
+            manager(Purpose::Client, client_identity).run(Some(credentials.facts.clone()), stop.clone()),
+        ),
+    ];
     crate::shutdown_signal().await;
     tracing::info!("shutting down");
     stop.cancel();
-    let _ = serving_task.await;
+    for task in managers {
+        let _ = task.await;
+    }
     running.join().await;
     Ok(())
 }
 
 /// What the node authenticates with and trusts.
 struct NodeCredentials {
-    kubeconfig: kube::config::Kubeconfig,
     ca_pem: String,
+    cert_pem: String,
+    key_pem: String,
+    facts: CertificateFacts,
+}
+
+/// The node's kubeconfig for `credentials`.
+fn node_kubeconfig(server: &str, node_name: &str, credentials: &NodeCredentials) -> kube::config::Kubeconfig {
+    certificates::kubeconfig(
+        server,
+        &credentials.ca_pem,
+        &format!("system:node:{node_name}"),
+        &Credentials::Certificate {
+            cert_pem: &credentials.cert_pem,
+            key_pem: &credentials.key_pem,
+        },
+    )
+}
+
+/// Writes the node's kubeconfig (`DATA_DIR/node.kubeconfig`, the owner's only).
+fn store_credentials(
+    data_dir: &Path,
+    server: &str,
+    node_name: &str,
+    credentials: &NodeCredentials,
+) -> anyhow::Result<()> {
+    let kubeconfig = node_kubeconfig(server, node_name, credentials);
+    write_private(
+        &data_dir.join(NODE_KUBECONFIG),
+        &serde_json::to_string_pretty(&kubeconfig)?,
+    )
 }
 
 /// The node credentials of an earlier join, when they are for this server and node and their
@@ -122,13 +164,20 @@ fn stored_credentials(data_dir: &Path, server: &str, node_name: &str) -> Option<
             .and_then(|bytes| String::from_utf8(bytes).ok())
     };
     let ca_pem = decode(cluster.certificate_authority_data.as_deref()?)?;
-    let user = kubeconfig.auth_infos.first()?.auth_info.as_ref()?;
-    let cert_pem = decode(user.client_certificate_data.as_deref()?)?;
+    // The key is a secret kube keeps behind its own type; its serialized form is the file's.
+    let user = serde_json::to_value(kubeconfig.auth_infos.first()?.auth_info.as_ref()?).ok()?;
+    let cert_pem = decode(user.get("client-certificate-data")?.as_str()?)?;
+    let key_pem = decode(user.get("client-key-data")?.as_str()?)?;
     let facts = CertificateFacts::of(&cert_pem).ok()?;
     if facts.common_name != format!("system:node:{node_name}") || !facts.fresh_at(SystemTime::now()) {
         return None;
     }
-    Some(NodeCredentials { kubeconfig, ca_pem })
+    Some(NodeCredentials {
+        ca_pem,
+        cert_pem,
+        key_pem,
+        facts,
+    })
 }
 
 /// Joins with the token: the pinned CA, then a client certificate for the node, stored as
@@ -154,21 +203,15 @@ async fn join(args: &AgentArgs, data_dir: &Path, node_name: &str) -> anyhow::Res
     let request = certificates::client_request(node_name)?;
     let cert_pem =
         certificates::request_certificate(bootstrap, Purpose::Client, &request, SIGNING_TIMEOUT).await?;
-    let kubeconfig = certificates::kubeconfig(
-        &args.server,
-        &ca_pem,
-        &format!("system:node:{node_name}"),
-        &Credentials::Certificate {
-            cert_pem: &cert_pem,
-            key_pem: &request.key_pem,
-        },
-    );
-    write_private(
-        &data_dir.join(NODE_KUBECONFIG),
-        &serde_json::to_string_pretty(&kubeconfig)?,
-    )?;
+    let credentials = NodeCredentials {
+        facts: CertificateFacts::of(&cert_pem)?,
+        ca_pem,
+        cert_pem,
+        key_pem: request.key_pem,
+    };
+    store_credentials(data_dir, &args.server, node_name, &credentials)?;
     tracing::info!(node = %node_name, "joined: client certificate signed");
-    Ok(NodeCredentials { kubeconfig, ca_pem })
+    Ok(credentials)
 }
 
 /// The serving certificate, key and facts kept from an earlier run, when fresh and for this
@@ -182,17 +225,24 @@ fn stored_serving_pair(data_dir: &Path, node_name: &str) -> Option<(String, Stri
         .then_some((cert_pem, key_pem, facts))
 }
 
-/// Keeps the node server's certificate, as the kubelet's serving certificate manager: asks
-/// for one for the Node's names and addresses when there is none, and again at a random
-/// point between 70% and 90% of each one's life.
-struct ServingCertificateManager {
+/// Keeps one of the node's certificates, as the kubelet's certificate managers: asks for one
+/// when there is none, and again at a random point between 70% and 90% of each one's life;
+/// the new one goes into the identity in use (new connections present it) and the data dir.
+/// Serving certificates are for the Node's current names and addresses; client ones are
+/// asked for as the node itself (a renewal).
+struct CertificateManager {
+    purpose: Purpose,
+    /// The node's client (asking as the node).
     client: kube::Client,
     node_name: String,
-    pki: PathBuf,
-    serving: ServingCertificate,
+    identity: TlsIdentity,
+    data_dir: PathBuf,
+    /// The API server and CA, written with a client certificate into the node's kubeconfig.
+    server: String,
+    ca_pem: String,
 }
 
-impl ServingCertificateManager {
+impl CertificateManager {
     /// Runs until `stop`, starting from the certificate in use (`None`: none yet).
     async fn run(self, mut current: Option<CertificateFacts>, stop: CancellationToken) {
         loop {
@@ -203,7 +253,7 @@ impl ServingCertificateManager {
                     () = stop.cancelled() => return,
                     () = tokio::time::sleep(wait) => {}
                 }
-                tracing::info!(node = %self.node_name, "rotating the serving certificate");
+                tracing::info!(node = %self.node_name, purpose = ?self.purpose, "rotating a certificate");
             }
             let renewed = tokio::select! {
                 () = stop.cancelled() => return,
@@ -213,39 +263,54 @@ impl ServingCertificateManager {
         }
     }
 
-    /// Asks until a certificate is signed, then serves with it and keeps it in `pki`.
+    /// Asks until a certificate is signed.
     async fn renew_until_signed(&self) -> CertificateFacts {
         loop {
             match self.renew().await {
                 Ok(facts) => {
-                    tracing::info!(node = %self.node_name, "serving certificate signed");
+                    tracing::info!(node = %self.node_name, purpose = ?self.purpose, "certificate signed");
                     return facts;
                 }
                 Err(err) => {
-                    tracing::warn!(error = %format!("{err:#}"), "requesting the serving certificate failed; asking again");
+                    tracing::warn!(purpose = ?self.purpose, error = %format!("{err:#}"), "requesting a certificate failed; asking again");
                 }
             }
-            tokio::time::sleep(SERVING_RETRY).await;
+            tokio::time::sleep(RETRY).await;
         }
     }
 
     async fn renew(&self) -> anyhow::Result<CertificateFacts> {
-        // The Node's names and addresses as they are now.
-        let nodes: kube::Api<k8s_openapi::api::core::v1::Node> = kube::Api::all(self.client.clone());
-        let node = nodes.get(&self.node_name).await?;
-        let (names, ips) = certificates::node_names_and_ips(&node);
-        let request = certificates::serving_request(&self.node_name, &names, &ips)?;
-        let cert_pem = certificates::request_certificate(
-            self.client.clone(),
-            Purpose::Serving,
-            &request,
-            SIGNING_TIMEOUT,
-        )
-        .await?;
+        let request = match self.purpose {
+            Purpose::Serving => {
+                // The Node's names and addresses as they are now.
+                let nodes: kube::Api<k8s_openapi::api::core::v1::Node> = kube::Api::all(self.client.clone());
+                let node = nodes.get(&self.node_name).await?;
+                let (names, ips) = certificates::node_names_and_ips(&node);
+                certificates::serving_request(&self.node_name, &names, &ips)?
+            }
+            Purpose::Client => certificates::client_request(&self.node_name)?,
+        };
+        let cert_pem =
+            certificates::request_certificate(self.client.clone(), self.purpose, &request, SIGNING_TIMEOUT)
+                .await?;
         let facts = CertificateFacts::of(&cert_pem)?;
-        self.serving.set_pem(&cert_pem, &request.key_pem)?;
-        write_private(&self.pki.join("kubelet.key"), &request.key_pem)?;
-        write_private(&self.pki.join("kubelet.crt"), &cert_pem)?;
+        self.identity.set_pem(&cert_pem, &request.key_pem)?;
+        match self.purpose {
+            Purpose::Serving => {
+                let pki = self.data_dir.join("pki");
+                write_private(&pki.join("kubelet.key"), &request.key_pem)?;
+                write_private(&pki.join("kubelet.crt"), &cert_pem)?;
+            }
+            Purpose::Client => {
+                let credentials = NodeCredentials {
+                    ca_pem: self.ca_pem.clone(),
+                    cert_pem,
+                    key_pem: request.key_pem,
+                    facts: facts.clone(),
+                };
+                store_credentials(&self.data_dir, &self.server, &self.node_name, &credentials)?;
+            }
+        }
         Ok(facts)
     }
 }

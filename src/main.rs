@@ -328,7 +328,7 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
         let tls = running.node_server_tls();
         let tls = node::ServingTls {
             client_ca_pem: tls.ca_pem.clone(),
-            serving: rudder_noded::server::ServingCertificate::from_pem(
+            serving: rudder_noded::identity::TlsIdentity::from_pem(
                 &tls.serving.cert_pem,
                 &tls.serving.key_pem,
             )

@@ -103,7 +103,7 @@ pub struct ServingTls {
     /// The CA that signs clients' certificates, PEM.
     pub client_ca_pem: String,
     /// The serving certificate and key (possibly still to come, for a joining node).
-    pub serving: rudder_noded::server::ServingCertificate,
+    pub serving: rudder_noded::identity::TlsIdentity,
     /// The client certificate common name allowed (the API server's kubelet client).
     pub allowed_user: String,
 }
@@ -256,7 +256,7 @@ pub async fn noded(args: NodedArgs) -> anyhow::Result<()> {
     };
     let tls = ServingTls {
         client_ca_pem,
-        serving: rudder_noded::server::ServingCertificate::from_pem(
+        serving: rudder_noded::identity::TlsIdentity::from_pem(
             &read(&args.tls_cert_file)?,
             &read(&args.tls_private_key_file)?,
         )

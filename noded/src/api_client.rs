@@ -40,6 +40,19 @@ pub enum ApiClientError {
 
 /// A kube client for `config` over one shared HTTP/2 connection.
 pub fn client(config: kube::Config) -> Result<kube::Client, ApiClientError> {
+    client_with_identity(config, None)
+}
+
+/// A kube client for `config` that presents `identity` (instead of the configuration's client
+/// certificate), read at each TLS handshake: replacing it rotates the client's certificate.
+pub fn client_with_identity(
+    config: kube::Config,
+    identity: Option<crate::identity::TlsIdentity>,
+) -> Result<kube::Client, ApiClientError> {
+    let mut tls = config.rustls_client_config()?;
+    if let Some(identity) = identity {
+        tls.client_auth_cert_resolver = std::sync::Arc::new(identity);
+    }
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     // HTTP/2 writes a request as several frames; Nagle's algorithm would hold the later ones
@@ -47,7 +60,7 @@ pub fn client(config: kube::Config) -> Result<kube::Client, ApiClientError> {
     http.set_nodelay(true);
     http.set_connect_timeout(config.connect_timeout);
     let builder = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(config.rustls_client_config()?)
+        .with_tls_config(tls)
         .https_or_http();
     let builder = match &config.tls_server_name {
         Some(name) => {

@@ -24,6 +24,7 @@
 
 pub mod api_client;
 pub mod certificates;
+pub mod identity;
 pub mod images;
 pub mod kubelet;
 pub mod lease;

@@ -78,7 +78,8 @@ async fn start() -> Cluster {
     let client = kube::Client::try_from(client_config).unwrap();
 
     let tls = api.node_server_tls().clone();
-    let serving = server::ServingCertificate::from_pem(&tls.serving.cert_pem, &tls.serving.key_pem).unwrap();
+    let serving =
+        rudder_noded::identity::TlsIdentity::from_pem(&tls.serving.cert_pem, &tls.serving.key_pem).unwrap();
     let mut node_config = server::Config::new(tls.ca_pem, serving);
     node_config.address = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
     node_config.allowed_users = vec![tls.allowed_user];

@@ -12,6 +12,7 @@ use common::Cluster;
 use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use rudder_noded::certificates::{self, CertificateError, CertificateFacts, Credentials, JoinToken, Purpose};
+use rudder_noded::identity::TlsIdentity;
 use serde_json::json;
 
 const SIGNING: Duration = Duration::from_secs(30);
@@ -115,6 +116,38 @@ async fn a_node_joins_with_the_token_and_gets_client_and_serving_certificates() 
     assert_eq!(facts.common_name, "system:node:n1");
     assert_eq!(facts.dns_names, ["n1"]);
     assert_eq!(facts.ips, ["10.9.8.7".parse::<std::net::IpAddr>().unwrap()]);
+
+    // Rotation: the node asks for a new client certificate as itself (a renewal, approved),
+    // and a client presents whatever its identity handle holds, not the kubeconfig's.
+    let renewal = certificates::client_request("n1").unwrap();
+    let renewed = certificates::request_certificate(as_node.clone(), Purpose::Client, &renewal, SIGNING)
+        .await
+        .unwrap();
+    assert_eq!(
+        CertificateFacts::of(&renewed).unwrap().common_name,
+        "system:node:n1"
+    );
+    let old_kubeconfig = certificates::kubeconfig(
+        &server,
+        &ca_pem,
+        "system:node:n1",
+        &Credentials::Certificate {
+            cert_pem: &cert_pem,
+            key_pem: &request.key_pem,
+        },
+    );
+    let identity = TlsIdentity::pending();
+    let config = certificates::client_config(old_kubeconfig.clone()).await.unwrap();
+    let without = rudder_noded::api_client::client_with_identity(config, Some(identity.clone())).unwrap();
+    let err = Api::<Node>::all(without).get("n1").await.unwrap_err();
+    assert!(
+        err.to_string().contains("Unauthorized"),
+        "no certificate presented: {err}"
+    );
+    identity.set_pem(&renewed, &renewal.key_pem).unwrap();
+    let config = certificates::client_config(old_kubeconfig).await.unwrap();
+    let rotated = rudder_noded::api_client::client_with_identity(config, Some(identity)).unwrap();
+    assert!(Api::<Node>::all(rotated).get("n1").await.is_ok());
 
     // An address the Node does not have is not approved: the request waits, unsigned.
     let other = certificates::serving_request("n1", &[], &["10.0.0.99".parse().unwrap()]).unwrap();

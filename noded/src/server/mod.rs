@@ -9,7 +9,6 @@
 //! instance runs and the runtime to exec in come from a [`PodSource`] the pod worker supplies;
 //! this module never starts or inspects containers itself.
 
-mod certificate;
 mod container_logs;
 mod portforward;
 mod spdy;
@@ -38,8 +37,8 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
+use crate::identity::TlsIdentity;
 use crate::logs::paths::DEFAULT_LOG_ROOT;
-pub use certificate::ServingCertificate;
 
 /// The kubelet's default port.
 pub const DEFAULT_PORT: u16 = 10250;
@@ -86,7 +85,7 @@ pub struct Config {
     /// The cluster CA that signs client certificates, PEM.
     pub client_ca_pem: String,
     /// The serving certificate and key (replaceable while the server runs).
-    pub serving: ServingCertificate,
+    pub serving: TlsIdentity,
     /// Client certificate common names allowed to use the server.
     pub allowed_users: Vec<String>,
     /// The root of pod log directories (see [`crate::logs::paths`]).
@@ -95,7 +94,7 @@ pub struct Config {
 
 impl Config {
     /// Defaults: `0.0.0.0:10250`, `/var/log/pods`, the API server's kubelet client allowed.
-    pub fn new(client_ca_pem: String, serving: ServingCertificate) -> Config {
+    pub fn new(client_ca_pem: String, serving: TlsIdentity) -> Config {
         Config {
             address: SocketAddr::from((Ipv4Addr::UNSPECIFIED, DEFAULT_PORT)),
             client_ca_pem,
