@@ -5,7 +5,7 @@
 
 use std::borrow::Cow;
 
-use nftables::expr::{Expression, Meta, MetaKey, NamedExpression, Payload, PayloadField, Prefix};
+use nftables::expr::{CT, Expression, Meta, MetaKey, NamedExpression, Payload, PayloadField, Prefix};
 use nftables::schema::{Chain, NfCmd, NfListObject, NfObject, Rule, Table};
 use nftables::stmt::{Match, Operator, Statement};
 use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook};
@@ -193,6 +193,20 @@ pub fn cidr(block: Ipv4Cidr) -> Expression<'static> {
 
 pub fn text(value: impl Into<String>) -> Expression<'static> {
     Expression::String(Cow::Owned(value.into()))
+}
+
+/// `ct state { states }`: the connection's conntrack state is one of `states`.
+pub fn ct_state(states: &[&str]) -> Statement<'static> {
+    let right = match states {
+        [one] => text(*one),
+        many => Expression::List(many.iter().map(|state| text(*state)).collect()),
+    };
+    let state = Expression::Named(NamedExpression::CT(CT {
+        key: Cow::Borrowed("state"),
+        family: None,
+        dir: None,
+    }));
+    matches(state, Operator::IN, right)
 }
 
 pub fn matches(left: Expression<'static>, op: Operator, right: Expression<'static>) -> Statement<'static> {

@@ -227,11 +227,20 @@ fn apply_overlay(overlay: &Overlay, own: Option<&Peer>, mtu: u32) -> Result<Opti
             netlink.delete_neighbour(index, entry)?;
         }
     }
+    let has = |forwarding: bool, ip: Ipv4Addr, mac: [u8; 6]| {
+        present
+            .iter()
+            .any(|e| e.forwarding == forwarding && e.ip == Some(ip) && e.mac == Some(mac))
+    };
     for (ip, mac) in &overlay.neighbours {
-        netlink.replace_neighbour(index, *ip, *mac)?;
+        if !has(false, *ip, *mac) {
+            netlink.replace_neighbour(index, *ip, *mac)?;
+        }
     }
     for (mac, destination) in &overlay.forwarding {
-        netlink.replace_fdb(index, *mac, *destination)?;
+        if !has(true, *destination, *mac) {
+            netlink.replace_fdb(index, *mac, *destination)?;
+        }
     }
     Ok(Some(index))
 }

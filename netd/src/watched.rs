@@ -54,36 +54,45 @@ impl Watched {
     }
 }
 
-/// A reflector of every `K`, moving `bump` on each event.
-pub(crate) fn follow<K>(client: Client, bump: watch::Sender<u64>, shutdown: CancellationToken) -> Store<K>
-where
+/// What a reflector can follow: a built-in kind.
+pub(crate) trait Followed:
+    kube::Resource<DynamicType = ()>
+    + Clone
+    + std::fmt::Debug
+    + serde::de::DeserializeOwned
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<K> Followed for K where
     K: kube::Resource<DynamicType = ()>
         + Clone
         + std::fmt::Debug
         + serde::de::DeserializeOwned
         + Send
         + Sync
-        + 'static,
+        + 'static
 {
+}
+
+/// A reflector of every `K`, moving `bump` on each event.
+pub(crate) fn follow<K: Followed>(
+    client: Client,
+    bump: watch::Sender<u64>,
+    shutdown: CancellationToken,
+) -> Store<K> {
     follow_selected(client, watcher::Config::default(), bump, shutdown)
 }
 
 /// A reflector of the `K` that `config` selects, moving `bump` on each event.
-fn follow_selected<K>(
+fn follow_selected<K: Followed>(
     client: Client,
     config: watcher::Config,
     bump: watch::Sender<u64>,
     shutdown: CancellationToken,
-) -> Store<K>
-where
-    K: kube::Resource<DynamicType = ()>
-        + Clone
-        + std::fmt::Debug
-        + serde::de::DeserializeOwned
-        + Send
-        + Sync
-        + 'static,
-{
+) -> Store<K> {
     let (reader, writer) = reflector::store();
     let api: Api<K> = Api::all(client);
     let stream = reflector::reflector(writer, watcher(api, config)).default_backoff();

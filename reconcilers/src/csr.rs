@@ -107,48 +107,51 @@ fn usages(csr: &CertificateSigningRequest) -> Vec<String> {
     csr.spec.usages.clone().unwrap_or_default()
 }
 
-/// Upstream's ValidateKubeletClientCSR, as an error message.
-fn kubelet_client_problem(request: &Request, usages: &[String]) -> Option<String> {
+/// What kubelet client and serving requests share: a node's subject.
+fn node_subject_problem(request: &Request) -> Option<String> {
     if request.organizations != ["system:nodes"] {
         return Some("subject organization is not system:nodes".to_owned());
     }
     if !request.common_name.starts_with("system:node:") {
         return Some("subject common name does not begin with system:node:".to_owned());
-    }
-    if !request.dns_names.is_empty() || !request.ips.is_empty() || request.other_names > 0 {
-        return Some("subject alternative names are not allowed".to_owned());
-    }
-    let allowed = ["digital signature", "key encipherment", "client auth"];
-    if let Some(bad) = usages.iter().find(|u| !allowed.contains(&u.as_str())) {
-        return Some(format!("usage {bad:?} is not allowed"));
-    }
-    if !usages.iter().any(|u| u == "client auth") {
-        return Some("missing required usages: client auth".to_owned());
     }
     None
 }
 
-fn kubelet_serving_problem(request: &Request, usages: &[String]) -> Option<String> {
-    if request.organizations != ["system:nodes"] {
-        return Some("subject organization is not system:nodes".to_owned());
-    }
-    if !request.common_name.starts_with("system:node:") {
-        return Some("subject common name does not begin with system:node:".to_owned());
-    }
-    if request.other_names > 0 {
-        return Some("only DNS and IP subject alternative names are allowed".to_owned());
-    }
-    if request.dns_names.is_empty() && request.ips.is_empty() {
-        return Some("DNS or IP subjectAltName is required".to_owned());
-    }
-    let allowed = ["digital signature", "key encipherment", "server auth"];
+/// Usages among digital signature, key encipherment and `required`, which must be there.
+fn usage_problem(usages: &[String], required: &str) -> Option<String> {
+    let allowed = ["digital signature", "key encipherment", required];
     if let Some(bad) = usages.iter().find(|u| !allowed.contains(&u.as_str())) {
         return Some(format!("usage {bad:?} is not allowed"));
     }
-    if !usages.iter().any(|u| u == "server auth") {
-        return Some("missing required usages: server auth".to_owned());
+    if !usages.iter().any(|u| u == required) {
+        return Some(format!("missing required usages: {required}"));
     }
     None
+}
+
+/// Upstream's ValidateKubeletClientCSR, as an error message.
+fn kubelet_client_problem(request: &Request, usages: &[String]) -> Option<String> {
+    node_subject_problem(request)
+        .or_else(|| {
+            (!request.dns_names.is_empty() || !request.ips.is_empty() || request.other_names > 0)
+                .then(|| "subject alternative names are not allowed".to_owned())
+        })
+        .or_else(|| usage_problem(usages, "client auth"))
+}
+
+/// Upstream's ValidateKubeletServingCSR, as an error message.
+fn kubelet_serving_problem(request: &Request, usages: &[String]) -> Option<String> {
+    node_subject_problem(request)
+        .or_else(|| {
+            (request.other_names > 0)
+                .then(|| "only DNS and IP subject alternative names are allowed".to_owned())
+        })
+        .or_else(|| {
+            (request.dns_names.is_empty() && request.ips.is_empty())
+                .then(|| "DNS or IP subjectAltName is required".to_owned())
+        })
+        .or_else(|| usage_problem(usages, "server auth"))
 }
 
 fn condition(csr: &CertificateSigningRequest, kind: &str) -> bool {

@@ -75,7 +75,7 @@ async fn a_node_joins_with_the_token_and_gets_client_and_serving_certificates() 
     assert!(facts.fresh_at(std::time::SystemTime::now()));
 
     // With it the node registers itself.
-    let as_node = client(
+    let node_kubeconfig = certificates::kubeconfig(
         &server,
         &ca_pem,
         "system:node:n1",
@@ -83,8 +83,13 @@ async fn a_node_joins_with_the_token_and_gets_client_and_serving_certificates() 
             cert_pem: &cert_pem,
             key_pem: &request.key_pem,
         },
+    );
+    let as_node = kube::Client::try_from(
+        certificates::client_config(node_kubeconfig.clone())
+            .await
+            .unwrap(),
     )
-    .await;
+    .unwrap();
     let nodes: Api<Node> = Api::all(as_node.clone());
     nodes
         .create(
@@ -127,17 +132,10 @@ async fn a_node_joins_with_the_token_and_gets_client_and_serving_certificates() 
         CertificateFacts::of(&renewed).unwrap().common_name,
         "system:node:n1"
     );
-    let old_kubeconfig = certificates::kubeconfig(
-        &server,
-        &ca_pem,
-        "system:node:n1",
-        &Credentials::Certificate {
-            cert_pem: &cert_pem,
-            key_pem: &request.key_pem,
-        },
-    );
     let identity = TlsIdentity::pending();
-    let config = certificates::client_config(old_kubeconfig.clone()).await.unwrap();
+    let config = certificates::client_config(node_kubeconfig.clone())
+        .await
+        .unwrap();
     let without = rudder_noded::api_client::client_with_identity(config, Some(identity.clone())).unwrap();
     let err = Api::<Node>::all(without).get("n1").await.unwrap_err();
     assert!(
@@ -145,7 +143,7 @@ async fn a_node_joins_with_the_token_and_gets_client_and_serving_certificates() 
         "no certificate presented: {err}"
     );
     identity.set_pem(&renewed, &renewal.key_pem).unwrap();
-    let config = certificates::client_config(old_kubeconfig).await.unwrap();
+    let config = certificates::client_config(node_kubeconfig).await.unwrap();
     let rotated = rudder_noded::api_client::client_with_identity(config, Some(identity)).unwrap();
     assert!(Api::<Node>::all(rotated).get("n1").await.is_ok());
 

@@ -13,7 +13,7 @@ use std::net::Ipv4Addr;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 
-use crate::proxy::model::SERVICE_NAME_LABEL;
+use crate::proxy::model::ipv4_slice_service;
 
 /// The TTL of every answer and of negative answers (the plugin's `ttl` default).
 pub const TTL: u32 = 5;
@@ -146,18 +146,9 @@ impl Index {
         }
         let mut seen: BTreeMap<(String, String), BTreeSet<Ipv4Addr>> = BTreeMap::new();
         for slice in slices {
-            if slice.address_type != "IPv4" {
-                continue;
-            }
-            let Some(name) = slice
-                .metadata
-                .labels
-                .as_ref()
-                .and_then(|l| l.get(SERVICE_NAME_LABEL))
-            else {
+            let Some(key) = ipv4_slice_service(slice) else {
                 continue;
             };
-            let key = (slice.metadata.namespace.clone().unwrap_or_default(), name.clone());
             let Some(entry) = entries.get_mut(&key) else {
                 continue;
             };
@@ -438,6 +429,7 @@ impl Index {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proxy::model::SERVICE_NAME_LABEL;
     use serde_json::json;
 
     fn index() -> Index {

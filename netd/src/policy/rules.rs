@@ -10,7 +10,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
-use nftables::expr::{CT, Expression, MetaKey, NamedExpression, Range, SetItem, Verdict};
+use nftables::expr::{Expression, MetaKey, NamedExpression, Range, SetItem, Verdict};
 use nftables::stmt::{JumpTarget, Operator, Statement, VerdictMap};
 use nftables::types::{NfChainType, NfHook};
 
@@ -152,15 +152,7 @@ pub fn table(isolations: &BTreeMap<Ipv4Addr, Isolation>) -> Transaction {
         tx.add(nftables::schema::NfListObject::Chain(nft::chain(TABLE, name)));
     }
     let mut forward = vec![vec![
-        nft::matches(
-            Expression::Named(NamedExpression::CT(CT {
-                key: Cow::Borrowed("state"),
-                family: None,
-                dir: None,
-            })),
-            Operator::IN,
-            Expression::List(vec![text("established"), text("related")]),
-        ),
+        nft::ct_state(&["established", "related"]),
         Statement::Accept(None),
     ]];
     if !egress.is_empty() {

@@ -200,6 +200,16 @@ struct Candidate {
 /// A service's endpoints by port name and protocol.
 type PortCandidates = BTreeMap<(String, Protocol), BTreeSet<Candidate>>;
 
+/// The Service (namespace, name) an IPv4 EndpointSlice belongs to; `None` for other address
+/// types and slices without the service-name label.
+pub fn ipv4_slice_service(slice: &EndpointSlice) -> Option<(String, String)> {
+    if slice.address_type != "IPv4" {
+        return None;
+    }
+    let name = slice.metadata.labels.as_ref()?.get(SERVICE_NAME_LABEL)?;
+    Some((slice.metadata.namespace.clone().unwrap_or_default(), name.clone()))
+}
+
 /// Every service port of `services` with a cluster IP, with endpoints from `slices`;
 /// `node_name` says which endpoints are local.
 pub fn service_ports<'a>(
@@ -209,19 +219,10 @@ pub fn service_ports<'a>(
 ) -> Vec<ServicePort> {
     let mut candidates: BTreeMap<(String, String), PortCandidates> = BTreeMap::new();
     for slice in slices {
-        if slice.address_type != "IPv4" {
-            continue;
-        }
-        let Some(service) = slice
-            .metadata
-            .labels
-            .as_ref()
-            .and_then(|l| l.get(SERVICE_NAME_LABEL))
-        else {
+        let Some(service) = ipv4_slice_service(slice) else {
             continue;
         };
-        let namespace = slice.metadata.namespace.clone().unwrap_or_default();
-        let ports = candidates.entry((namespace, service.clone())).or_default();
+        let ports = candidates.entry(service).or_default();
         for port in slice.ports.as_deref().unwrap_or_default() {
             let (Some(number), Some(protocol)) = (
                 port.port.and_then(|p| u16::try_from(p).ok()),

@@ -12,13 +12,11 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use nftables::expr::{
-    BinaryOperation, CT, Expression, Fib, FibFlag, FibResult, MetaKey, NamedExpression, NgMode, Numgen,
-    SetItem, Verdict,
+    BinaryOperation, Expression, Fib, FibFlag, FibResult, MetaKey, NamedExpression, NgMode, Numgen, SetItem,
+    Verdict,
 };
 use nftables::schema::{FlushObject, NfCmd, NfListObject, Set, SetFlag, SetType, SetTypeValue};
-use nftables::stmt::{
-    self, JumpTarget, Mangle, NAT, NATFamily, NATFlag, Operator, SetOp, Statement, VerdictMap,
-};
+use nftables::stmt::{self, JumpTarget, Mangle, NAT, NATFamily, NATFlag, SetOp, Statement, VerdictMap};
 use nftables::types::{NfChainType, NfFamily, NfHook};
 use serde_json::{Value, json};
 
@@ -139,18 +137,6 @@ fn goto_verdict(target: &str) -> Expression<'static> {
 
 fn meta_mark() -> Expression<'static> {
     nft::meta(MetaKey::Mark)
-}
-
-fn ct_state_new() -> Statement<'static> {
-    nft::matches(
-        Expression::Named(NamedExpression::CT(CT {
-            key: Cow::Borrowed("state"),
-            family: None,
-            dir: None,
-        })),
-        Operator::IN,
-        text("new"),
-    )
 }
 
 fn fib_saddr_local() -> Statement<'static> {
@@ -536,8 +522,8 @@ pub fn full_sync(programmed: &Programmed, network: &Network) -> Transaction {
             NfHook::Forward,
             -110,
             vec![
-                vec![ct_state_new(), jump("service-endpoints-check")],
-                vec![ct_state_new(), jump("cluster-ips-check")],
+                vec![nft::ct_state(&["new"]), jump("service-endpoints-check")],
+                vec![nft::ct_state(&["new"]), jump("cluster-ips-check")],
             ],
         ),
         (
@@ -546,8 +532,8 @@ pub fn full_sync(programmed: &Programmed, network: &Network) -> Transaction {
             NfHook::Input,
             -110,
             vec![
-                vec![ct_state_new(), jump("nodeport-endpoints-check")],
-                vec![ct_state_new(), jump("service-endpoints-check")],
+                vec![nft::ct_state(&["new"]), jump("nodeport-endpoints-check")],
+                vec![nft::ct_state(&["new"]), jump("service-endpoints-check")],
             ],
         ),
         (
@@ -555,14 +541,14 @@ pub fn full_sync(programmed: &Programmed, network: &Network) -> Transaction {
             NfChainType::Filter,
             NfHook::Output,
             -110,
-            vec![vec![ct_state_new(), jump("service-endpoints-check")]],
+            vec![vec![nft::ct_state(&["new"]), jump("service-endpoints-check")]],
         ),
         (
             "filter-output-post-dnat",
             NfChainType::Filter,
             NfHook::Output,
             -90,
-            vec![vec![ct_state_new(), jump("cluster-ips-check")]],
+            vec![vec![nft::ct_state(&["new"]), jump("cluster-ips-check")]],
         ),
         (
             "nat-prerouting",
